@@ -1,1 +1,3 @@
-
+pub mod broker;
+pub mod domain;
+pub mod secret;

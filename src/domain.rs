@@ -1,0 +1,191 @@
+//! Domain types: what the gateway knows about accounts, instruments, positions and
+//! orders, independent of any broker's wire format.
+//!
+//! Adapters convert their JSON into these at their boundary; everything above the
+//! adapter (cache, orders, GraphQL) sees only these. Money and quantities are
+//! `Decimal` because a float cannot hold a cent exactly.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AccountStatus {
+    Active,
+    Restricted,
+    Closed,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Account {
+    /// The broker's account id; also what caches are partitioned by.
+    pub id: String,
+    pub account_number: String,
+    pub status: AccountStatus,
+    pub currency: String,
+    pub cash: Decimal,
+    pub buying_power: Decimal,
+    pub equity: Decimal,
+    pub updated_at: DateTime<Utc>,
+    /// When brokergraph read this from the broker, so a frontend can show staleness.
+    pub as_of: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TradingHours {
+    pub timezone: String,
+    pub open: String,
+    pub close: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Instrument {
+    pub symbol: String,
+    pub name: String,
+    pub tradable: bool,
+    /// Every price must be a whole multiple of this.
+    pub tick_size: Decimal,
+    /// Every quantity must be a whole multiple of this.
+    pub lot_size: Decimal,
+    pub currency: String,
+    pub trading_hours: Option<TradingHours>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Position {
+    pub symbol: String,
+    pub quantity: Decimal,
+    pub average_price: Decimal,
+    /// `None` when the broker has no price for the symbol right now.
+    pub market_value: Option<Decimal>,
+    pub updated_at: DateTime<Utc>,
+    pub as_of: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OrderSide {
+    Buy,
+    Sell,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OrderType {
+    Market,
+    Limit,
+    Stop,
+    StopLimit,
+}
+
+impl OrderType {
+    pub fn needs_limit_price(self) -> bool {
+        matches!(self, OrderType::Limit | OrderType::StopLimit)
+    }
+
+    pub fn needs_stop_price(self) -> bool {
+        matches!(self, OrderType::Stop | OrderType::StopLimit)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimeInForce {
+    Day,
+    Gtc,
+    Ioc,
+    Fok,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    Pending,
+    Accepted,
+    PartiallyFilled,
+    Filled,
+    Canceled,
+    PendingCancel,
+    Rejected,
+    Expired,
+}
+
+impl OrderStatus {
+    /// A terminal order can no longer change, which is what lets a cache keep it long.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Filled
+                | OrderStatus::Canceled
+                | OrderStatus::Rejected
+                | OrderStatus::Expired
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Order {
+    /// The broker's own order id.
+    pub id: String,
+    pub idempotency_key: Option<Uuid>,
+    pub symbol: String,
+    pub side: OrderSide,
+    pub order_type: OrderType,
+    pub quantity: Decimal,
+    pub filled_quantity: Decimal,
+    pub limit_price: Option<Decimal>,
+    pub stop_price: Option<Decimal>,
+    pub average_fill_price: Option<Decimal>,
+    pub time_in_force: TimeInForce,
+    pub status: OrderStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub as_of: DateTime<Utc>,
+}
+
+/// Which orders a list asks for; mirrors the broker's `status` filter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OrderStatusFilter {
+    Open,
+    Closed,
+    #[default]
+    All,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OrderQuery {
+    pub status: OrderStatusFilter,
+    pub symbol: Option<String>,
+}
+
+/// One request for one page of a broker list. `cursor: None` is the first page.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PageRequest {
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+/// One page as the broker returned it; `next_cursor: None` means this is the last page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// An order as the client asked for it, after validation. The idempotency key is
+/// part of it because the broker dedups on it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewOrder {
+    pub idempotency_key: Uuid,
+    pub symbol: String,
+    pub side: OrderSide,
+    pub order_type: OrderType,
+    pub quantity: Decimal,
+    pub limit_price: Option<Decimal>,
+    pub stop_price: Option<Decimal>,
+    pub time_in_force: TimeInForce,
+}
+
+/// What a submit returned: the order, and whether the broker replayed an earlier
+/// submit with the same idempotency key instead of creating a new order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Submitted {
+    pub order: Order,
+    pub replayed: bool,
+}
