@@ -1,0 +1,1 @@
+pub struct Config { pub listen: std::net::SocketAddr }

@@ -1,0 +1,4 @@
+//! placeholder: the GraphQL schema (being written)
+pub fn sdl() -> String {
+    String::new()
+}
