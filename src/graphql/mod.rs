@@ -1,4 +1,60 @@
-//! placeholder: the GraphQL schema (being written)
+//! The GraphQL API of DESIGN.md §5: schema, Relay connections over broker cursors,
+//! DataLoaders, and the mapping of every error to `extensions.code`.
+
+mod connection;
+mod cursor;
+mod enums;
+pub mod error;
+mod ids;
+mod loader;
+mod query;
+mod scalars;
+mod types;
+
+use std::sync::Arc;
+
+use async_graphql::{dataloader::DataLoader, EmptyMutation, EmptySubscription, Request, Schema};
+
+use crate::broker::Broker;
+use connection::Pager;
+use cursor::CursorCodec;
+pub use loader::InstrumentLoader;
+use query::QueryRoot;
+
+pub type AppSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// Page sizes of connections (DESIGN.md §6).
+#[derive(Clone, Copy, Debug)]
+pub struct PageSizes {
+    pub default: u32,
+    pub max: u32,
+}
+
+/// Builds the executable schema over one broker. `cursor_secret` signs cursors; it
+/// should be the same for every replica in front of the same broker account.
+pub fn build_schema(broker: Arc<dyn Broker>, pages: PageSizes, cursor_secret: &[u8]) -> AppSchema {
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+        .data(broker)
+        .data(Pager::new(
+            CursorCodec::new(cursor_secret),
+            pages.default,
+            pages.max,
+        ))
+        .finish()
+}
+
+/// Adds what lives for one request: the instrument DataLoader, whose batching and
+/// memo must not outlive the request.
+pub fn per_request(request: Request, broker: &Arc<dyn Broker>) -> Request {
+    request.data(DataLoader::new(
+        InstrumentLoader::new(broker.clone()),
+        tokio::spawn,
+    ))
+}
+
+/// The SDL, as `brokergraph schema` prints it and `schema.graphql` holds it.
 pub fn sdl() -> String {
-    String::new()
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+        .finish()
+        .sdl()
 }

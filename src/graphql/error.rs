@@ -1,0 +1,93 @@
+//! The GraphQL layer's error, and the one place where every failure becomes an
+//! `extensions.code` of DESIGN.md §5.
+
+use async_graphql::ErrorExtensions;
+
+use crate::broker::BrokerError;
+
+/// Deliberately not `Display`: async-graphql converts anything `Display` into an
+/// error without a code, so a `?` that skipped this mapping would compile. Without
+/// `Display`, the only way into a GraphQL error is `From<GatewayError>` below.
+/// Resolvers return `Result<T, GatewayError>`.
+#[derive(Debug, Clone)]
+pub enum GatewayError {
+    BadUserInput(String),
+    Forbidden(&'static str),
+    Broker(BrokerError),
+    IdempotencyKeyInUse,
+    OutcomeUnknown,
+    /// A bug: the detail is logged, the client sees only the code.
+    Internal(String),
+}
+
+impl From<BrokerError> for GatewayError {
+    fn from(err: BrokerError) -> Self {
+        GatewayError::Broker(err)
+    }
+}
+
+/// Only framework plumbing (a missing `ctx.data`) produces these inside a resolver.
+impl From<async_graphql::Error> for GatewayError {
+    fn from(err: async_graphql::Error) -> Self {
+        GatewayError::Internal(err.message)
+    }
+}
+
+impl GatewayError {
+    pub fn message(&self) -> String {
+        match self {
+            GatewayError::BadUserInput(msg) => msg.clone(),
+            GatewayError::Forbidden(scope) => format!("this operation needs the `{scope}` scope"),
+            GatewayError::Broker(BrokerError::Unauthorized) => {
+                "the broker refused the gateway's credentials; an operator must check broker.api_key".into()
+            }
+            GatewayError::Broker(BrokerError::Rejected { message, .. }) => {
+                format!("the broker rejected the request: {message}")
+            }
+            GatewayError::Broker(BrokerError::Decode(_)) => {
+                "the broker's answer could not be read".into()
+            }
+            GatewayError::Broker(other) => other.to_string(),
+            GatewayError::IdempotencyKeyInUse => {
+                "the same idempotency key is still being processed; retry shortly".into()
+            }
+            GatewayError::OutcomeUnknown => "the order was sent but its outcome could not be learned; retry with the same idempotency key".into(),
+            GatewayError::Internal(_) => "internal error".into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            GatewayError::BadUserInput(_) => "BAD_USER_INPUT",
+            GatewayError::Forbidden(_) => "FORBIDDEN",
+            GatewayError::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
+            GatewayError::OutcomeUnknown => "OUTCOME_UNKNOWN",
+            GatewayError::Internal(_) => "INTERNAL_ERROR",
+            GatewayError::Broker(e) => match e {
+                BrokerError::RateLimited { .. } => "RATE_LIMITED",
+                BrokerError::Unavailable { .. } | BrokerError::Timeout => "BROKER_UNAVAILABLE",
+                BrokerError::Unauthorized
+                | BrokerError::NotFound
+                | BrokerError::Rejected { .. }
+                | BrokerError::Decode(_) => "BROKER_ERROR",
+            },
+        }
+    }
+}
+
+impl From<GatewayError> for async_graphql::Error {
+    fn from(err: GatewayError) -> Self {
+        if let GatewayError::Internal(detail) = &err {
+            tracing::error!(detail = %detail, "internal error");
+        }
+        async_graphql::Error::new(err.message()).extend_with(|_, ext| {
+            ext.set("code", err.code());
+            if let GatewayError::Broker(BrokerError::RateLimited { retry_after }) = &err {
+                let secs = retry_after.map(|d| d.as_secs().max(1)).unwrap_or(1);
+                ext.set("retryAfterSeconds", secs);
+            }
+        })
+    }
+}
+
+pub type GqlResult<T> = Result<T, GatewayError>;

@@ -1,0 +1,49 @@
+//! The `Decimal` scalar. async-graphql ships one, but it accepts JSON floats and
+//! silently rounds them; for money a float is a bug on the client, so we refuse it
+//! and say what to send instead.
+
+use std::str::FromStr;
+
+use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+
+/// An exact decimal, serialized as a string (`"100.50"`). Accepts a string or a
+/// JSON integer; a float is an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decimal(pub rust_decimal::Decimal);
+
+#[Scalar(name = "Decimal")]
+impl ScalarType for Decimal {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => rust_decimal::Decimal::from_str(s.trim())
+                .map(Decimal)
+                .map_err(|_| {
+                    InputValueError::custom(format!(
+                        "`{s}` is not a decimal number; send a string such as \"100.50\""
+                    ))
+                }),
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Ok(Decimal(i.into()))
+                } else if let Some(u) = n.as_u64() {
+                    Ok(Decimal(u.into()))
+                } else {
+                    Err(InputValueError::custom(format!(
+                        "{n} is a float, which cannot hold cents exactly; send the amount as a string such as \"{n}\""
+                    )))
+                }
+            }
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_string())
+    }
+}
+
+impl From<rust_decimal::Decimal> for Decimal {
+    fn from(value: rust_decimal::Decimal) -> Self {
+        Decimal(value)
+    }
+}
