@@ -5,7 +5,7 @@
 //! and never sees broker JSON, URLs or credentials.
 
 mod error;
-pub(crate) mod http;
+pub mod http;
 mod rate_limit;
 
 use async_trait::async_trait;

@@ -1,0 +1,244 @@
+//! The `generic` adapter: the generic v1 REST dialect of DESIGN.md §3 behind the
+//! `Broker` trait.
+//!
+//! This is the only place that holds the broker API key in a request, builds broker
+//! URLs, or sees broker JSON. It does no retries and no caching: those are layers
+//! above, which need the unvarnished outcome of each single call to decide.
+
+mod response;
+mod routes;
+mod wire;
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::{Client, RequestBuilder, Url};
+use serde::de::DeserializeOwned;
+
+use self::response::On404;
+use crate::broker::{BrokerError, RateLimitSnapshot};
+use crate::domain::PageRequest;
+use crate::secret::Secret;
+
+/// How to reach one broker account over the generic dialect.
+#[derive(Clone, Debug)]
+pub struct GenericBrokerConfig {
+    /// The broker's base URL without `/v1`, e.g. `http://127.0.0.1:9100`. A path
+    /// prefix (`https://gw.example/broker`) is kept.
+    pub base_url: String,
+    pub api_key: Secret,
+    /// Bound on establishing a TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// Bound on a whole call, from sending to the last byte of the body.
+    pub request_timeout: Duration,
+}
+
+/// Why a `GenericBroker` could not be built: always an operator's configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum GenericBrokerConfigError {
+    #[error("broker URL {url:?} is not usable: {reason}")]
+    BaseUrl { url: String, reason: String },
+    #[error("the broker API key is empty")]
+    EmptyApiKey,
+    #[error("the broker API key contains characters that cannot go in an HTTP header")]
+    ApiKeyNotHeaderSafe,
+    #[error("could not build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// A broker account reached over the generic v1 dialect, with one pooled HTTP client.
+pub struct GenericBroker {
+    client: Client,
+    base: Url,
+    /// Kept only to redact it from logged broker bodies; the request header is built
+    /// once, marked sensitive, in `new`.
+    api_key: Secret,
+    rate_limit: Mutex<Option<RateLimitSnapshot>>,
+}
+
+impl fmt::Debug for GenericBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GenericBroker")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything one HTTP exchange produced, before it is judged.
+struct Exchange {
+    status: reqwest::StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    received_at: DateTime<Utc>,
+}
+
+/// A successful answer: the decoded body, whether the broker said it replayed an
+/// idempotent request, and when it arrived (the domain objects' `as_of`).
+struct Reply<T> {
+    body: T,
+    replayed: bool,
+    received_at: DateTime<Utc>,
+}
+
+impl GenericBroker {
+    pub fn new(config: GenericBrokerConfig) -> Result<GenericBroker, GenericBrokerConfigError> {
+        let base = parse_base_url(&config.base_url)?;
+        if config.api_key.expose().is_empty() {
+            return Err(GenericBrokerConfigError::EmptyApiKey);
+        }
+        let mut bearer = HeaderValue::try_from(format!("Bearer {}", config.api_key.expose()))
+            .map_err(|_| GenericBrokerConfigError::ApiKeyNotHeaderSafe)?;
+        bearer.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, bearer);
+        let client = Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("brokergraph/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            // A redirect would carry the bearer key to a URL nobody configured.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| GenericBrokerConfigError::Client(e.to_string()))?;
+        Ok(GenericBroker {
+            client,
+            base,
+            api_key: config.api_key,
+            rate_limit: Mutex::new(None),
+        })
+    }
+
+    /// `base/v1/<segments>`, each segment percent-encoded so that an id containing
+    /// `/`, `?`, `#` or `%` stays one path segment.
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("checked in parse_base_url")
+            .pop_if_empty()
+            .push("v1")
+            .extend(segments);
+        url
+    }
+
+    /// A URL for one object by id. `.` and `..` would be resolved away as path steps
+    /// (and an empty id would name the list), so they can name no object: not found,
+    /// without asking.
+    fn object_url(&self, collection: &str, id: &str) -> Result<Url, BrokerError> {
+        if matches!(id, "" | "." | "..") {
+            return Err(BrokerError::NotFound);
+        }
+        Ok(self.url(&[collection, id]))
+    }
+
+    fn list_url(&self, collection: &str, page: &PageRequest) -> Url {
+        let mut url = self.url(&[collection]);
+        url.query_pairs_mut()
+            .append_pair("limit", &page.limit.to_string());
+        if let Some(cursor) = &page.cursor {
+            url.query_pairs_mut().append_pair("cursor", cursor);
+        }
+        url
+    }
+
+    /// Sends one request and reads the whole answer, recording `status` and
+    /// `latency_ms` on the caller's span and the rate-limit headers on `self`.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        on_404: On404,
+    ) -> Result<Reply<T>, BrokerError> {
+        let span = tracing::Span::current();
+        let started = Instant::now();
+        let outcome = self.exchange(request).await;
+        span.record("latency_ms", started.elapsed().as_millis() as u64);
+        let Exchange {
+            status,
+            headers,
+            body,
+            received_at,
+        } = outcome?;
+        span.record("status", status.as_u16());
+        if !status.is_success() {
+            let err = response::status_error(status, &headers, &body, on_404, &self.api_key);
+            if status.is_server_error() || status.as_u16() == 429 {
+                tracing::warn!(error = %err, "broker answered with an error");
+            } else {
+                tracing::debug!(error = %err, "broker answered with an error");
+            }
+            return Err(err);
+        }
+        let replayed = headers
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        match serde_json::from_slice::<T>(&body) {
+            Ok(body) => {
+                tracing::debug!("broker answered");
+                Ok(Reply {
+                    body,
+                    replayed,
+                    received_at,
+                })
+            }
+            Err(err) => Err(response::decode_error(&err, &body, &self.api_key)),
+        }
+    }
+
+    async fn exchange(&self, request: RequestBuilder) -> Result<Exchange, BrokerError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| response::transport_error(&e))?;
+        let received_at = Utc::now();
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.observe_rate_limit(&headers);
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| response::transport_error(&e))?
+            .into();
+        Ok(Exchange {
+            status,
+            headers,
+            body,
+            received_at,
+        })
+    }
+
+    fn observe_rate_limit(&self, headers: &HeaderMap) {
+        let Some(fresh) = response::rate_limit(headers, SystemTime::now()) else {
+            return;
+        };
+        let mut kept = self.rate_limit.lock().unwrap_or_else(|p| p.into_inner());
+        if response::supersedes(&fresh, kept.as_ref()) {
+            *kept = Some(fresh);
+        }
+    }
+}
+
+/// Accepts only an absolute http(s) URL that can take path segments; a query or
+/// fragment would silently end up in every request, so those are refused too.
+fn parse_base_url(raw: &str) -> Result<Url, GenericBrokerConfigError> {
+    let fail = |reason: &str| GenericBrokerConfigError::BaseUrl {
+        url: raw.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = Url::parse(raw.trim()).map_err(|e| fail(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(fail("the scheme must be http or https"));
+    }
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err(fail("it needs a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(fail("it must not have a query or fragment"));
+    }
+    if url.path().trim_end_matches('/').ends_with("/v1") {
+        return Err(fail("give the base URL without /v1"));
+    }
+    Ok(url)
+}

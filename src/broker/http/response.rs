@@ -1,0 +1,241 @@
+//! Turning what came back over the wire — a status, headers, a body, or a transport
+//! failure — into `BrokerError` and `RateLimitSnapshot`. Kept apart from the request
+//! side so the mapping of DESIGN.md §3 reads as one table.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
+
+use super::wire::ErrorEnvelopeDto;
+use crate::broker::{BrokerError, RateLimitSnapshot};
+use crate::secret::Secret;
+
+/// How much of a broker body goes into a log line: enough to see what went wrong,
+/// not so much that one bad response floods the logs.
+const LOGGED_BODY_LIMIT: usize = 2048;
+
+/// What a 404 means on this route: "no such object" for a lookup by id, but for a
+/// list or the account it means the route itself is missing (a wrong base URL), which
+/// must not look like an empty answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum On404 {
+    NotFound,
+    Rejected,
+}
+
+/// Maps a non-2xx answer to the error the layers above act on.
+pub(super) fn status_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    on_404: On404,
+    api_key: &Secret,
+) -> BrokerError {
+    let code = status.as_u16();
+    match code {
+        401 | 403 => BrokerError::Unauthorized,
+        404 if on_404 == On404::NotFound => BrokerError::NotFound,
+        429 => BrokerError::RateLimited {
+            retry_after: retry_after(headers, SystemTime::now()),
+        },
+        400..=499 => rejected(code, body, api_key),
+        500..=599 => BrokerError::Unavailable {
+            status: Some(code),
+            reason: format!("the broker answered {status}"),
+        },
+        // Redirects are not followed (they would carry the key to another URL), and
+        // a 1xx/3xx is not something the v1 dialect ever sends.
+        _ => {
+            log_body("unexpected status from the broker", body, api_key);
+            BrokerError::Decode(format!("unexpected status {status}"))
+        }
+    }
+}
+
+/// A 4xx with the broker's error envelope keeps its code and field; one without the
+/// envelope (a proxy's HTML page, say) is still a rejection, with code `unknown`.
+fn rejected(status: u16, body: &[u8], api_key: &Secret) -> BrokerError {
+    match serde_json::from_slice::<ErrorEnvelopeDto>(body) {
+        Ok(envelope) => BrokerError::Rejected {
+            status,
+            code: envelope.error.code,
+            message: envelope.error.message,
+            field: envelope.error.field.filter(|f| !f.is_empty()),
+        },
+        Err(_) => {
+            log_body("broker error without an error envelope", body, api_key);
+            BrokerError::Rejected {
+                status,
+                code: "unknown".to_owned(),
+                message: format!("the broker rejected the request with status {status}"),
+                field: None,
+            }
+        }
+    }
+}
+
+/// A failure before a complete response arrived. Reset, refused and half-read
+/// responses all mean the same to the caller: the broker may or may not have acted.
+pub(super) fn transport_error(err: &reqwest::Error) -> BrokerError {
+    tracing::warn!(error = %error_chain(err), "broker call failed before an answer");
+    if err.is_timeout() {
+        return BrokerError::Timeout;
+    }
+    let reason = if err.is_connect() {
+        "could not connect to the broker"
+    } else if err.is_body() || err.is_decode() {
+        "the connection broke while reading the broker's answer"
+    } else {
+        "the connection to the broker failed"
+    };
+    BrokerError::Unavailable {
+        status: None,
+        reason: reason.to_owned(),
+    }
+}
+
+/// reqwest's own message is only "error sending request"; the cause an operator
+/// needs (refused, reset, DNS) is further down the source chain.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A body that is not the JSON we expect. serde's message can quote the body, so it
+/// goes to the log (redacted) with the body; the error itself says only where.
+pub(super) fn decode_error(err: &serde_json::Error, body: &[u8], api_key: &Secret) -> BrokerError {
+    tracing::warn!(
+        error = %redact(err.to_string(), api_key),
+        body = %loggable_body(body, api_key),
+        "could not decode the broker's answer"
+    );
+    let what = match err.classify() {
+        serde_json::error::Category::Data => "unexpected JSON shape",
+        _ => "malformed JSON",
+    };
+    BrokerError::Decode(format!(
+        "{what} at line {} column {}",
+        err.line(),
+        err.column()
+    ))
+}
+
+/// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3). A date in the
+/// past means "now", not an error.
+pub(super) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at: SystemTime = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc)
+        .into();
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `X-RateLimit-Limit/Remaining/Reset`, when all three are present and readable.
+pub(super) fn rate_limit(headers: &HeaderMap, now: SystemTime) -> Option<RateLimitSnapshot> {
+    let number =
+        |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+    let limit = u32::try_from(number("x-ratelimit-limit")?).ok()?;
+    let remaining = u32::try_from(number("x-ratelimit-remaining")?).ok()?;
+    let reset = number("x-ratelimit-reset")?;
+    Some(RateLimitSnapshot {
+        limit,
+        remaining,
+        reset_at: UNIX_EPOCH + Duration::from_secs(reset),
+        observed_at: now,
+    })
+}
+
+/// Whether `fresh` should replace `kept`. Responses to concurrent requests can arrive
+/// out of order; within one window the budget only shrinks, so a larger `remaining`
+/// for the same window is an older answer and must not hide the newer, lower one.
+pub(super) fn supersedes(fresh: &RateLimitSnapshot, kept: Option<&RateLimitSnapshot>) -> bool {
+    match kept {
+        Some(kept) => {
+            fresh.reset_at != kept.reset_at
+                || fresh.limit != kept.limit
+                || fresh.remaining <= kept.remaining
+        }
+        None => true,
+    }
+}
+
+/// Logs a broker body at warn, with the API key cut out and the length capped. The
+/// body is never put into a `BrokerError`, which may travel towards a client.
+pub(super) fn log_body(what: &str, body: &[u8], api_key: &Secret) {
+    tracing::warn!(body = %loggable_body(body, api_key), "{what}");
+}
+
+fn loggable_body(body: &[u8], api_key: &Secret) -> String {
+    // Redact before truncating, so a key straddling the cut cannot leak in part.
+    let mut text = redact(String::from_utf8_lossy(body).into_owned(), api_key);
+    if text.len() > LOGGED_BODY_LIMIT {
+        let mut cut = LOGGED_BODY_LIMIT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("…[truncated]");
+    }
+    text
+}
+
+fn redact(text: String, api_key: &Secret) -> String {
+    if api_key.expose().is_empty() {
+        return text;
+    }
+    text.replace(api_key.expose(), "[redacted]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(remaining: u32, reset: u64) -> RateLimitSnapshot {
+        RateLimitSnapshot {
+            limit: 200,
+            remaining,
+            reset_at: UNIX_EPOCH + Duration::from_secs(reset),
+            observed_at: SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn an_older_answer_in_the_same_window_does_not_raise_the_budget() {
+        assert!(!supersedes(&snapshot(10, 100), Some(&snapshot(5, 100))));
+        assert!(supersedes(&snapshot(4, 100), Some(&snapshot(5, 100))));
+        assert!(supersedes(&snapshot(199, 160), Some(&snapshot(5, 100))));
+    }
+
+    #[test]
+    fn logged_bodies_are_redacted_before_the_cut() {
+        let key = Secret::new("sk-123");
+        // The key starts 2 bytes before the cap: truncating first would leak "sk".
+        let body = format!(
+            "{}sk-123{}",
+            "x".repeat(LOGGED_BODY_LIMIT - 2),
+            "y".repeat(100)
+        );
+        let logged = loggable_body(body.as_bytes(), &key);
+        assert!(!logged.contains("sk"), "{logged}");
+        assert!(logged.ends_with("…[truncated]"));
+    }
+
+    #[test]
+    fn logged_bodies_are_cut_on_a_char_boundary() {
+        let body = format!("a{}", "é".repeat(LOGGED_BODY_LIMIT));
+        let logged = loggable_body(body.as_bytes(), &Secret::new("k3y"));
+        assert_eq!(logged.len(), LOGGED_BODY_LIMIT - 1 + "…[truncated]".len());
+    }
+}
