@@ -1,1 +1,238 @@
-pub fn placeholder() {}
+//! broker-sim: a paper broker that speaks the generic v1 REST dialect of brokergraph
+//! (DESIGN §3) over real HTTP, with a deterministic simulated market, Stripe-style
+//! idempotency, a per-key rate limiter and seeded fault injection (DESIGN §4).
+//!
+//! It exists so that the gateway can be tested, benchmarked and demonstrated against
+//! something that fails like a real broker does, repeatably. Start it in-process with
+//! [`spawn`] (port 0 in tests) or as the `broker-sim` binary.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let sim = broker_sim::spawn(broker_sim::SimConfig::default()).await?;
+//! println!("broker at {}", sim.base_url());
+//! sim.set_price("AAPL", "190.00").await;
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! - `config`: [`SimConfig`], the knobs shared by the library and the CLI.
+//! - `market`: the seeded universe of instruments and the price random walk.
+//! - `orders`: the order model and how much of an order can execute at a price.
+//! - `accounts`: cash, positions and the arithmetic that keeps equity exact.
+//! - `engine`: submission, cancellation, matching on ticks and price changes, session closes.
+//! - `order_input`: reads an order body by hand so every mistake names its field.
+//! - `idempotency`: Stripe-style key claims, stored responses and replays.
+//! - `ratelimit`: the fixed window per API key and the `X-RateLimit-*` headers.
+//! - `faults`: the fault profile and the seeded dice that apply it.
+//! - `pagination`: keyset cursors (and offsets) for every list.
+//! - `stats`: request and order counters behind `/sim/stats`.
+//! - `error`: the one error enum and its mapping to the JSON error envelope.
+//! - `wire`: the JSON this server sends.
+//! - `state`: the shared state and its locks.
+//! - `pipeline`: auth, rate limit, faults and stats in front of every v1 handler.
+//! - `api`: the v1 routes; `admin`: the `/sim/` control plane; `openapi`: `/openapi.json`.
+//! - `server`: the hyper accept loop that can drop a connection on purpose, and graceful shutdown.
+
+mod accounts;
+mod admin;
+mod api;
+mod config;
+mod engine;
+mod error;
+mod faults;
+mod idempotency;
+mod market;
+mod openapi;
+mod order_input;
+mod orders;
+mod pagination;
+mod pipeline;
+mod ratelimit;
+mod server;
+mod state;
+mod stats;
+mod wire;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::SimConfig;
+pub use faults::{CommitFailure, FaultKind, FaultProfile, FaultRule};
+pub use stats::Stats;
+
+use state::{lock, AppState};
+
+/// Binds `config.listen` and serves in the background until [`SimHandle::shutdown`]
+/// (or until the handle is dropped).
+pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
+    if config.api_keys.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "at least one API key is required",
+        ));
+    }
+    let mut keys = config.api_keys.clone();
+    keys.sort();
+    keys.dedup();
+    if keys.len() != config.api_keys.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "API keys must be distinct",
+        ));
+    }
+    if let Some(profile) = &config.faults {
+        profile
+            .validate(state::V1_ROUTES)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let tick_ms = config.tick_ms;
+    let admin = config.admin_token.is_some();
+    let app = Arc::new(AppState::new(config, stopped.clone()));
+    let mut router = api::router(app.clone());
+    if admin {
+        router = router.merge(admin::router(app.clone()));
+    }
+    let mut tasks = vec![tokio::spawn(server::serve(
+        listener,
+        router,
+        stopped.clone(),
+    ))];
+    if tick_ms > 0 {
+        tasks.push(tokio::spawn(run_clock(app.clone(), tick_ms, stopped)));
+    }
+    tracing::info!(%addr, "broker-sim listening");
+    Ok(SimHandle {
+        addr,
+        app,
+        stop,
+        tasks,
+    })
+}
+
+/// Moves the market every `tick_ms`; skipped ticks are not made up, like a real feed.
+async fn run_clock(app: Arc<AppState>, tick_ms: u64, stopped: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(tick_ms));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    interval.tick().await;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => lock(&app.engine).step(state::now()),
+            _ = state::stopped(stopped.clone()) => break,
+        }
+    }
+}
+
+/// A running simulator. The helpers act on the state directly, so they work without an
+/// admin token (the embedded broker of `brokergraph serve` has none); each one is what
+/// the matching `/sim/*` call does.
+pub struct SimHandle {
+    /// The bound address (the real port when `listen` had port 0).
+    pub addr: SocketAddr,
+    app: Arc<AppState>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT`, without `/v1`: what the gateway's `--broker-url` expects.
+    pub fn base_url(&self) -> String {
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}")
+    }
+
+    /// The API key of the first account.
+    pub fn api_key(&self) -> &str {
+        &self.app.config.api_keys[0]
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.app.config
+    }
+
+    /// Exactly what `GET /sim/stats` answers.
+    pub async fn stats(&self) -> Stats {
+        self.app.stats()
+    }
+
+    /// As `POST /sim/faults`.
+    ///
+    /// # Panics
+    /// If the profile is not valid (a test bug that should fail loudly).
+    pub async fn set_faults(&self, profile: serde_json::Value) {
+        let profile: FaultProfile = serde_json::from_value(profile)
+            .unwrap_or_else(|e| panic!("invalid fault profile: {e}"));
+        self.app
+            .set_faults(profile)
+            .unwrap_or_else(|e| panic!("invalid fault profile: {e}"));
+    }
+
+    /// As `DELETE /sim/faults`.
+    pub async fn clear_faults(&self) {
+        let _ = self.app.set_faults(FaultProfile::default());
+    }
+
+    /// As `POST /sim/reset`: back to the seeded initial state.
+    pub async fn reset(&self) {
+        self.app.reset();
+    }
+
+    /// As `POST /sim/prices`: sets the price and lets resting orders on that symbol fill.
+    ///
+    /// # Panics
+    /// If the symbol is unknown or the price is not on its tick grid.
+    pub async fn set_price(&self, symbol: &str, price: &str) {
+        let price = rust_decimal::Decimal::from_str(price)
+            .unwrap_or_else(|e| panic!("bad price {price:?}: {e}"));
+        admin::apply_price(&self.app, symbol, price)
+            .unwrap_or_else(|e| panic!("set_price({symbol}, {price}): {e}"));
+    }
+
+    /// The current price of `symbol`, as a decimal string.
+    pub fn price(&self, symbol: &str) -> Option<String> {
+        lock(&self.app.engine)
+            .market
+            .price(symbol)
+            .map(|p| p.to_string())
+    }
+
+    /// As `POST /sim/tick`: advances the market clock by `n` steps right now.
+    pub async fn tick(&self, n: u64) {
+        let mut engine = lock(&self.app.engine);
+        for _ in 0..n {
+            engine.step(state::now());
+        }
+    }
+
+    /// As `POST /sim/close`: the simulated close; open `day` orders expire.
+    pub async fn close_session(&self) {
+        lock(&self.app.engine).close_session(state::now());
+    }
+
+    /// Stops accepting, cancels hung requests, and waits for in-flight ones.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

@@ -1,1 +1,105 @@
-fn main() {}
+//! The `broker-sim` binary: flags (and `BROKER_SIM_*` variables) onto [`SimConfig`].
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use rust_decimal::Decimal;
+
+use broker_sim::{FaultProfile, SimConfig};
+
+/// A paper broker serving the generic v1 REST API with a simulated market.
+#[derive(Parser, Debug)]
+#[command(name = "broker-sim", version, about)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "BROKER_SIM_LISTEN", default_value = "127.0.0.1:9100")]
+    listen: SocketAddr,
+    /// API key of a paper account; repeat for several accounts (env: comma-separated).
+    #[arg(
+        long = "api-key",
+        env = "BROKER_SIM_API_KEY",
+        value_delimiter = ',',
+        default_value = "sim-key"
+    )]
+    api_keys: Vec<String>,
+    /// Token for the /sim/ control plane; without it /sim/* answers 404.
+    #[arg(long, env = "BROKER_SIM_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Seed of the universe, prices, ids and fault dice.
+    #[arg(long, env = "BROKER_SIM_SEED", default_value_t = 42)]
+    seed: u64,
+    /// Starting cash of every account.
+    #[arg(long, env = "BROKER_SIM_CASH", default_value = "1000000.00")]
+    cash: Decimal,
+    /// Number of synthetic instruments.
+    #[arg(long, env = "BROKER_SIM_INSTRUMENTS", default_value_t = 2000)]
+    instruments: usize,
+    /// Starting positions per account.
+    #[arg(long, env = "BROKER_SIM_POSITIONS", default_value_t = 0)]
+    positions: usize,
+    /// Requests per window per API key.
+    #[arg(long, env = "BROKER_SIM_RATE_LIMIT", default_value_t = 200)]
+    rate_limit: u32,
+    /// Rate-limit window in seconds.
+    #[arg(long, env = "BROKER_SIM_RATE_WINDOW_SECS", default_value_t = 60)]
+    rate_window_secs: u64,
+    /// Market clock step in milliseconds (0 stops the clock).
+    #[arg(long, env = "BROKER_SIM_TICK_MS", default_value_t = 250)]
+    tick_ms: u64,
+    /// Market ticks per simulated session (day orders expire at its end).
+    #[arg(long, env = "BROKER_SIM_SESSION_TICKS", default_value_t = 93_600)]
+    session_ticks: u64,
+    /// Terminal orders kept per account before the oldest are pruned.
+    #[arg(long, env = "BROKER_SIM_MAX_CLOSED_ORDERS", default_value_t = 20_000)]
+    max_closed_orders: usize,
+    /// Idempotency keys kept per account (besides the 24 h limit).
+    #[arg(
+        long,
+        env = "BROKER_SIM_MAX_IDEMPOTENCY_KEYS",
+        default_value_t = 20_000
+    )]
+    max_idempotency_keys: usize,
+    /// Initial fault profile: JSON as for POST /sim/faults, or @FILE.
+    #[arg(long, env = "BROKER_SIM_FAULTS")]
+    faults: Option<String>,
+}
+
+fn load_faults(arg: &str) -> Result<FaultProfile, String> {
+    let text = match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("--faults {path}: {e}"))?,
+        None => arg.to_owned(),
+    };
+    serde_json::from_str(&text).map_err(|e| format!("--faults: {e}"))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = SimConfig {
+        listen: cli.listen,
+        api_keys: cli.api_keys,
+        admin_token: cli.admin_token,
+        seed: cli.seed,
+        cash: cli.cash,
+        instruments: cli.instruments,
+        positions: cli.positions,
+        rate_limit: cli.rate_limit,
+        rate_window_secs: cli.rate_window_secs,
+        tick_ms: cli.tick_ms,
+        session_ticks: cli.session_ticks,
+        max_closed_orders: cli.max_closed_orders,
+        max_idempotency_keys: cli.max_idempotency_keys,
+        faults: cli.faults.as_deref().map(load_faults).transpose()?,
+    };
+    let sim = broker_sim::spawn(config).await?;
+    tracing::info!(url = %sim.base_url(), "serving; Ctrl-C to stop");
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("shutting down");
+    sim.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! Configuration shared by the library (`spawn`) and the CLI.
+
+use std::net::SocketAddr;
+
+use rust_decimal::Decimal;
+
+use crate::faults::FaultProfile;
+
+/// Everything needed to start a simulator. Construct with `..Default::default()` so that
+/// new knobs can be added without breaking callers.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Address to bind; port 0 picks a free port (the bound address is in `SimHandle::addr`).
+    pub listen: SocketAddr,
+    /// One paper account per key, in this order.
+    pub api_keys: Vec<String>,
+    /// Token for `/sim/*`; `None` hides the control plane entirely (404).
+    pub admin_token: Option<String>,
+    /// Seeds the universe, the price walk, ids and the default fault RNG.
+    pub seed: u64,
+    /// Starting cash of every account.
+    pub cash: Decimal,
+    /// Number of synthetic instruments.
+    pub instruments: usize,
+    /// Starting positions per account, bought at the initial price before serving.
+    pub positions: usize,
+    /// Requests per window per API key.
+    pub rate_limit: u32,
+    /// Length of the fixed rate-limit window.
+    pub rate_window_secs: u64,
+    /// Market clock step in milliseconds; 0 stops the clock (advance it with
+    /// `SimHandle::tick`), which makes a run fully repeatable.
+    pub tick_ms: u64,
+    /// Market ticks per simulated session; `day` orders expire when a session closes.
+    /// The default is 6.5 h at the default 250 ms tick, so a test run never sees a close
+    /// unless it asks for one.
+    pub session_ticks: u64,
+    /// Terminal (filled, canceled, rejected, expired) orders kept per account; the oldest
+    /// are pruned beyond this.
+    pub max_closed_orders: usize,
+    /// Idempotency keys kept per account (besides the 24 h age limit).
+    pub max_idempotency_keys: usize,
+    /// Initial fault profile, as the body of `POST /sim/faults`.
+    pub faults: Option<FaultProfile>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_keys: vec!["sim-key".into()],
+            admin_token: None,
+            seed: 42,
+            cash: Decimal::new(100_000_000, 2),
+            instruments: 2000,
+            positions: 0,
+            rate_limit: 200,
+            rate_window_secs: 60,
+            tick_ms: 250,
+            session_ticks: 93_600,
+            max_closed_orders: 20_000,
+            max_idempotency_keys: 20_000,
+            faults: None,
+        }
+    }
+}

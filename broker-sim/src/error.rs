@@ -1,0 +1,128 @@
+//! The one error type of the HTTP surface, mapped once onto the error envelope
+//! `{"error": {"code", "message", "field"}}` of DESIGN §3.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Every way a request can fail. Handlers return this; nothing else builds error bodies,
+/// so codes and shapes cannot drift between routes.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    #[error("missing or unknown API key")]
+    Unauthorized,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
+    /// A request the client must change before retrying (400 syntax, 422 semantics).
+    #[error("{message}")]
+    Invalid {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("rate limit exceeded, retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    /// A response chosen by the fault injector rather than by the broker logic.
+    #[error("injected fault")]
+    Injected {
+        status: StatusCode,
+        retry_after: u64,
+    },
+}
+
+impl ApiError {
+    /// Syntax problems: the body or query cannot be understood.
+    pub(crate) fn bad_request(
+        code: &'static str,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError::Invalid {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+            field: field.map(str::to_owned),
+        }
+    }
+
+    /// Well-formed requests the broker refuses (unknown symbol, lot size, buying power...).
+    pub(crate) fn unprocessable(
+        code: &'static str,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError::Invalid {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            message: message.into(),
+            field: field.map(str::to_owned),
+        }
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Invalid { status, .. } => *status,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Injected { status, .. } => *status,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Invalid { code, .. } | ApiError::Conflict { code, .. } => code,
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Injected { status, .. } => match status.as_u16() {
+                429 => "rate_limited",
+                502 => "bad_gateway",
+                503 => "service_unavailable",
+                _ => "internal_error",
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let field = match &self {
+            ApiError::Invalid { field, .. } => field.clone(),
+            _ => None,
+        };
+        let mut error = json!({ "code": self.code(), "message": self.to_string() });
+        if let Some(field) = field {
+            error["field"] = json!(field);
+        }
+        let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
+        let retry_after = match self {
+            ApiError::RateLimited { retry_after } => Some(retry_after),
+            ApiError::Injected {
+                status,
+                retry_after,
+            } if status == StatusCode::TOO_MANY_REQUESTS => Some(retry_after),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

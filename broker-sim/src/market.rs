@@ -1,0 +1,251 @@
+//! The synthetic universe and its prices: generated from the seed, moved by a seeded
+//! random walk, so that two runs with one seed see the same market tick for tick.
+
+use std::collections::{HashMap, HashSet};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::Decimal;
+
+/// Separates the universe stream from the price-walk stream, so adding instruments never
+/// changes how prices move for the ones that already exist... and vice versa.
+const UNIVERSE_SALT: u64 = 0x5eed_0001;
+const WALK_SALT: u64 = 0x5eed_0002;
+
+/// Per-tick volatility of the walk (fraction of the price, roughly one standard deviation).
+const TICK_VOLATILITY: f64 = 0.0015;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Instrument {
+    pub symbol: String,
+    pub name: String,
+    pub tradable: bool,
+    pub tick_size: Decimal,
+    pub lot_size: u32,
+    pub price: Decimal,
+    /// Anchors a weak mean reversion, so long runs do not drift to absurd prices.
+    pub initial_price: Decimal,
+}
+
+impl Instrument {
+    pub(crate) fn on_tick_grid(&self, price: Decimal) -> bool {
+        (price % self.tick_size).is_zero()
+    }
+
+    /// Renders a price with the instrument's precision ("12.50", "0.1234").
+    pub(crate) fn scaled(&self, price: Decimal) -> Decimal {
+        let mut p = price;
+        p.rescale(self.tick_size.scale().max(price.normalize().scale()));
+        p
+    }
+}
+
+pub(crate) struct Market {
+    /// Sorted by symbol: the instruments list is served in this order.
+    pub instruments: Vec<Instrument>,
+    index: HashMap<String, usize>,
+    rng: ChaCha8Rng,
+}
+
+const PREFIXES: &[&str] = &[
+    "Northern",
+    "Pacific",
+    "Atlas",
+    "Summit",
+    "Blue",
+    "Granite",
+    "Silver",
+    "Harbor",
+    "Vertex",
+    "Crescent",
+    "Pioneer",
+    "Evergreen",
+    "Quantum",
+    "Golden",
+    "Iron",
+    "Liberty",
+    "Apex",
+    "Cobalt",
+    "Meridian",
+    "Orion",
+    "Redwood",
+    "Sterling",
+    "Titan",
+    "United",
+    "Western",
+    "Eastern",
+];
+const CORES: &[&str] = &[
+    "Robotics",
+    "Energy",
+    "Biotech",
+    "Semiconductor",
+    "Logistics",
+    "Foods",
+    "Pharma",
+    "Mining",
+    "Software",
+    "Networks",
+    "Airlines",
+    "Retail",
+    "Financial",
+    "Insurance",
+    "Motors",
+    "Media",
+    "Materials",
+    "Utilities",
+    "Health",
+    "Gaming",
+    "Realty",
+    "Chemicals",
+    "Water",
+    "Aerospace",
+];
+const SUFFIXES: &[&str] = &[
+    "Inc.",
+    "Corp.",
+    "Holdings",
+    "Group",
+    "Ltd.",
+    "Co.",
+    "Technologies",
+];
+
+impl Market {
+    pub(crate) fn generate(seed: u64, count: usize) -> Market {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ UNIVERSE_SALT);
+        let mut seen = HashSet::with_capacity(count);
+        let mut instruments = Vec::with_capacity(count);
+        while instruments.len() < count {
+            let len = match rng.gen_range(0..100) {
+                0..=4 => 2,
+                5..=39 => 3,
+                40..=84 => 4,
+                _ => 5,
+            };
+            let mut symbol: String = (0..len)
+                .map(|_| char::from(b'A' + rng.gen_range(0..26u8)))
+                .collect();
+            let class = rng
+                .gen_bool(0.03)
+                .then(|| if rng.gen_bool(0.5) { "A" } else { "B" });
+            if let Some(class) = class {
+                symbol = format!("{symbol}.{class}");
+            }
+            if !seen.insert(symbol.clone()) {
+                continue;
+            }
+            let mut name = format!(
+                "{} {} {}",
+                PREFIXES[rng.gen_range(0..PREFIXES.len())],
+                CORES[rng.gen_range(0..CORES.len())],
+                SUFFIXES[rng.gen_range(0..SUFFIXES.len())]
+            );
+            if let Some(class) = class {
+                name.push_str(&format!(" Class {class}"));
+            }
+            let raw_price = (rng.gen_range(0.5f64.ln()..800f64.ln())).exp();
+            let tick_size = if raw_price < 1.0 {
+                Decimal::new(1, 4)
+            } else if raw_price > 5.0 && rng.gen_bool(0.1) {
+                Decimal::new(5, 2)
+            } else {
+                Decimal::new(1, 2)
+            };
+            let lot_size = match rng.gen_range(0..100) {
+                0..=79 => 1,
+                80..=94 => 10,
+                _ => 100,
+            };
+            let tradable = !rng.gen_bool(0.05);
+            let price = round_to_tick(raw_price, tick_size);
+            instruments.push(Instrument {
+                symbol,
+                name,
+                tradable,
+                tick_size,
+                lot_size,
+                price,
+                initial_price: price,
+            });
+        }
+        instruments.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        let index = instruments
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| (inst.symbol.clone(), i))
+            .collect();
+        Market {
+            instruments,
+            index,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ WALK_SALT),
+        }
+    }
+
+    pub(crate) fn get(&self, symbol: &str) -> Option<&Instrument> {
+        self.index.get(symbol).map(|&i| &self.instruments[i])
+    }
+
+    pub(crate) fn price(&self, symbol: &str) -> Option<Decimal> {
+        self.get(symbol).map(|i| i.price)
+    }
+
+    pub(crate) fn set_price(&mut self, symbol: &str, price: Decimal) -> Option<&Instrument> {
+        let i = *self.index.get(symbol)?;
+        let inst = &mut self.instruments[i];
+        inst.price = inst.scaled(price);
+        Some(inst)
+    }
+
+    /// One step of the random walk for every instrument.
+    pub(crate) fn step(&mut self) {
+        for inst in &mut self.instruments {
+            let z = self.rng.gen_range(-1.0f64..1.0) + self.rng.gen_range(-1.0f64..1.0);
+            let price = inst.price.to_f64().unwrap_or(1.0);
+            let anchor = inst.initial_price.to_f64().unwrap_or(price);
+            let drift = 0.0005 * (anchor / price).ln();
+            let target = price * (1.0 + z * TICK_VOLATILITY + drift);
+            let tick = inst.tick_size.to_f64().unwrap_or(0.01);
+            let ticks = ((target - price) / tick).round() as i64;
+            let next = inst.price + inst.tick_size * Decimal::from(ticks);
+            inst.price = inst.scaled(next.max(inst.tick_size));
+        }
+    }
+}
+
+fn round_to_tick(price: f64, tick: Decimal) -> Decimal {
+    let p = Decimal::from_f64(price).unwrap_or(Decimal::ONE);
+    let ticks = (p / tick).round();
+    let mut out = (ticks * tick).max(tick);
+    out.rescale(tick.scale());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn universe_is_deterministic_unique_and_on_grid() {
+        let a = Market::generate(7, 3000);
+        let b = Market::generate(7, 3000);
+        let syms: HashSet<_> = a.instruments.iter().map(|i| &i.symbol).collect();
+        assert_eq!(syms.len(), 3000);
+        for (x, y) in a.instruments.iter().zip(&b.instruments) {
+            assert_eq!((&x.symbol, x.price), (&y.symbol, y.price));
+            assert!(x.on_tick_grid(x.price), "{} {}", x.symbol, x.price);
+        }
+    }
+
+    #[test]
+    fn walk_stays_on_grid_and_positive() {
+        let mut m = Market::generate(1, 200);
+        for _ in 0..500 {
+            m.step();
+        }
+        for i in &m.instruments {
+            assert!(i.price >= i.tick_size && i.on_tick_grid(i.price));
+        }
+    }
+}

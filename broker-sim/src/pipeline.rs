@@ -1,0 +1,152 @@
+//! What every request goes through before a v1 handler, in the order a real broker's edge
+//! would apply it: count it, authenticate, rate limit, then let the fault injector
+//! interfere. Rate-limit headers go on every v1 response, errors included.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::faults::{CommitFailure, Outcome};
+use crate::state::{lock, AppState};
+
+/// The authenticated account, for handlers.
+#[derive(Clone, Copy)]
+pub(crate) struct Caller(pub usize);
+
+/// Injected latency the order handler spends while holding its idempotency key, so that
+/// a concurrent duplicate can observe the key in flight (409).
+#[derive(Clone, Copy)]
+pub(crate) struct DeferredLatency(pub Duration);
+
+/// Marks a response that must not be sent: the server drops the connection instead.
+#[derive(Clone, Copy)]
+pub(crate) struct DropConnection;
+
+/// Hung requests give up after this long even if the client is still waiting.
+const HANG_LIMIT: Duration = Duration::from_secs(3600);
+
+/// Records the request in stats when dropped, so requests whose client went away (or that
+/// hang until shutdown) are counted too.
+struct Tally {
+    app: Arc<AppState>,
+    route: String,
+    status: Option<String>,
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        let status = self.status.as_deref().unwrap_or("dropped");
+        lock(&self.app.stats).record(&self.route, status);
+    }
+}
+
+pub(crate) fn route_key(req: &Request) -> String {
+    match req.extensions().get::<MatchedPath>() {
+        Some(path) => format!("{} {}", req.method(), path.as_str()),
+        None => format!("{} (unmatched)", req.method()),
+    }
+}
+
+fn drop_connection() -> Response {
+    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    response.extensions_mut().insert(DropConnection);
+    response
+}
+
+pub(crate) async fn v1(State(app): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let route = route_key(&req);
+    let mut tally = Tally {
+        app: app.clone(),
+        route: route.clone(),
+        status: None,
+    };
+    let path = req.uri().path();
+    if !(path == "/v1" || path.starts_with("/v1/")) {
+        let response = next.run(req).await;
+        tally.status = Some(response.status().as_u16().to_string());
+        return response;
+    }
+    let now = SystemTime::now();
+    let Some(acct) = app.account_for(req.headers()) else {
+        let mut response = ApiError::Unauthorized.into_response();
+        lock(&app.limiter).peek(now).apply(response.headers_mut());
+        tally.status = Some("401".into());
+        return response;
+    };
+    let quota = lock(&app.limiter).check(acct, now);
+    if !quota.allowed {
+        let mut response = ApiError::RateLimited {
+            retry_after: quota.retry_after,
+        }
+        .into_response();
+        quota.apply(response.headers_mut());
+        tally.status = Some("429".into());
+        return response;
+    }
+    let plan = lock(&app.faults).plan(&route);
+    req.extensions_mut().insert(Caller(acct));
+    if route == "POST /v1/orders" {
+        req.extensions_mut().insert(DeferredLatency(plan.latency));
+    } else if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
+    if !plan.latency.is_zero() {
+        lock(&app.stats).fault("latency");
+    }
+    let mut response = match plan.outcome {
+        Outcome::Pass => next.run(req).await,
+        Outcome::Status(status) => {
+            lock(&app.stats).fault("status");
+            ApiError::Injected {
+                status: StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                retry_after: quota.retry_after,
+            }
+            .into_response()
+        }
+        Outcome::Hang => {
+            lock(&app.stats).fault("hang");
+            tally.status = Some("hang".into());
+            let _ =
+                tokio::time::timeout(HANG_LIMIT, crate::state::stopped(app.shutdown.clone())).await;
+            return drop_connection();
+        }
+        Outcome::Reset => {
+            lock(&app.stats).fault("reset");
+            tally.status = Some("reset".into());
+            return drop_connection();
+        }
+        Outcome::CommitThenFail(how) => {
+            let committed = next.run(req).await;
+            lock(&app.stats).fault("commit_then_fail");
+            tracing::info!(route, status = %committed.status(), "commit_then_fail: discarding the real response");
+            match how {
+                CommitFailure::ServiceUnavailable => ApiError::Injected {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    retry_after: 0,
+                }
+                .into_response(),
+                CommitFailure::Reset => {
+                    tally.status = Some("reset".into());
+                    return drop_connection();
+                }
+            }
+        }
+    };
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !response.headers().contains_key("content-type")
+    {
+        let allow = response.headers().get("allow").cloned();
+        response = ApiError::MethodNotAllowed.into_response();
+        if let Some(allow) = allow {
+            response.headers_mut().insert("allow", allow);
+        }
+    }
+    quota.apply(response.headers_mut());
+    tally.status = Some(response.status().as_u16().to_string());
+    response
+}

@@ -1,0 +1,136 @@
+//! The shared state behind every route: one lock per concern, never held across an
+//! `.await`, always taken in the order engine → idempotency → stats.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use axum::http::{header, HeaderMap};
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::config::SimConfig;
+use crate::engine::Engine;
+use crate::faults::{FaultProfile, Faults};
+use crate::idempotency::IdempotencyStore;
+use crate::ratelimit::RateLimiter;
+use crate::stats::{Recorder, Stats};
+
+/// The v1 route keys, as used in stats and fault rules.
+pub(crate) const V1_ROUTES: &[&str] = &[
+    "GET /v1/account",
+    "GET /v1/instruments",
+    "GET /v1/instruments/{symbol}",
+    "GET /v1/positions",
+    "POST /v1/orders",
+    "GET /v1/orders",
+    "GET /v1/orders/{id}",
+    "DELETE /v1/orders/{id}",
+];
+
+pub(crate) struct AppState {
+    pub config: SimConfig,
+    keys: HashMap<String, usize>,
+    pub engine: Mutex<Engine>,
+    pub idempotency: Mutex<IdempotencyStore>,
+    pub limiter: Mutex<RateLimiter>,
+    pub faults: Mutex<Faults>,
+    pub stats: Mutex<Recorder>,
+    /// Flips to true on shutdown; hung requests wait on it.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// A poisoned lock only means a panic elsewhere; the data is still usable for a sim.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+impl AppState {
+    pub(crate) fn new(config: SimConfig, shutdown: watch::Receiver<bool>) -> AppState {
+        let keys = config
+            .api_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i))
+            .collect();
+        let n = config.api_keys.len();
+        AppState {
+            engine: Mutex::new(Engine::new(&config, now())),
+            idempotency: Mutex::new(IdempotencyStore::new(n, config.max_idempotency_keys)),
+            limiter: Mutex::new(RateLimiter::new(
+                n,
+                config.rate_limit,
+                config.rate_window_secs,
+            )),
+            faults: Mutex::new(Faults::new(
+                config.faults.clone().unwrap_or_default(),
+                config.seed,
+            )),
+            stats: Mutex::new(Recorder::default()),
+            keys,
+            config,
+            shutdown,
+        }
+    }
+
+    /// The account of the bearer key, if it is one of ours.
+    pub(crate) fn account_for(&self, headers: &HeaderMap) -> Option<usize> {
+        let token = bearer(headers)?;
+        self.keys.get(token).copied()
+    }
+
+    /// Back to the seeded initial state: market, accounts, orders, keys, windows, stats
+    /// and the configured fault profile.
+    pub(crate) fn reset(&self) {
+        let n = self.config.api_keys.len();
+        *lock(&self.engine) = Engine::new(&self.config, now());
+        *lock(&self.idempotency) = IdempotencyStore::new(n, self.config.max_idempotency_keys);
+        *lock(&self.limiter) =
+            RateLimiter::new(n, self.config.rate_limit, self.config.rate_window_secs);
+        *lock(&self.faults) = Faults::new(
+            self.config.faults.clone().unwrap_or_default(),
+            self.config.seed,
+        );
+        *lock(&self.stats) = Recorder::default();
+    }
+
+    pub(crate) fn set_faults(&self, profile: FaultProfile) -> Result<(), String> {
+        profile.validate(V1_ROUTES)?;
+        *lock(&self.faults) = Faults::new(profile, self.config.seed);
+        Ok(())
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let (orders_created, open, stored, ticks) = {
+            let e = lock(&self.engine);
+            (
+                e.orders_created,
+                e.open_order_count(),
+                e.stored_order_count(),
+                e.tick,
+            )
+        };
+        let keys = lock(&self.idempotency).len() as u64;
+        let mut stats = lock(&self.stats).stats.clone();
+        stats.orders_created = orders_created;
+        stats.open_orders = open;
+        stats.stored_orders = stored;
+        stats.idempotency_keys = keys;
+        stats.ticks = ticks;
+        stats
+    }
+}
+
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Resolves once shutdown has been requested.
+pub(crate) async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await.map(|_| ());
+}

@@ -1,0 +1,100 @@
+//! What the simulator saw, for tests to assert on exactly: requests by route and by the
+//! status actually sent (`"reset"`, `"hang"` or `"dropped"` when no status was sent).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The body of `GET /sim/stats`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub struct Stats {
+    /// Route key (`"GET /v1/orders/{id}"`) → status key (`"200"`, `"reset"`...) → count.
+    pub requests: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Orders ever created since start or reset (including commit-then-fail ones).
+    pub orders_created: u64,
+    /// Every 429 sent, by the limiter or by a fault rule.
+    pub rate_limited: u64,
+    /// Replays served from the idempotency store (200 + `Idempotent-Replayed`).
+    pub idempotent_replays: u64,
+    /// Order submissions that came without an `Idempotency-Key`.
+    #[serde(default)]
+    pub posts_without_idempotency_key: u64,
+    /// Requests that would have created a second order: replays plus 409s.
+    #[serde(default)]
+    pub duplicates_prevented: u64,
+    /// 409 `idempotency_key_in_use` answers.
+    #[serde(default)]
+    pub idempotency_conflicts: u64,
+    /// 422 `idempotency_key_reused` answers.
+    #[serde(default)]
+    pub idempotency_key_reused: u64,
+    /// Faults injected, by kind.
+    #[serde(default)]
+    pub faults_injected: BTreeMap<String, u64>,
+    /// Orders still open now.
+    #[serde(default)]
+    pub open_orders: u64,
+    /// Orders held in memory now (open plus terminal ones not yet pruned).
+    #[serde(default)]
+    pub stored_orders: u64,
+    /// Idempotency keys held in memory now.
+    #[serde(default)]
+    pub idempotency_keys: u64,
+    /// Market ticks since start or reset.
+    #[serde(default)]
+    pub ticks: u64,
+}
+
+impl Stats {
+    /// Requests to `route` with any status.
+    pub fn count(&self, route: &str) -> u64 {
+        self.requests.get(route).map_or(0, |m| m.values().sum())
+    }
+
+    /// Requests to `route` answered with `status`.
+    pub fn count_status(&self, route: &str, status: u16) -> u64 {
+        self.requests
+            .get(route)
+            .and_then(|m| m.get(&status.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests to `route` recorded under a non-numeric key (`"reset"`, `"hang"`, `"dropped"`).
+    pub fn count_outcome(&self, route: &str, outcome: &str) -> u64 {
+        self.requests
+            .get(route)
+            .and_then(|m| m.get(outcome))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// The mutable counters; the gauges (open orders...) are filled in at read time.
+#[derive(Default)]
+pub(crate) struct Recorder {
+    pub stats: Stats,
+}
+
+impl Recorder {
+    pub(crate) fn record(&mut self, route: &str, status: &str) {
+        *self
+            .stats
+            .requests
+            .entry(route.to_owned())
+            .or_default()
+            .entry(status.to_owned())
+            .or_default() += 1;
+        if status == "429" {
+            self.stats.rate_limited += 1;
+        }
+    }
+
+    pub(crate) fn fault(&mut self, kind: &str) {
+        *self
+            .stats
+            .faults_injected
+            .entry(kind.to_owned())
+            .or_default() += 1;
+    }
+}
