@@ -1,6 +1,9 @@
+pub mod auth;
 pub mod broker;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod graphql;
 pub mod secret;
 pub mod server;
+pub mod telemetry;

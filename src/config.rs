@@ -1,1 +1,0 @@
-pub struct Config { pub listen: std::net::SocketAddr }

@@ -1,0 +1,248 @@
+//! The gateway's one typed configuration (DESIGN.md §9), layered from lowest to
+//! highest: built-in defaults, the TOML file (`--config` / `BROKERGRAPH_CONFIG`),
+//! `BROKERGRAPH_*` environment variables, CLI flags.
+//!
+//! Everything is checked at load time, so a bad value stops the process with one
+//! line naming the key and where it came from, instead of failing on first use.
+//! Secrets are `Secret`s: `Debug` of any of these types is safe to log.
+
+mod defaults;
+mod layers;
+mod render;
+mod settings;
+mod validate;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+use crate::cli::Cli;
+use crate::secret::Secret;
+
+pub use layers::{Origin, Origins};
+pub use render::to_redacted_toml;
+pub use settings::{reference_table, unknown_env_vars};
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    #[serde(deserialize_with = "validate::socket_addr")]
+    pub listen: SocketAddr,
+    pub broker: BrokerSettings,
+    /// Gateway API keys; TOML only (`[[keys]]`), since a list does not fit a flag.
+    pub keys: Vec<GatewayKeyConfig>,
+    pub server: ServerSettings,
+    pub graphql: GraphqlSettings,
+    pub idempotency: IdempotencySettings,
+    /// The embedded paper broker, used when `broker.url` is unset.
+    pub paper: PaperSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerSettings {
+    /// Base URL without `/v1`, e.g. `https://broker.example.com`.
+    pub url: Option<String>,
+    pub api_key: Option<Secret>,
+    pub connect_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+}
+
+/// One gateway API key. Only its SHA-256 is configured, so a leaked config file
+/// does not leak the keys (`brokergraph hash-key` computes it).
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayKeyConfig {
+    /// Names the key in logs; never the key itself.
+    pub id: String,
+    /// Lowercase hex SHA-256 of the key (64 characters; normalized at load).
+    pub sha256: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// Abbreviates the hash: enough to tell keys apart in `check-config` and logs, not
+/// enough to feed a brute force of a weak key.
+impl fmt::Debug for GatewayKeyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayKeyConfig")
+            .field("id", &self.id)
+            .field("sha256", &abbreviate_hash(&self.sha256))
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+pub(crate) fn abbreviate_hash(hash: &str) -> String {
+    let prefix: String = hash.chars().take(8).collect();
+    format!("{prefix}…")
+}
+
+/// What a gateway key may do: `read` for queries, `trade` for order mutations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Trade,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 2] = [Scope::Read, Scope::Trade];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Trade => "trade",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub body_limit_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub graphiql: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphqlSettings {
+    pub default_page_size: u32,
+    pub max_page_size: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencySettings {
+    pub ttl_secs: u64,
+    pub max_entries: u64,
+    /// How long a concurrent duplicate waits for the first request's result.
+    pub wait_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaperSettings {
+    pub seed: u64,
+    /// A decimal string: money is never a float.
+    #[serde(deserialize_with = "validate::decimal_string")]
+    pub cash: String,
+    pub instruments: usize,
+    pub positions: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// `EnvFilter` directives; `RUST_LOG` overrides them when set.
+    pub filter: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// A configuration that cannot be served. `Display` is one line naming the key and
+/// where its value came from, and never contains a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    File {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("config key `{key}`{}: {message}", origin_suffix(.origin))]
+    Invalid {
+        key: String,
+        origin: Origin,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The dotted key at fault, when there is one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { key, .. } => Some(key),
+            ConfigError::File { .. } => None,
+        }
+    }
+}
+
+fn origin_suffix(origin: &Origin) -> String {
+    match origin {
+        Origin::Default => String::new(),
+        other => format!(" (from {other})"),
+    }
+}
+
+impl Config {
+    /// Loads from the process environment and `cli`.
+    pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
+        Config::load_from(cli, &process_env())
+    }
+
+    /// Loads with an explicit environment, so tests need not mutate (and race on)
+    /// the process environment.
+    pub fn load_from(cli: &Cli, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        Config::load_with_origins(cli, env).map(|(config, _)| config)
+    }
+
+    /// Also returns where each key's value came from, for `check-config`.
+    pub fn load_with_origins(
+        cli: &Cli,
+        env: &HashMap<String, String>,
+    ) -> Result<(Config, Origins), ConfigError> {
+        let (table, origins) = layers::collect(cli, env)?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
+                let key = match err.path().to_string() {
+                    p if p == "." => "(root)".to_string(),
+                    p => p,
+                };
+                let message = if settings::is_secret(&key) {
+                    "must be a string".to_string()
+                } else {
+                    err.inner().message().replace('\n', " ")
+                };
+                invalid(&origins, key, message)
+            })?;
+        let config =
+            validate::validate(config).map_err(|(key, message)| invalid(&origins, key, message))?;
+        Ok((config, origins))
+    }
+}
+
+fn invalid(origins: &Origins, key: String, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        origin: origins.of(&key),
+        key,
+        message,
+    }
+}
+
+/// The `BROKERGRAPH_*` part of the process environment (non-UTF-8 values are
+/// converted lossily and then fail validation like any other bad value).
+pub fn process_env() -> HashMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let k = k.into_string().ok()?;
+            k.starts_with(settings::ENV_PREFIX)
+                .then(|| (k, v.to_string_lossy().into_owned()))
+        })
+        .collect()
+}

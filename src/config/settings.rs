@@ -1,0 +1,143 @@
+//! The one list of every scalar setting: its dotted key, its type, its flag and what
+//! it means. Environment variable names are derived from the key, the env layer
+//! looks keys up here, and `reference_table()` renders the operator docs from it, so
+//! the docs, the env mapping and the loader cannot drift apart.
+
+use super::render;
+use super::Config;
+
+/// How an environment variable's text becomes a TOML value before deserializing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Str,
+    Int,
+    Bool,
+}
+
+pub(crate) struct Setting {
+    /// Dotted key as written in the TOML file (`graphql.max_page_size`).
+    pub key: &'static str,
+    pub kind: Kind,
+    /// CLI flag, for the few settings that have one (DESIGN.md §9).
+    pub flag: Option<&'static str>,
+    /// Never echoed in errors, `check-config` or docs.
+    pub secret: bool,
+    pub doc: &'static str,
+}
+
+const fn s(key: &'static str, kind: Kind, doc: &'static str) -> Setting {
+    Setting {
+        key,
+        kind,
+        flag: None,
+        secret: false,
+        doc,
+    }
+}
+
+pub(crate) const SETTINGS: &[Setting] = &[
+    Setting {
+        flag: Some("--listen"),
+        ..s(
+            "listen",
+            Kind::Str,
+            "IP address and port to serve on. Without `[[keys]]` it must be a loopback address.",
+        )
+    },
+    Setting {
+        flag: Some("--broker-url"),
+        ..s(
+            "broker.url",
+            Kind::Str,
+            "Base URL of the broker REST API, without `/v1`. Unset: the embedded paper broker.",
+        )
+    },
+    Setting {
+        flag: Some("--broker-api-key"),
+        secret: true,
+        ..s(
+            "broker.api_key",
+            Kind::Str,
+            "Broker API key, sent only to the broker. Required with `broker.url`, refused without it.",
+        )
+    },
+    s("broker.connect_timeout_ms", Kind::Int, "TCP/TLS connect timeout towards the broker."),
+    s("broker.request_timeout_ms", Kind::Int, "Timeout of one broker HTTP request."),
+    s("server.body_limit_bytes", Kind::Int, "Largest accepted request body."),
+    s("server.request_timeout_ms", Kind::Int, "Timeout of one gateway request, end to end."),
+    s("server.graphiql", Kind::Bool, "Serve GraphiQL to browsers at `GET /graphql`."),
+    s("graphql.default_page_size", Kind::Int, "Page size of a connection when `first`/`last` is omitted (1..=max)."),
+    s("graphql.max_page_size", Kind::Int, "Largest `first`/`last` accepted (1..=500)."),
+    s("idempotency.ttl_secs", Kind::Int, "How long a submitted order's idempotency key is remembered."),
+    s("idempotency.max_entries", Kind::Int, "Most idempotency records kept in memory."),
+    s("idempotency.wait_ms", Kind::Int, "How long a concurrent duplicate waits for the first request's result."),
+    s("paper.seed", Kind::Int, "Seed of the embedded paper broker (same seed, same market)."),
+    s("paper.cash", Kind::Str, "Starting cash of the paper account, a decimal string."),
+    s("paper.instruments", Kind::Int, "Number of synthetic instruments in the paper market."),
+    s("paper.positions", Kind::Int, "Starting positions of the paper account (at most `paper.instruments`)."),
+    s("log.format", Kind::Str, "`text` or `json` (one JSON object per line, for log shippers)."),
+    s("log.filter", Kind::Str, "tracing `EnvFilter` directives; `RUST_LOG`, when set, wins."),
+];
+
+/// The prefix of every brokergraph environment variable.
+pub(crate) const ENV_PREFIX: &str = "BROKERGRAPH_";
+/// Names the config file; not a setting itself (it says where the settings are).
+pub(crate) const CONFIG_ENV: &str = "BROKERGRAPH_CONFIG";
+
+/// `graphql.max_page_size` → `BROKERGRAPH_GRAPHQL_MAX_PAGE_SIZE`.
+pub(crate) fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "_").to_uppercase())
+}
+
+pub(crate) fn by_env(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| env_name(s.key) == name)
+}
+
+pub(crate) fn is_secret(key: &str) -> bool {
+    SETTINGS.iter().any(|s| s.secret && s.key == key)
+}
+
+/// Variables Kubernetes injects for a Service named `brokergraph`
+/// (`BROKERGRAPH_PORT`, `BROKERGRAPH_SERVICE_HOST`, ...): expected, not typos.
+fn is_platform_var(name: &str) -> bool {
+    let rest = &name[ENV_PREFIX.len()..];
+    rest == "PORT" || rest.starts_with("PORT_") || rest.starts_with("SERVICE_")
+}
+
+/// `BROKERGRAPH_*` variables that are neither a setting nor the config file, most
+/// likely typos. They are ignored rather than refused, because a deployment
+/// platform may set variables with our prefix, but worth a warning.
+pub fn unknown_env_vars<'a>(
+    env: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Vec<String> {
+    let mut unknown: Vec<String> = env
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with(ENV_PREFIX) && name.as_str() != CONFIG_ENV)
+        .filter(|name| by_env(name).is_none() && !is_platform_var(name))
+        .cloned()
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+/// The Markdown table of docs/configuration.md: key, env, flag, default, meaning.
+/// A test checks that the docs contain it verbatim.
+pub fn reference_table() -> String {
+    let defaults = render::to_table(&Config::default());
+    let mut out = String::from("| key | env | flag | default | meaning |\n|---|---|---|---|---|\n");
+    for setting in SETTINGS {
+        let default = match render::lookup(&defaults, setting.key) {
+            Some(value) => format!("`{value}`"),
+            None => "unset".to_string(),
+        };
+        let flag = setting.flag.map(|f| format!("`{f}`")).unwrap_or_default();
+        out.push_str(&format!(
+            "| `{}` | `{}` | {flag} | {default} | {} |\n",
+            setting.key,
+            env_name(setting.key),
+            setting.doc
+        ));
+    }
+    out
+}
