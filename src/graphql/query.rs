@@ -51,7 +51,7 @@ impl QueryRoot {
         let node = match kind {
             NodeKind::Account => {
                 let account = broker.account().await?;
-                (account.id == local).then(|| Node::Account(Account(account)))
+                (account.id == local).then_some(Node::Account(Account(account)))
             }
             NodeKind::Instrument => {
                 found(broker.instrument(&local).await)?.map(|i| Node::Instrument(Instrument(i)))
