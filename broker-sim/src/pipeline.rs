@@ -36,12 +36,24 @@ struct Tally {
     app: Arc<AppState>,
     route: String,
     status: Option<String>,
+    recorded: bool,
+}
+
+impl Tally {
+    /// Records right away, for requests that may never finish (hangs): a test must be
+    /// able to see them while they are held.
+    fn record_now(&mut self, status: &str) {
+        lock(&self.app.stats).record(&self.route, status);
+        self.recorded = true;
+    }
 }
 
 impl Drop for Tally {
     fn drop(&mut self) {
-        let status = self.status.as_deref().unwrap_or("dropped");
-        lock(&self.app.stats).record(&self.route, status);
+        if !self.recorded {
+            let status = self.status.as_deref().unwrap_or("dropped");
+            lock(&self.app.stats).record(&self.route, status);
+        }
     }
 }
 
@@ -64,6 +76,7 @@ pub(crate) async fn v1(State(app): State<Arc<AppState>>, mut req: Request, next:
         app: app.clone(),
         route: route.clone(),
         status: None,
+        recorded: false,
     };
     let path = req.uri().path();
     if !(path == "/v1" || path.starts_with("/v1/")) {
@@ -110,7 +123,7 @@ pub(crate) async fn v1(State(app): State<Arc<AppState>>, mut req: Request, next:
         }
         Outcome::Hang => {
             lock(&app.stats).fault("hang");
-            tally.status = Some("hang".into());
+            tally.record_now("hang");
             let _ =
                 tokio::time::timeout(HANG_LIMIT, crate::state::stopped(app.shutdown.clone())).await;
             return drop_connection();
