@@ -29,6 +29,10 @@ pub(crate) struct Account {
     pub by_id: HashMap<Uuid, u64>,
     /// Open orders: kept apart so buying power and matching never scan closed history.
     pub open: BTreeSet<u64>,
+    /// Cash held back by open buy orders (sum of their reservations).
+    pub reserved: Decimal,
+    /// Shares held back by open sell orders, by symbol.
+    pub promised: HashMap<String, Decimal>,
     /// Terminal orders in the order they became terminal: the pruning queue.
     pub closed: VecDeque<u64>,
     pub updated_at: DateTime<Utc>,
@@ -49,6 +53,8 @@ impl Account {
             orders: BTreeMap::new(),
             by_id: HashMap::new(),
             open: BTreeSet::new(),
+            reserved: Decimal::ZERO,
+            promised: HashMap::new(),
             closed: VecDeque::new(),
             updated_at: now,
         }
@@ -59,6 +65,7 @@ impl Account {
         let seq = order.seq;
         if order.status.is_open() {
             self.open.insert(seq);
+            self.commit(&order, true);
         } else {
             self.closed.push_back(seq);
         }
@@ -66,15 +73,41 @@ impl Account {
         self.orders.insert(seq, order);
     }
 
-    /// Must follow every status change so the open set and the pruning queue stay true.
-    pub(crate) fn refile(&mut self, seq: u64) {
-        let Some(order) = self.orders.get(&seq) else {
-            return;
-        };
-        if order.status.is_open() {
-            self.open.insert(seq);
-        } else if self.open.remove(&seq) {
+    /// The only way to change a stored order: keeps the open set, the pruning queue and
+    /// the running commitments (reserved cash, promised shares) true, so buying power
+    /// never needs a scan over open orders.
+    pub(crate) fn update<R>(&mut self, seq: u64, f: impl FnOnce(&mut Order) -> R) -> Option<R> {
+        let mut order = self.orders.remove(&seq)?;
+        self.commit(&order, false);
+        let was_open = order.status.is_open();
+        let result = f(&mut order);
+        self.commit(&order, true);
+        if was_open && !order.status.is_open() {
+            self.open.remove(&seq);
             self.closed.push_back(seq);
+        }
+        self.orders.insert(seq, order);
+        Some(result)
+    }
+
+    fn commit(&mut self, order: &Order, add: bool) {
+        if !order.status.is_open() {
+            return;
+        }
+        let sign = if add {
+            Decimal::ONE
+        } else {
+            Decimal::NEGATIVE_ONE
+        };
+        match order.side {
+            Side::Buy => self.reserved += sign * order.reservation(),
+            Side::Sell => {
+                let promised = self.promised.entry(order.symbol.clone()).or_default();
+                *promised += sign * order.remaining();
+                if promised.is_zero() {
+                    self.promised.remove(&order.symbol);
+                }
+            }
         }
     }
 
@@ -112,7 +145,11 @@ impl Account {
                 pos.cost += qty * price;
             }
             Side::Sell => {
-                let avg = pos.cost / pos.quantity;
+                let avg = if pos.quantity.is_zero() {
+                    Decimal::ZERO
+                } else {
+                    pos.cost / pos.quantity
+                };
                 self.cash += amount;
                 pos.quantity -= qty;
                 pos.cost = avg * pos.quantity;
@@ -126,13 +163,9 @@ impl Account {
         self.updated_at = now;
     }
 
-    pub(crate) fn reserved_cash(&self) -> Decimal {
-        self.open_orders().map(Order::reservation).sum()
-    }
-
     /// Cash not yet promised to open buy orders.
     pub(crate) fn buying_power(&self) -> Decimal {
-        cents((self.cash - self.reserved_cash()).max(Decimal::ZERO))
+        cents((self.cash - self.reserved).max(Decimal::ZERO))
     }
 
     /// Shares not yet promised to open sell orders.
@@ -141,16 +174,7 @@ impl Account {
             .positions
             .get(symbol)
             .map_or(Decimal::ZERO, |p| p.quantity);
-        let promised: Decimal = self
-            .open_orders()
-            .filter(|o| o.side == Side::Sell && o.symbol == symbol)
-            .map(Order::remaining)
-            .sum();
-        held - promised
-    }
-
-    pub(crate) fn open_orders(&self) -> impl Iterator<Item = &Order> {
-        self.open.iter().filter_map(|seq| self.orders.get(seq))
+        held - self.promised.get(symbol).copied().unwrap_or_default()
     }
 
     /// Market value of a position at the current price, to the cent.

@@ -222,56 +222,65 @@ impl Engine {
     /// Ends an order that is still open with a terminal status.
     fn finish(&mut self, acct: usize, seq: u64, status: OrderStatus, now: DateTime<Utc>) {
         let account = &mut self.accounts[acct];
-        if let Some(order) = account.orders.get_mut(&seq) {
-            if order.status.is_open() {
+        let changed = account.update(seq, |order| {
+            let open = order.status.is_open();
+            if open {
                 order.status = status;
                 order.updated_at = now;
-                account.updated_at = now;
-                account.refile(seq);
             }
+            open
+        });
+        if changed == Some(true) {
+            account.updated_at = now;
         }
     }
 
     /// One execution attempt at the current price, up to one tick's liquidity.
     fn execute(&mut self, acct: usize, seq: u64, now: DateTime<Utc>) {
         let account = &mut self.accounts[acct];
-        let Some(order) = account.orders.get_mut(&seq) else {
+        let Some(order) = account.orders.get(&seq) else {
             return;
         };
         let Some(inst) = self.market.get(&order.symbol) else {
             return;
         };
+        if !order.status.is_open() {
+            return;
+        }
         let price = inst.price;
-        if !order.status.is_open() || !order.marketable(price) {
-            return;
-        }
         let lot = Decimal::from(inst.lot_size);
-        let mut qty = order.remaining().min(tick_liquidity(inst, price));
-        if order.side == Side::Buy {
-            let affordable = (account.cash / price / lot).floor() * lot;
-            qty = qty.min(affordable.max(Decimal::ZERO));
-        }
-        if qty.is_zero() {
-            if order.limit_price.is_none() {
-                // A market order the account can no longer pay for: cancel the rest
-                // rather than overdraw cash.
-                order.status = OrderStatus::Canceled;
-                order.updated_at = now;
-                account.refile(seq);
+        let liquidity = tick_liquidity(inst, price);
+        let affordable = ((account.cash / price / lot).floor() * lot).max(Decimal::ZERO);
+        let fill = account.update(seq, |order| {
+            if !order.marketable(price) {
+                return None;
             }
-            return;
+            let mut qty = order.remaining().min(liquidity);
+            if order.side == Side::Buy {
+                qty = qty.min(affordable);
+            }
+            if qty.is_zero() {
+                if order.limit_price.is_none() {
+                    // A market order the account can no longer pay for: cancel the rest
+                    // rather than overdraw cash.
+                    order.status = OrderStatus::Canceled;
+                    order.updated_at = now;
+                }
+                return None;
+            }
+            order.filled_quantity += qty;
+            order.fill_notional += qty * price;
+            order.status = if order.remaining().is_zero() {
+                OrderStatus::Filled
+            } else {
+                OrderStatus::PartiallyFilled
+            };
+            order.updated_at = now;
+            Some((order.symbol.clone(), order.side, qty))
+        });
+        if let Some(Some((symbol, side, qty))) = fill {
+            account.apply_fill(&symbol, side, qty, price, now);
         }
-        order.filled_quantity += qty;
-        order.fill_notional += qty * price;
-        order.status = if order.remaining().is_zero() {
-            OrderStatus::Filled
-        } else {
-            OrderStatus::PartiallyFilled
-        };
-        order.updated_at = now;
-        let (symbol, side) = (order.symbol.clone(), order.side);
-        account.apply_fill(&symbol, side, qty, price, now);
-        account.refile(seq);
     }
 
     pub(crate) fn cancel(
@@ -286,6 +295,7 @@ impl Engine {
         match status {
             s if s.is_open() => {
                 self.finish(acct, seq, OrderStatus::Canceled, now);
+                self.accounts[acct].prune(self.max_closed);
                 Ok(())
             }
             OrderStatus::Canceled => Ok(()),
@@ -457,3 +467,7 @@ fn check_prices(req: &OrderRequest, inst: &crate::market::Instrument) -> Result<
 fn uuid_from(rng: &mut ChaCha8Rng) -> Uuid {
     uuid::Builder::from_random_bytes(rng.gen()).into_uuid()
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;
