@@ -6,23 +6,18 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::accounts::Account;
 use crate::config::SimConfig;
 use crate::error::ApiError;
 use crate::market::Market;
-use crate::orders::{
-    tick_liquidity, Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce,
-};
+use crate::orders::{tick_liquidity, Order, OrderRequest, OrderStatus, Side, TimeInForce};
+use crate::validation;
 
 const ID_SALT: u64 = 0x5eed_0003;
 const POSITIONS_SALT: u64 = 0x5eed_0004;
-
-/// Market and stop orders hold back 5% over the last price: the price can move before
-/// they fill, and the account must not end up with negative cash.
-const MARKET_RESERVE: Decimal = Decimal::from_parts(105, 0, 0, false, 2);
 
 pub(crate) struct Engine {
     pub market: Market,
@@ -107,70 +102,7 @@ impl Engine {
         idempotency_key: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Uuid, ApiError> {
-        let inst = self.market.get(&req.symbol).cloned().ok_or_else(|| {
-            ApiError::unprocessable(
-                "unknown_symbol",
-                Some("symbol"),
-                format!("unknown symbol {:?}", req.symbol),
-            )
-        })?;
-        if !inst.tradable {
-            return Err(ApiError::unprocessable(
-                "not_tradable",
-                Some("symbol"),
-                format!("{} is not tradable", inst.symbol),
-            ));
-        }
-        if req.quantity <= Decimal::ZERO || !req.quantity.fract().is_zero() {
-            return Err(ApiError::unprocessable(
-                "invalid_quantity",
-                Some("quantity"),
-                "quantity must be a positive whole number of shares",
-            ));
-        }
-        let lot = Decimal::from(inst.lot_size);
-        if !(req.quantity % lot).is_zero() {
-            return Err(ApiError::unprocessable(
-                "lot_size",
-                Some("quantity"),
-                format!(
-                    "quantity must be a multiple of the lot size {}",
-                    inst.lot_size
-                ),
-            ));
-        }
-        check_prices(&req, &inst)?;
-        let price = inst.price;
-        let reserve_price = match req.order_type {
-            OrderType::Limit | OrderType::StopLimit => req.limit_price.unwrap_or(price),
-            OrderType::Market => price * MARKET_RESERVE,
-            OrderType::Stop => req.stop_price.unwrap_or(price).max(price) * MARKET_RESERVE,
-        };
-        let account = &self.accounts[acct];
-        match req.side {
-            Side::Buy => {
-                let needed = (req.quantity * reserve_price)
-                    .round_dp_with_strategy(2, RoundingStrategy::AwayFromZero);
-                let available = account.buying_power();
-                if needed > available {
-                    return Err(ApiError::unprocessable(
-                        "insufficient_buying_power",
-                        Some("quantity"),
-                        format!("order needs {needed} of buying power, {available} available"),
-                    ));
-                }
-            }
-            Side::Sell => {
-                let sellable = account.sellable(&req.symbol);
-                if req.quantity > sellable {
-                    return Err(ApiError::unprocessable(
-                        "insufficient_position",
-                        Some("quantity"),
-                        format!("only {sellable} shares of {} can be sold (short selling is not allowed)", req.symbol),
-                    ));
-                }
-            }
-        }
+        let (inst, reserve_price) = validation::admit(&req, &self.market, &self.accounts[acct])?;
         let id = self.next_id();
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -390,77 +322,6 @@ impl Engine {
     pub(crate) fn stored_order_count(&self) -> u64 {
         self.accounts.iter().map(|a| a.orders.len() as u64).sum()
     }
-}
-
-fn check_prices(req: &OrderRequest, inst: &crate::market::Instrument) -> Result<(), ApiError> {
-    let (needs_limit, needs_stop) = match req.order_type {
-        OrderType::Market => (false, false),
-        OrderType::Limit => (true, false),
-        OrderType::Stop => (false, true),
-        OrderType::StopLimit => (true, true),
-    };
-    let kind = crate::wire::type_name(req.order_type);
-    for (field, value, needed, missing, unexpected) in [
-        (
-            "limit_price",
-            req.limit_price,
-            needs_limit,
-            "missing_limit_price",
-            "unexpected_limit_price",
-        ),
-        (
-            "stop_price",
-            req.stop_price,
-            needs_stop,
-            "missing_stop_price",
-            "unexpected_stop_price",
-        ),
-    ] {
-        match (value, needed) {
-            (None, true) => {
-                return Err(ApiError::unprocessable(
-                    missing,
-                    Some(field),
-                    format!("{kind} orders need {field}"),
-                ))
-            }
-            (Some(_), false) => {
-                return Err(ApiError::unprocessable(
-                    unexpected,
-                    Some(field),
-                    format!("{kind} orders must not have {field}"),
-                ))
-            }
-            (Some(p), true) if p <= Decimal::ZERO => {
-                return Err(ApiError::unprocessable(
-                    "invalid_price",
-                    Some(field),
-                    format!("{field} must be positive"),
-                ))
-            }
-            (Some(p), true) if !inst.on_tick_grid(p) => {
-                return Err(ApiError::unprocessable(
-                    "tick_size",
-                    Some(field),
-                    format!(
-                        "{field} must be a multiple of the tick size {}",
-                        inst.tick_size
-                    ),
-                ))
-            }
-            _ => {}
-        }
-    }
-    if matches!(req.time_in_force, TimeInForce::Ioc | TimeInForce::Fok)
-        && matches!(req.order_type, OrderType::Stop | OrderType::StopLimit)
-    {
-        return Err(ApiError::unprocessable(
-            "invalid_time_in_force",
-            Some("time_in_force"),
-            "ioc and fok apply to market and limit orders only",
-        ));
-    }
-    Ok(())
 }
 
 /// Ids come from the seeded stream, so two runs with one seed hand out the same ids.

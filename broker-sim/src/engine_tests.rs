@@ -5,6 +5,7 @@ use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 
 use super::*;
+use crate::orders::OrderType;
 
 fn invariants(engine: &Engine) {
     for a in &engine.accounts {

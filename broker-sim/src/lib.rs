@@ -23,6 +23,7 @@
 //! - `accounts`: cash, positions and the arithmetic that keeps equity exact.
 //! - `engine`: submission, cancellation, matching on ticks and price changes, session closes.
 //! - `order_input`: reads an order body by hand so every mistake names its field.
+//! - `validation`: the order rules that need the instrument and the account (422s).
 //! - `idempotency`: Stripe-style key claims, stored responses and replays.
 //! - `ratelimit`: the fixed window per API key and the `X-RateLimit-*` headers.
 //! - `faults`: the fault profile and the seeded dice that apply it.
@@ -32,7 +33,8 @@
 //! - `wire`: the JSON this server sends.
 //! - `state`: the shared state and its locks.
 //! - `pipeline`: auth, rate limit, faults and stats in front of every v1 handler.
-//! - `api`: the v1 routes; `admin`: the `/sim/` control plane; `openapi`: `/openapi.json`.
+//! - `api`: the v1 routes (reads and cancel); `submit`: `POST /v1/orders` with idempotency.
+//! - `admin`: the `/sim/` control plane; `openapi`: `/openapi.json`.
 //! - `server`: the hyper accept loop that can drop a connection on purpose, and graceful shutdown.
 
 mod accounts;
@@ -53,6 +55,8 @@ mod ratelimit;
 mod server;
 mod state;
 mod stats;
+mod submit;
+mod validation;
 mod wire;
 
 use std::io;
