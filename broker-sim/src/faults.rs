@@ -43,8 +43,14 @@ pub enum FaultKind {
         #[serde(default)]
         jitter_ms: u64,
     },
-    /// Answer with this status instead of running the request (429 carries Retry-After).
-    Status { status: u16 },
+    /// Answer with this status instead of running the request. A 429 carries
+    /// Retry-After: `retry_after` seconds if given, else the time to the end of the
+    /// caller's rate-limit window, as the real limiter says.
+    Status {
+        status: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u64>,
+    },
     /// Never answer; the request is held until the client gives up or the sim stops.
     Hang,
     /// Drop the connection without a response.
@@ -69,7 +75,7 @@ pub enum CommitFailure {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
     Pass,
-    Status(u16),
+    Status(u16, Option<u64>),
     Hang,
     Reset,
     CommitThenFail(CommitFailure),
@@ -102,7 +108,7 @@ impl FaultProfile {
                     return Err(format!("rules[{i}].rate must be between 0 and 1"));
                 }
             }
-            if let FaultKind::Status { status } = rule.kind {
+            if let FaultKind::Status { status, .. } = rule.kind {
                 if !(400..=599).contains(&status) {
                     return Err(format!(
                         "rules[{i}].status must be an HTTP error status (400..599)"
@@ -152,7 +158,10 @@ impl Faults {
                     plan.latency += Duration::from_millis(ms + jitter);
                     continue;
                 }
-                FaultKind::Status { status } => Outcome::Status(status),
+                FaultKind::Status {
+                    status,
+                    retry_after,
+                } => Outcome::Status(status, retry_after),
                 FaultKind::Hang => Outcome::Hang,
                 FaultKind::Reset => Outcome::Reset,
                 FaultKind::CommitThenFail { fail_as } => Outcome::CommitThenFail(fail_as),

@@ -44,6 +44,7 @@ impl Tally {
     /// able to see them while they are held.
     fn record_now(&mut self, status: &str) {
         lock(&self.app.stats).record(&self.route, status);
+        self.status = Some(status.to_owned());
         self.recorded = true;
     }
 }
@@ -54,6 +55,7 @@ impl Drop for Tally {
             let status = self.status.as_deref().unwrap_or("dropped");
             lock(&self.app.stats).record(&self.route, status);
         }
+        tracing::debug!(route = %self.route, status = self.status.as_deref().unwrap_or("dropped"), "request");
     }
 }
 
@@ -103,21 +105,22 @@ pub(crate) async fn v1(State(app): State<Arc<AppState>>, mut req: Request, next:
     }
     let plan = lock(&app.faults).plan(&route);
     req.extensions_mut().insert(Caller(acct));
-    if route == "POST /v1/orders" {
-        req.extensions_mut().insert(DeferredLatency(plan.latency));
-    } else if !plan.latency.is_zero() {
-        tokio::time::sleep(plan.latency).await;
-    }
+    let handler_runs = matches!(plan.outcome, Outcome::Pass | Outcome::CommitThenFail(_));
     if !plan.latency.is_zero() {
         lock(&app.stats).fault("latency");
+        if handler_runs && route == "POST /v1/orders" {
+            req.extensions_mut().insert(DeferredLatency(plan.latency));
+        } else {
+            tokio::time::sleep(plan.latency).await;
+        }
     }
-    let mut response = match plan.outcome {
+    let response = match plan.outcome {
         Outcome::Pass => next.run(req).await,
-        Outcome::Status(status) => {
+        Outcome::Status(status, retry_after) => {
             lock(&app.stats).fault("status");
             ApiError::Injected {
                 status: StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                retry_after: quota.retry_after,
+                retry_after: retry_after.unwrap_or(quota.retry_after),
             }
             .into_response()
         }
@@ -150,16 +153,39 @@ pub(crate) async fn v1(State(app): State<Arc<AppState>>, mut req: Request, next:
             }
         }
     };
-    if response.status() == StatusCode::METHOD_NOT_ALLOWED
-        && !response.headers().contains_key("content-type")
-    {
-        let allow = response.headers().get("allow").cloned();
-        response = ApiError::MethodNotAllowed.into_response();
-        if let Some(allow) = allow {
-            response.headers_mut().insert("allow", allow);
-        }
-    }
+    let mut response = ensure_envelope(response);
     quota.apply(response.headers_mut());
     tally.status = Some(response.status().as_u16().to_string());
     response
+}
+
+/// Errors produced by axum itself (405, 413 on an oversized body...) come as plain text;
+/// a client of this API must only ever see the JSON envelope.
+fn ensure_envelope(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() && !status.is_server_error() || is_json {
+        return response;
+    }
+    let allow = response.headers().get("allow").cloned();
+    let mut wrapped = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed.into_response(),
+        other => ApiError::Invalid {
+            status: other,
+            code: "invalid_request",
+            message: other
+                .canonical_reason()
+                .unwrap_or("invalid request")
+                .to_lowercase(),
+            field: None,
+        }
+        .into_response(),
+    };
+    if let Some(allow) = allow {
+        wrapped.headers_mut().insert("allow", allow);
+    }
+    wrapped
 }

@@ -173,6 +173,15 @@ async fn single_instrument_and_unknown_paths() {
     assert_eq!((r.status, r.code()), (404, "not_found"));
     let r = api.get("/v1/nothing-here").await;
     assert_eq!((r.status, r.code()), (404, "not_found"));
+    let r = api
+        .send(
+            api.http
+                .put(format!("{}/v1/account", api.base))
+                .bearer_auth(KEY),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (405, "method_not_allowed"));
+    assert!(r.headers.contains_key("x-ratelimit-remaining"));
     sim.shutdown().await;
 }
 

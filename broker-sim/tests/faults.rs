@@ -29,11 +29,19 @@ async fn status_faults_answer_in_the_envelope_with_rate_headers() {
         .await;
     let r = api.get("/v1/positions").await;
     assert_eq!((r.status, r.code()), (429, "rate_limited"));
-    assert!(r.header("retry-after").is_some());
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        (1..=60).contains(&retry),
+        "like the real limiter: until the window ends"
+    );
+    sim.set_faults(json!({"rules": [{"kind": "status", "status": 429, "retry_after": 2}]}))
+        .await;
+    let r = api.get("/v1/positions").await;
+    assert_eq!((r.status, r.header("retry-after")), (429, Some("2")));
     let s = sim.stats().await;
     assert_eq!(s.count_status("GET /v1/account", 502), 1);
-    assert_eq!(s.rate_limited, 1, "injected 429s count as 429s sent");
-    assert_eq!(s.faults_injected["status"], 2);
+    assert_eq!(s.rate_limited, 2, "injected 429s count as 429s sent");
+    assert_eq!(s.faults_injected["status"], 3);
     sim.shutdown().await;
 }
 
