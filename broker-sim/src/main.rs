@@ -19,7 +19,8 @@ struct Cli {
         long = "api-key",
         env = "BROKER_SIM_API_KEY",
         value_delimiter = ',',
-        default_value = "sim-key"
+        default_value = "sim-key",
+        hide_env_values = true
     )]
     api_keys: Vec<String>,
     /// Token for the /sim/ control plane; without it /sim/* answers 404.
@@ -102,4 +103,65 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("shutting down");
     sim.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_map_onto_the_config_and_keys_repeat() {
+        let cli = Cli::try_parse_from([
+            "broker-sim",
+            "--listen",
+            "127.0.0.1:9100",
+            "--api-key",
+            "a",
+            "--api-key",
+            "b",
+            "--admin-token",
+            "adm",
+            "--seed",
+            "7",
+            "--cash",
+            "5000.00",
+            "--instruments",
+            "10",
+            "--positions",
+            "2",
+            "--rate-limit",
+            "5",
+            "--rate-window-secs",
+            "2",
+            "--tick-ms",
+            "0",
+            "--faults",
+            r#"{"rules":[{"kind":"reset","rate":0.1}]}"#,
+        ])
+        .unwrap();
+        assert_eq!(cli.api_keys, ["a", "b"]);
+        assert_eq!(
+            (
+                cli.seed,
+                cli.instruments,
+                cli.positions,
+                cli.rate_limit,
+                cli.tick_ms
+            ),
+            (7, 10, 2, 5, 0)
+        );
+        assert_eq!(cli.cash.to_string(), "5000.00");
+        let faults = load_faults(cli.faults.as_deref().unwrap()).unwrap();
+        assert_eq!(faults.rules.len(), 1);
+        let defaults = Cli::try_parse_from(["broker-sim"]).unwrap();
+        assert_eq!(defaults.api_keys, ["sim-key"]);
+        assert_eq!(
+            (
+                defaults.rate_limit,
+                defaults.rate_window_secs,
+                defaults.tick_ms
+            ),
+            (200, 60, 250)
+        );
+    }
 }

@@ -368,6 +368,13 @@ async fn validation_errors_name_their_field() {
             .as_str()
             .is_some_and(|m| !m.is_empty()));
     }
+    let huge = format!("{{\"symbol\": \"{}\"}}", "A".repeat(3 << 20));
+    let r = api.post_raw("/v1/orders", &huge, None).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (413, "invalid_request"),
+        "oversized bodies get the envelope too"
+    );
     // JSON integers are exact, so they are accepted for decimals.
     let r = api
         .post_raw(
