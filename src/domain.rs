@@ -62,13 +62,15 @@ pub struct Position {
     pub as_of: DateTime<Utc>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OrderSide {
     Buy,
     Sell,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OrderType {
     Market,
     Limit,
@@ -86,7 +88,8 @@ impl OrderType {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TimeInForce {
     Day,
     Gtc,
@@ -94,7 +97,8 @@ pub enum TimeInForce {
     Fok,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Pending,
     Accepted,
@@ -119,7 +123,8 @@ impl OrderStatus {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// Serializable because idempotency records store it for replay.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Order {
     /// The broker's own order id.
     pub id: String,

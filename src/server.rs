@@ -1,16 +1,241 @@
-//! placeholder: the axum server (being written)
+//! The HTTP server: routes, authentication, request ids, limits and graceful
+//! shutdown around the GraphQL schema (DESIGN.md §10).
+
+mod graphql_http;
+mod health;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Authenticator;
+use crate::broker::http::{GenericBroker, GenericBrokerConfig, GenericBrokerConfigError};
+use crate::broker::Broker;
 use crate::config::Config;
+use crate::graphql::{self, AppSchema, PageSizes};
+use crate::idempotency::{IdempotencyStore, MemoryStore};
+use crate::orders::{OrderService, OrderSettings};
+use crate::secret::Secret;
+
+/// How long an in-flight submit holds its key if it never finishes (a hung task):
+/// longer than any submit can take with its resends.
+const SUBMIT_LEASE: Duration = Duration::from_secs(60);
+/// The most one submit spends resending to learn its outcome.
+const SUBMIT_DEADLINE: Duration = Duration::from_secs(15);
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    schema: AppSchema,
+    /// Also held by the schema; handlers need it to build per-request DataLoaders.
+    broker: Arc<dyn Broker>,
+    auth: Arc<Authenticator>,
+    graphiql: bool,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("could not listen on {addr}: {source}")]
     Bind {
-        addr: std::net::SocketAddr,
+        addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("could not start the embedded paper broker: {0}")]
+    Embedded(std::io::Error),
+    #[error(
+        "no broker is configured and this build has no embedded paper broker; set --broker-url"
+    )]
+    NoBroker,
+    #[error("broker client: {0}")]
+    Broker(#[from] GenericBrokerConfigError),
+    #[error("server error: {0}")]
+    Io(std::io::Error),
 }
 
+/// A gateway bound to its port and ready to run; tests build one on port 0.
+pub struct Gateway {
+    listener: TcpListener,
+    router: Router,
+    /// Keeps the embedded paper broker alive as long as the gateway.
+    #[cfg(feature = "embedded-sim")]
+    embedded: Option<crate::embedded::EmbeddedBroker>,
+}
+
+impl Gateway {
+    pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
+        #[cfg(feature = "embedded-sim")]
+        let mut embedded = None;
+        let (url, api_key) = match (&config.broker.url, &config.broker.api_key) {
+            (Some(url), Some(key)) => (url.clone(), key.clone()),
+            _ => {
+                #[cfg(feature = "embedded-sim")]
+                {
+                    let sim = crate::embedded::start(&config.paper)
+                        .await
+                        .map_err(ServeError::Embedded)?;
+                    let endpoint = (sim.url.clone(), sim.api_key.clone());
+                    embedded = Some(sim);
+                    endpoint
+                }
+                #[cfg(not(feature = "embedded-sim"))]
+                return Err(ServeError::NoBroker);
+            }
+        };
+        let broker: Arc<dyn Broker> = Arc::new(GenericBroker::new(GenericBrokerConfig {
+            base_url: url.clone(),
+            api_key: api_key.clone(),
+            connect_timeout: Duration::from_millis(config.broker.connect_timeout_ms),
+            request_timeout: Duration::from_millis(config.broker.request_timeout_ms),
+        })?);
+        let pages = PageSizes {
+            default: config.graphql.default_page_size,
+            max: config.graphql.max_page_size,
+        };
+        let identity = account_identity(&url, &api_key);
+        let store: Arc<dyn IdempotencyStore> = Arc::new(MemoryStore::new(
+            Duration::from_secs(config.idempotency.ttl_secs),
+            config.idempotency.max_entries,
+        ));
+        let orders = Arc::new(OrderService::new(
+            broker.clone(),
+            store,
+            hex::encode(
+                &Sha256::digest([b"idempotency scope\0".as_slice(), &identity].concat())[..16],
+            ),
+            OrderSettings {
+                wait: Duration::from_millis(config.idempotency.wait_ms),
+                lease: SUBMIT_LEASE,
+                deadline: SUBMIT_DEADLINE,
+            },
+        ));
+        let schema = graphql::build_schema(broker.clone(), orders, pages, &identity);
+        let auth = Arc::new(Authenticator::new(&config.keys));
+        if !auth.keys_configured() {
+            tracing::warn!(
+                listen = %config.listen,
+                "no gateway API keys are configured: serving loopback only, every caller may trade"
+            );
+        }
+        let state = AppState {
+            schema,
+            broker,
+            auth,
+            graphiql: config.server.graphiql,
+        };
+        let router = router(state, &config);
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        Ok(Gateway {
+            listener,
+            router,
+            #[cfg(feature = "embedded-sim")]
+            embedded,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        tracing::info!(addr = %self.local_addr(), "brokergraph listening; GraphQL at /graphql");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServeError::Io)?;
+        #[cfg(feature = "embedded-sim")]
+        if let Some(sim) = self.embedded {
+            sim.shutdown().await;
+        }
+        Ok(())
+    }
+}
+
+/// Binds and serves until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
-    let _ = config;
-    Ok(())
+    Gateway::bind(config).await?.run(shutdown_signal()).await
+}
+
+/// Identifies the broker account: stable across restarts and replicas of the same
+/// account (so cursors survive a deploy and idempotency keys are scoped per account),
+/// and secret because the key is; it signs cursors.
+fn account_identity(url: &str, api_key: &Secret) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(b"brokergraph cursor v1\0");
+    hasher.update(url.as_bytes());
+    hasher.update([0]);
+    hasher.update(api_key.expose().as_bytes());
+    hasher.finalize().to_vec()
+}
+
+fn router(state: AppState, config: &Config) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+        let id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    });
+    Router::new()
+        .route(
+            "/graphql",
+            get(graphql_http::get_graphql).post(graphql_http::post_graphql),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            Duration::from_millis(config.server.request_timeout_ms),
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
 }

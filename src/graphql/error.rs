@@ -4,6 +4,7 @@
 use async_graphql::ErrorExtensions;
 
 use crate::broker::BrokerError;
+use crate::orders::OrderError;
 
 /// Deliberately not `Display`: async-graphql converts anything `Display` into an
 /// error without a code, so a `?` that skipped this mapping would compile. Without
@@ -18,6 +19,21 @@ pub enum GatewayError {
     OutcomeUnknown,
     /// A bug: the detail is logged, the client sees only the code.
     Internal(String),
+}
+
+impl From<OrderError> for GatewayError {
+    fn from(err: OrderError) -> Self {
+        match err {
+            OrderError::Broker(e) => GatewayError::Broker(e),
+            OrderError::InUse => GatewayError::IdempotencyKeyInUse,
+            OrderError::OutcomeUnknown => GatewayError::OutcomeUnknown,
+            OrderError::Store(e) => GatewayError::Broker(BrokerError::Unavailable {
+                status: None,
+                reason: e.to_string(),
+            }),
+            OrderError::Corrupt(detail) => GatewayError::Internal(detail),
+        }
+    }
 }
 
 impl From<BrokerError> for GatewayError {

@@ -7,21 +7,25 @@ mod enums;
 pub mod error;
 mod ids;
 mod loader;
+mod mutation;
 mod query;
 mod scalars;
 mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{dataloader::DataLoader, EmptyMutation, EmptySubscription, Request, Schema};
+use async_graphql::{dataloader::DataLoader, EmptySubscription, Request, Schema};
 
 use crate::broker::Broker;
 use connection::Pager;
 use cursor::CursorCodec;
 pub use loader::InstrumentLoader;
+use mutation::MutationRoot;
 use query::QueryRoot;
 
-pub type AppSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+use crate::orders::OrderService;
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Page sizes of connections (DESIGN.md §6).
 #[derive(Clone, Copy, Debug)]
@@ -32,9 +36,15 @@ pub struct PageSizes {
 
 /// Builds the executable schema over one broker. `cursor_secret` signs cursors; it
 /// should be the same for every replica in front of the same broker account.
-pub fn build_schema(broker: Arc<dyn Broker>, pages: PageSizes, cursor_secret: &[u8]) -> AppSchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+pub fn build_schema(
+    broker: Arc<dyn Broker>,
+    orders: Arc<OrderService>,
+    pages: PageSizes,
+    cursor_secret: &[u8],
+) -> AppSchema {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(broker)
+        .data(orders)
         .data(Pager::new(
             CursorCodec::new(cursor_secret),
             pages.default,
@@ -54,7 +64,7 @@ pub fn per_request(request: Request, broker: &Arc<dyn Broker>) -> Request {
 
 /// The SDL, as `brokergraph schema` prints it and `schema.graphql` holds it.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .finish()
         .sdl()
 }

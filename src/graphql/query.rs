@@ -24,8 +24,8 @@ pub struct QueryRoot;
 
 #[derive(InputObject)]
 pub struct OrderFilter {
-    #[graphql(default_with = "OrderStatusFilter::All")]
-    status: OrderStatusFilter,
+    #[graphql(default_with = "Some(OrderStatusFilter::All)")]
+    status: Option<OrderStatusFilter>,
     symbol: Option<String>,
 }
 
@@ -42,7 +42,7 @@ fn found<T>(result: Result<T, BrokerError>) -> Result<Option<T>, GatewayError> {
     }
 }
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// Fetches any object by its global id (Relay).
     async fn node(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Node>> {
@@ -146,11 +146,11 @@ impl QueryRoot {
     ) -> GqlResult<OrderConnection> {
         let broker = broker(ctx)?;
         let filter = filter.unwrap_or(OrderFilter {
-            status: OrderStatusFilter::All,
+            status: Some(OrderStatusFilter::All),
             symbol: None,
         });
         let query = OrderQuery {
-            status: filter.status.into(),
+            status: filter.status.unwrap_or(OrderStatusFilter::All).into(),
             symbol: filter.symbol,
         };
         let scope = format!(

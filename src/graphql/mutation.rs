@@ -1,0 +1,123 @@
+//! The `Mutation` root: `submitOrder` and `cancelOrder` (DESIGN.md §5, §8). Both
+//! need the `trade` scope; business outcomes go in `userErrors`.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use uuid::Uuid;
+
+use super::enums::{OrderSide, OrderType, TimeInForce};
+use super::error::{GatewayError, GqlResult};
+use super::ids::{decode_as, NodeKind};
+use super::scalars::Decimal;
+use super::types::Order;
+use crate::auth::Principal;
+use crate::config::Scope;
+use crate::domain::NewOrder;
+use crate::orders::{self, OrderService};
+
+pub struct MutationRoot;
+
+#[derive(InputObject)]
+pub struct SubmitOrderInput {
+    /// A fresh UUID per order. Retry with the same key after any failure: the order
+    /// is placed at most once.
+    idempotency_key: Uuid,
+    symbol: String,
+    side: OrderSide,
+    #[graphql(name = "type")]
+    order_type: OrderType,
+    quantity: Decimal,
+    limit_price: Option<Decimal>,
+    stop_price: Option<Decimal>,
+    #[graphql(default_with = "Some(TimeInForce::Day)")]
+    time_in_force: Option<TimeInForce>,
+}
+
+#[derive(InputObject)]
+pub struct CancelOrderInput {
+    order_id: ID,
+    /// Accepted for symmetry with submit; a cancel is idempotent by nature (cancelling
+    /// a cancelled order returns it), so nothing is stored under it.
+    idempotency_key: Option<Uuid>,
+}
+
+#[derive(SimpleObject)]
+pub struct UserError {
+    field: Option<Vec<String>>,
+    message: String,
+    code: String,
+}
+
+impl From<orders::UserError> for UserError {
+    fn from(e: orders::UserError) -> Self {
+        UserError {
+            field: (!e.field.is_empty()).then_some(e.field),
+            message: e.message,
+            code: e.code,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct SubmitOrderPayload {
+    order: Option<Order>,
+    /// True when this answer repeats the result of an earlier request with the same key.
+    replayed: bool,
+    user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct CancelOrderPayload {
+    order: Option<Order>,
+    user_errors: Vec<UserError>,
+}
+
+fn require_trade(ctx: &Context<'_>) -> GqlResult<()> {
+    match ctx.data_opt::<Principal>() {
+        Some(p) if p.has(Scope::Trade) => Ok(()),
+        _ => Err(GatewayError::Forbidden("trade")),
+    }
+}
+
+#[Object(name = "Mutation")]
+impl MutationRoot {
+    async fn submit_order(
+        &self,
+        ctx: &Context<'_>,
+        input: SubmitOrderInput,
+    ) -> GqlResult<SubmitOrderPayload> {
+        require_trade(ctx)?;
+        let order = NewOrder {
+            idempotency_key: input.idempotency_key,
+            symbol: input.symbol.trim().to_string(),
+            side: input.side.into(),
+            order_type: input.order_type.into(),
+            quantity: input.quantity.0,
+            limit_price: input.limit_price.map(|d| d.0),
+            stop_price: input.stop_price.map(|d| d.0),
+            time_in_force: input.time_in_force.unwrap_or(TimeInForce::Day).into(),
+        };
+        let result = ctx.data::<Arc<OrderService>>()?.submit(order).await?;
+        Ok(SubmitOrderPayload {
+            order: result.order.map(Order),
+            replayed: result.replayed,
+            user_errors: result.user_errors.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    async fn cancel_order(
+        &self,
+        ctx: &Context<'_>,
+        input: CancelOrderInput,
+    ) -> GqlResult<CancelOrderPayload> {
+        require_trade(ctx)?;
+        let _ = input.idempotency_key;
+        let id = decode_as(&input.order_id, NodeKind::Order)?;
+        let result = ctx.data::<Arc<OrderService>>()?.cancel(&id).await?;
+        Ok(CancelOrderPayload {
+            order: result.order.map(Order),
+            user_errors: result.user_errors.into_iter().map(Into::into).collect(),
+        })
+    }
+}

@@ -1,0 +1,259 @@
+//! The in-process store: the default when the gateway runs as one process.
+//!
+//! Two maps, on purpose. Outcomes live in a moka cache, bounded and expiring,
+//! because losing an old outcome under pressure only means a late retry is resent
+//! with the same key and deduplicated by the broker. In-flight claims live in a plain
+//! map that nothing evicts: dropping a claim while its owner is at the broker would
+//! hand the key to a concurrent duplicate. Claims leave that map only by `complete`,
+//! `release`, or their lease running out, so its size is bounded by the attempts in
+//! flight, not by `max_entries`.
+//!
+//! Every state change happens under one mutex (never held across an await), which is
+//! what makes a claim atomic: the outcome check and the insertion of the claim cannot
+//! interleave with another claim or a `complete`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use moka::policy::EvictionPolicy;
+use moka::sync::Cache;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::{Claim, ClaimToken, Fingerprint, IdempotencyStore, StoreError, StoredOutcome};
+
+type Slot = (String, Uuid);
+
+/// Below this many claims a sweep of expired leases is not worth its cost.
+const MIN_SWEEP: usize = 64;
+
+/// Far enough to mean "never" without overflowing `Instant`.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+pub struct MemoryStore {
+    done: Cache<Slot, Arc<Done>>,
+    inflight: Mutex<InFlight>,
+}
+
+struct Done {
+    fingerprint: Fingerprint,
+    outcome: StoredOutcome,
+}
+
+struct Held {
+    fingerprint: Fingerprint,
+    lease: Uuid,
+    /// Tokio time, so tests can run leases on a paused clock.
+    expires: Instant,
+    /// Wakes this claim's waiters on complete or release (lease expiry wakes them by timer).
+    settled: Arc<Notify>,
+}
+
+struct InFlight {
+    claims: HashMap<Slot, Held>,
+    /// Sweep expired leases when the map reaches this size, then double it: amortised
+    /// O(1) per claim, and claims abandoned by dropped futures cannot pile up.
+    sweep_at: usize,
+}
+
+/// Who may complete or release an in-flight claim.
+enum Owner {
+    Lease(Uuid),
+    Fingerprint(Fingerprint),
+    Anyone,
+}
+
+impl MemoryStore {
+    /// `ttl`: how long outcomes are replayable (24 h per DESIGN.md §8).
+    /// `max_entries`: bound on stored outcomes; in-flight claims are not counted.
+    pub fn new(ttl: Duration, max_entries: u64) -> MemoryStore {
+        MemoryStore {
+            done: Cache::builder()
+                .max_capacity(max_entries)
+                // LRU, not moka's default TinyLFU: TinyLFU may refuse to admit a new
+                // entry when full, and the newest outcomes are the ones retried.
+                .eviction_policy(EvictionPolicy::lru())
+                .time_to_live(ttl)
+                .build(),
+            inflight: Mutex::new(InFlight {
+                claims: HashMap::new(),
+                sweep_at: MIN_SWEEP,
+            }),
+        }
+    }
+
+    /// A poisoned lock means a panic mid-update: refuse rather than trust the state.
+    fn lock(&self) -> Result<MutexGuard<'_, InFlight>, StoreError> {
+        self.inflight
+            .lock()
+            .map_err(|_| StoreError::Unavailable("in-memory store poisoned by a panic".into()))
+    }
+
+    /// The shared body of `complete*` and `release*`; `outcome` is `None` for a release.
+    fn settle(
+        &self,
+        slot: Slot,
+        owner: Owner,
+        outcome: Option<(Fingerprint, StoredOutcome)>,
+    ) -> Result<(), StoreError> {
+        let mut inflight = self.lock()?;
+        let ours = match (inflight.claims.get(&slot), &owner) {
+            (None, _) => None,
+            (Some(held), Owner::Lease(lease)) => Some(held.lease == *lease),
+            (Some(held), Owner::Fingerprint(fp)) => Some(held.fingerprint == *fp),
+            (Some(_), Owner::Anyone) => Some(true),
+        };
+        match ours {
+            // Someone else's claim: leave it alone, it will settle the key itself.
+            Some(false) => {
+                tracing::warn!(key = %slot.1, "idempotency claim settled by a non-owner (lease ran out?); ignored");
+                return Ok(());
+            }
+            Some(true) => {
+                let held = inflight.claims.remove(&slot).expect("checked above");
+                if let Some((fingerprint, outcome)) = outcome {
+                    self.record(slot, fingerprint, outcome);
+                }
+                held.settled.notify_waiters();
+            }
+            // Free: an outcome is still worth keeping (first one wins), a release is moot.
+            None => {
+                if let Some((fingerprint, outcome)) = outcome {
+                    if !self.done.contains_key(&slot) {
+                        self.record(slot, fingerprint, outcome);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&self, slot: Slot, fingerprint: Fingerprint, outcome: StoredOutcome) {
+        self.done.insert(
+            slot,
+            Arc::new(Done {
+                fingerprint,
+                outcome,
+            }),
+        );
+    }
+}
+
+impl InFlight {
+    fn sweep_if_due(&mut self, now: Instant) {
+        if self.claims.len() >= self.sweep_at {
+            self.claims.retain(|_, held| held.expires > now);
+            self.sweep_at = (self.claims.len() * 2).max(MIN_SWEEP);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl IdempotencyStore for MemoryStore {
+    async fn claim(
+        &self,
+        scope: &str,
+        key: Uuid,
+        fingerprint: Fingerprint,
+        wait: Duration,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let slot: Slot = (scope.to_owned(), key);
+        let start = Instant::now();
+        let deadline = start + wait.min(FOREVER);
+        loop {
+            let (settled, wake_at) = {
+                let mut inflight = self.lock()?;
+                // Checked under the lock: `complete` records and drops the claim under
+                // it too, so no claim can slip between an outcome and its claim.
+                if let Some(done) = self.done.get(&slot) {
+                    return Ok(if done.fingerprint == fingerprint {
+                        Claim::Replay(done.outcome.clone())
+                    } else {
+                        Claim::Mismatch
+                    });
+                }
+                let now = Instant::now();
+                match inflight.claims.get(&slot) {
+                    Some(held) if held.expires > now => {
+                        if held.fingerprint != fingerprint {
+                            return Ok(Claim::Mismatch);
+                        }
+                        if now >= deadline {
+                            return Ok(Claim::InUse);
+                        }
+                        // Created under the lock, so a `notify_waiters` after we unlock
+                        // reaches it even before it is first polled.
+                        let settled = held.settled.clone().notified_owned();
+                        (settled, deadline.min(held.expires))
+                    }
+                    // Free, or the holder's lease ran out: take it.
+                    _ => {
+                        inflight.sweep_if_due(now);
+                        let token = ClaimToken {
+                            scope: slot.0.clone(),
+                            key,
+                            fingerprint,
+                            lease: Uuid::new_v4(),
+                        };
+                        inflight.claims.insert(
+                            slot,
+                            Held {
+                                fingerprint,
+                                lease: token.lease,
+                                expires: now + lease.min(FOREVER),
+                                settled: Arc::new(Notify::new()),
+                            },
+                        );
+                        return Ok(Claim::Acquired(token));
+                    }
+                }
+            };
+            // Woken by complete/release, or at the deadline or lease end; the loop
+            // then re-reads the state and decides.
+            let _ = tokio::time::timeout_at(wake_at, settled).await;
+        }
+    }
+
+    async fn complete(
+        &self,
+        scope: &str,
+        key: Uuid,
+        fingerprint: Fingerprint,
+        outcome: StoredOutcome,
+    ) -> Result<(), StoreError> {
+        let slot = (scope.to_owned(), key);
+        self.settle(
+            slot,
+            Owner::Fingerprint(fingerprint),
+            Some((fingerprint, outcome)),
+        )
+    }
+
+    async fn release(&self, scope: &str, key: Uuid) -> Result<(), StoreError> {
+        self.settle((scope.to_owned(), key), Owner::Anyone, None)
+    }
+
+    async fn complete_claim(
+        &self,
+        token: &ClaimToken,
+        outcome: StoredOutcome,
+    ) -> Result<(), StoreError> {
+        let slot = (token.scope.clone(), token.key);
+        self.settle(
+            slot,
+            Owner::Lease(token.lease),
+            Some((token.fingerprint, outcome)),
+        )
+    }
+
+    async fn release_claim(&self, token: &ClaimToken) -> Result<(), StoreError> {
+        let slot = (token.scope.clone(), token.key);
+        self.settle(slot, Owner::Lease(token.lease), None)
+    }
+}
+
+#[cfg(test)]
+mod tests;

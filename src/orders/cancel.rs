@@ -1,0 +1,101 @@
+//! `cancelOrder`: naturally idempotent at the broker (cancelling a cancelled order
+//! returns it), so it is resent on an unknown outcome without a store entry.
+
+use std::time::Instant;
+
+use super::retry::backoff;
+use super::{rejection, CancelResult, OrderError, OrderService, UserError};
+use crate::broker::BrokerError;
+use crate::domain::OrderStatus;
+
+impl OrderService {
+    pub async fn cancel(&self, order_id: &str) -> Result<CancelResult, OrderError> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let wait = match self.broker.cancel_order(order_id).await {
+                Ok(order) => {
+                    return Ok(CancelResult {
+                        order: Some(order),
+                        user_errors: Vec::new(),
+                    })
+                }
+                Err(BrokerError::NotFound) => {
+                    return Ok(CancelResult {
+                        order: None,
+                        user_errors: vec![UserError::new(
+                            "orderId",
+                            "ORDER_NOT_FOUND",
+                            "the broker has no order with this id",
+                        )],
+                    })
+                }
+                Err(BrokerError::Rejected {
+                    code,
+                    message,
+                    field,
+                    ..
+                }) => {
+                    return self
+                        .not_cancelable(order_id, &code, &message, field.as_deref())
+                        .await
+                }
+                Err(BrokerError::RateLimited { retry_after }) => {
+                    retry_after.unwrap_or_else(|| backoff(attempt))
+                }
+                Err(e) if e.outcome_unknown() => backoff(attempt),
+                Err(e) => return Err(e.into()),
+            };
+            attempt += 1;
+            if started.elapsed() + wait > self.settings.deadline {
+                return Err(BrokerError::Unavailable {
+                    status: None,
+                    reason: "the cancel could not be confirmed in time".into(),
+                }
+                .into());
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The broker refused: if the order is already cancelled that is the outcome the
+    /// client wanted; otherwise say why, with the order as it stands.
+    async fn not_cancelable(
+        &self,
+        order_id: &str,
+        code: &str,
+        message: &str,
+        field: Option<&str>,
+    ) -> Result<CancelResult, OrderError> {
+        let order = self.broker.order(order_id).await.ok();
+        if code != "order_not_cancelable" {
+            return Ok(CancelResult {
+                order,
+                user_errors: vec![rejection(code, message, field)],
+            });
+        }
+        if order
+            .as_ref()
+            .is_some_and(|o| o.status == OrderStatus::Canceled)
+        {
+            return Ok(CancelResult {
+                order,
+                user_errors: Vec::new(),
+            });
+        }
+        let status = order
+            .as_ref()
+            .map(|o| format!("{:?}", o.status).to_lowercase());
+        Ok(CancelResult {
+            order,
+            user_errors: vec![UserError::new(
+                "orderId",
+                "ORDER_NOT_CANCELABLE",
+                match status {
+                    Some(s) => format!("the order is {s} and can no longer be cancelled"),
+                    None => format!("the order can no longer be cancelled: {message}"),
+                },
+            )],
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! Orders: pre-trade validation, and submit/cancel flows that are safe to retry.
+//!
+//! The promise to a client: retrying `submitOrder` with the same idempotency key
+//! after any failure never places a second order, and a submit is never reported as
+//! failed when it may have succeeded. The idempotency store dedups retries that reach
+//! the gateway; the key forwarded to the broker dedups our own resends and survives a
+//! gateway restart.
+
+mod cancel;
+mod retry;
+mod submit;
+mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::broker::{Broker, BrokerError};
+use crate::domain::Order;
+use crate::idempotency::{IdempotencyStore, StoreError};
+
+/// A business outcome the client should show next to a form field; returned in the
+/// payload's `userErrors`, not as a GraphQL error.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserError {
+    /// Path to the input field, e.g. `["input", "quantity"]`; empty when no one field is to blame.
+    pub field: Vec<String>,
+    pub code: String,
+    pub message: String,
+}
+
+impl UserError {
+    pub(crate) fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
+        UserError {
+            field: vec!["input".to_string(), field.to_string()],
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What `submitOrder` answers. Stored under the idempotency key and replayed as is.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SubmitResult {
+    pub order: Option<Order>,
+    /// True when this answer repeats an earlier attempt's result (not stored).
+    #[serde(skip)]
+    pub replayed: bool,
+    pub user_errors: Vec<UserError>,
+}
+
+impl SubmitResult {
+    fn rejected(user_errors: Vec<UserError>) -> Self {
+        SubmitResult {
+            order: None,
+            replayed: false,
+            user_errors,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CancelResult {
+    pub order: Option<Order>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Failures that are not a business answer: the client retries (or not) per code.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OrderError {
+    #[error(transparent)]
+    Broker(BrokerError),
+    /// Another attempt with this key is still running.
+    #[error("the idempotency key is in use")]
+    InUse,
+    /// The broker may or may not have the order; the key stays claimable so the
+    /// client's retry with it settles the question.
+    #[error("outcome unknown")]
+    OutcomeUnknown,
+    /// The idempotency store is down: refuse rather than risk a duplicate.
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("stored idempotency record unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl From<BrokerError> for OrderError {
+    fn from(err: BrokerError) -> Self {
+        OrderError::Broker(err)
+    }
+}
+
+impl From<StoreError> for OrderError {
+    fn from(err: StoreError) -> Self {
+        OrderError::Store(err)
+    }
+}
+
+/// Settings of the submit flow (DESIGN.md §8).
+#[derive(Clone, Copy, Debug)]
+pub struct OrderSettings {
+    /// How long a concurrent duplicate waits for the first attempt's result.
+    pub wait: Duration,
+    /// How long an in-flight claim lives if its attempt never finishes.
+    pub lease: Duration,
+    /// The most a submit spends resending to learn its outcome before OUTCOME_UNKNOWN.
+    pub deadline: Duration,
+}
+
+/// Submits and cancels orders for one broker account.
+pub struct OrderService {
+    broker: Arc<dyn Broker>,
+    store: Arc<dyn IdempotencyStore>,
+    /// Idempotency keys are unique per broker account, as at the broker.
+    scope: String,
+    settings: OrderSettings,
+}
+
+impl OrderService {
+    pub fn new(
+        broker: Arc<dyn Broker>,
+        store: Arc<dyn IdempotencyStore>,
+        scope: String,
+        settings: OrderSettings,
+    ) -> Self {
+        OrderService {
+            broker,
+            store,
+            scope,
+            settings,
+        }
+    }
+}
+
+/// Maps a broker rejection to the `userErrors` code the client can act on.
+fn rejection(code: &str, message: &str, field: Option<&str>) -> UserError {
+    let user_code = match code {
+        "insufficient_buying_power" => "INSUFFICIENT_BUYING_POWER",
+        "unknown_symbol" => "UNKNOWN_SYMBOL",
+        "not_tradable" => "NOT_TRADABLE",
+        "idempotency_key_reused" => "IDEMPOTENCY_KEY_REUSED",
+        _ => "REJECTED_BY_BROKER",
+    };
+    let field = field.map(camel_case).unwrap_or_default();
+    UserError {
+        field: if field.is_empty() {
+            Vec::new()
+        } else {
+            vec!["input".into(), field]
+        },
+        code: user_code.into(),
+        message: format!("the broker rejected the order: {message}"),
+    }
+}
+
+fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

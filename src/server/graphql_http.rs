@@ -1,0 +1,136 @@
+//! `POST /graphql` and `GET /graphql`: authentication, then the schema.
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
+use async_graphql::ParseRequestError;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::AppState;
+use crate::graphql;
+
+/// A request we could not even parse as GraphQL-over-HTTP: the client's mistake,
+/// so a 400 in the GraphQL error shape with a stable code, never a 500.
+pub(crate) struct BadRequest(ParseRequestError);
+
+impl From<ParseRequestError> for BadRequest {
+    fn from(err: ParseRequestError) -> Self {
+        BadRequest(err)
+    }
+}
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        let (status, message) = match self.0 {
+            ParseRequestError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large".to_string(),
+            ),
+            ParseRequestError::InvalidRequest(e) => (
+                StatusCode::BAD_REQUEST,
+                format!("request body is not a GraphQL request: {e}"),
+            ),
+            other => (
+                StatusCode::BAD_REQUEST,
+                format!("malformed GraphQL request: {other}"),
+            ),
+        };
+        error_response(status, &message, "BAD_USER_INPUT")
+    }
+}
+
+pub(crate) fn error_response(status: StatusCode, message: &str, code: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, Json(body)).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> Response {
+    let principal = match state.auth.authenticate(bearer(headers)) {
+        Ok(p) => p,
+        Err(_) => {
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                "missing or unknown API key; send `Authorization: Bearer <key>`",
+                "UNAUTHENTICATED",
+            )
+        }
+    };
+    let request = graphql::per_request(request, &state.broker).data(principal);
+    let mut response = state.schema.execute(request).await;
+    for error in &mut response.errors {
+        // Every resolver error carries a code (graphql::error); one without came from
+        // parsing or validating the request against the schema: the client's mistake.
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+        }
+    }
+    GraphQLResponse::from(response).into_response()
+}
+
+pub(crate) async fn post_graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Result<GraphQLRequest<BadRequest>, BadRequest>,
+) -> Response {
+    match request {
+        Ok(request) => execute(&state, &headers, request.into_inner()).await,
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// A browser gets GraphiQL; anything else is a query sent as a GET (never a
+/// mutation: a GET must not place an order, e.g. from a prefetching link).
+pub(crate) async fn get_graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html && uri.query().is_none_or(|q| q.is_empty()) {
+        if !state.graphiql {
+            return (StatusCode::NOT_FOUND, "GraphiQL is disabled").into_response();
+        }
+        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+    }
+    let request = match async_graphql::http::parse_query_string(uri.query().unwrap_or_default()) {
+        Ok(r) => r,
+        Err(e) => {
+            return BadRequest(ParseRequestError::InvalidRequest(Box::new(e))).into_response()
+        }
+    };
+    if is_mutation(&request) {
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations must be sent with POST",
+            "BAD_USER_INPUT",
+        );
+    }
+    execute(&state, &headers, request).await
+}
+
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    doc.operations
+        .iter()
+        .any(|(_, op)| op.node.ty == OperationType::Mutation)
+}
