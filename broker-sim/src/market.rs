@@ -8,8 +8,8 @@ use rand_chacha::ChaCha8Rng;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::Decimal;
 
-/// Separates the universe stream from the price-walk stream, so adding instruments never
-/// changes how prices move for the ones that already exist... and vice versa.
+/// Separate streams for the universe and the price walk, so that the universe of a seed
+/// stays the same however long the market has been running.
 const UNIVERSE_SALT: u64 = 0x5eed_0001;
 const WALK_SALT: u64 = 0x5eed_0002;
 
@@ -24,8 +24,9 @@ pub(crate) struct Instrument {
     pub tick_size: Decimal,
     pub lot_size: u32,
     pub price: Decimal,
-    /// Anchors a weak mean reversion, so long runs do not drift to absurd prices.
-    pub initial_price: Decimal,
+    /// Anchors a weak mean reversion, so long runs do not drift to absurd prices. A price
+    /// set through `/sim/prices` becomes the new anchor: the market stays where a test put it.
+    pub anchor: Decimal,
 }
 
 impl Instrument {
@@ -167,7 +168,7 @@ impl Market {
                 tick_size,
                 lot_size,
                 price,
-                initial_price: price,
+                anchor: price,
             });
         }
         instruments.sort_by(|a, b| a.symbol.cmp(&b.symbol));
@@ -195,6 +196,7 @@ impl Market {
         let i = *self.index.get(symbol)?;
         let inst = &mut self.instruments[i];
         inst.price = inst.scaled(price);
+        inst.anchor = inst.price;
         Some(inst)
     }
 
@@ -203,7 +205,7 @@ impl Market {
         for inst in &mut self.instruments {
             let z = self.rng.gen_range(-1.0f64..1.0) + self.rng.gen_range(-1.0f64..1.0);
             let price = inst.price.to_f64().unwrap_or(1.0);
-            let anchor = inst.initial_price.to_f64().unwrap_or(price);
+            let anchor = inst.anchor.to_f64().unwrap_or(price);
             let drift = 0.0005 * (anchor / price).ln();
             let target = price * (1.0 + z * TICK_VOLATILITY + drift);
             let tick = inst.tick_size.to_f64().unwrap_or(0.01);
