@@ -128,6 +128,7 @@ impl Engine {
         let tif = order.time_in_force;
         let fok_ok = tif != TimeInForce::Fok || self.fillable_in_full(acct, &order);
         self.accounts[acct].insert_order(order);
+        self.accounts[acct].updated_at = now;
         self.orders_created += 1;
         if fok_ok {
             self.execute(acct, seq, now);
@@ -266,7 +267,10 @@ impl Engine {
                 format!("unknown symbol {symbol:?}"),
             )
         })?;
-        if price <= Decimal::ZERO || !inst.on_tick_grid(price) {
+        if price <= Decimal::ZERO
+            || price > crate::validation::MAX_PRICE
+            || !inst.on_tick_grid(price)
+        {
             return Err(ApiError::unprocessable(
                 "tick_size",
                 Some("price"),

@@ -155,7 +155,7 @@ impl Faults {
                     } else {
                         0
                     };
-                    plan.latency += Duration::from_millis(ms + jitter);
+                    plan.latency += Duration::from_millis(ms.saturating_add(jitter));
                     continue;
                 }
                 FaultKind::Status {

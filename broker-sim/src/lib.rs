@@ -74,6 +74,9 @@ pub use stats::Stats;
 
 use state::{lock, AppState};
 
+/// Well inside the space of 2–5 letter symbols, so generation always terminates quickly.
+const MAX_INSTRUMENTS: usize = 1_000_000;
+
 /// Binds `config.listen` and serves in the background until [`SimHandle::shutdown`]
 /// (or until the handle is dropped).
 pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
@@ -90,6 +93,12 @@ pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "API keys must be distinct",
+        ));
+    }
+    if config.instruments > MAX_INSTRUMENTS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("at most {MAX_INSTRUMENTS} instruments"),
         ));
     }
     if let Some(profile) = &config.faults {

@@ -40,7 +40,8 @@ impl RateLimiter {
     pub(crate) fn new(accounts: usize, limit: u32, window_secs: u64) -> Self {
         RateLimiter {
             limit,
-            window: Duration::from_secs(window_secs.max(1)),
+            // Clamped to ten years so that window arithmetic on SystemTime cannot overflow.
+            window: Duration::from_secs(window_secs.clamp(1, 10 * 365 * 86_400)),
             windows: vec![None; accounts],
         }
     }

@@ -12,6 +12,11 @@ use crate::orders::{OrderRequest, OrderType, Side, TimeInForce};
 /// they fill, and the account must not end up with negative cash.
 const MARKET_RESERVE: Decimal = Decimal::from_parts(105, 0, 0, false, 2);
 
+/// Upper bounds for quantities and prices: far beyond any real order, and low enough that
+/// quantity × price can never overflow the decimal arithmetic.
+pub(crate) const MAX_QUANTITY: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+pub(crate) const MAX_PRICE: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+
 /// Accepts or refuses a request. On success returns the instrument and the price per
 /// share to hold back from buying power while a buy is open.
 pub(crate) fn admit(
@@ -33,11 +38,14 @@ pub(crate) fn admit(
             format!("{} is not tradable", inst.symbol),
         ));
     }
-    if req.quantity <= Decimal::ZERO || !req.quantity.fract().is_zero() {
+    if req.quantity <= Decimal::ZERO
+        || !req.quantity.fract().is_zero()
+        || req.quantity > MAX_QUANTITY
+    {
         return Err(ApiError::unprocessable(
             "invalid_quantity",
             Some("quantity"),
-            "quantity must be a positive whole number of shares",
+            format!("quantity must be a positive whole number of shares, at most {MAX_QUANTITY}"),
         ));
     }
     if !(req.quantity % Decimal::from(inst.lot_size)).is_zero() {
@@ -126,11 +134,11 @@ fn check_prices(req: &OrderRequest, inst: &Instrument) -> Result<(), ApiError> {
                     format!("{kind} orders must not have {field}"),
                 ))
             }
-            (Some(p), true) if p <= Decimal::ZERO => {
+            (Some(p), true) if p <= Decimal::ZERO || p > MAX_PRICE => {
                 return Err(ApiError::unprocessable(
                     "invalid_price",
                     Some(field),
-                    format!("{field} must be positive"),
+                    format!("{field} must be positive and at most {MAX_PRICE}"),
                 ))
             }
             (Some(p), true) if !inst.on_tick_grid(p) => {

@@ -347,6 +347,8 @@ async fn validation_errors_name_their_field() {
         (json!(market(&ok, "buy", "-5")).to_string(), 422, "invalid_quantity", "quantity"),
         (json!(market(&ok, "buy", "1.5")).to_string(), 422, "invalid_quantity", "quantity"),
         (json!(market(&lot10, "buy", "15")).to_string(), 422, "lot_size", "quantity"),
+        (json!(market(&ok, "buy", "99999999999999999999999")).to_string(), 422, "invalid_quantity", "quantity"),
+        (json!(limit(&ok, "buy", "1", "99999999999999999999.00")).to_string(), 422, "invalid_price", "limit_price"),
         (json!({"symbol": ok, "side": "buy", "type": "limit", "quantity": "1"}).to_string(), 422, "missing_limit_price", "limit_price"),
         (json!({"symbol": ok, "side": "buy", "type": "market", "quantity": "1", "limit_price": "1.00"}).to_string(), 422, "unexpected_limit_price", "limit_price"),
         (json!({"symbol": ok, "side": "buy", "type": "stop", "quantity": "1"}).to_string(), 422, "missing_stop_price", "stop_price"),
