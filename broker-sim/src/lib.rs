@@ -9,8 +9,9 @@
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! let sim = broker_sim::spawn(broker_sim::SimConfig::default()).await?;
-//! println!("broker at {}", sim.base_url());
-//! sim.set_price("AAPL", "190.00").await;
+//! println!("broker at {} (key {})", sim.base_url(), sim.api_key());
+//! // ... drive it over HTTP, then look at what it saw:
+//! assert_eq!(sim.stats().await.orders_created, 0);
 //! sim.shutdown().await;
 //! # Ok(()) }
 //! ```
