@@ -38,6 +38,9 @@ pub(crate) struct Account {
     pub updated_at: DateTime<Utc>,
 }
 
+/// How long a terminal order stays readable at most (besides the count cap).
+const CLOSED_ORDER_TTL: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
 /// Cash moved by a fill, rounded to the cent like a broker's ledger.
 pub(crate) fn fill_cash(quantity: Decimal, price: Decimal) -> Decimal {
     (quantity * price).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
@@ -111,12 +114,18 @@ impl Account {
         }
     }
 
-    /// Forgets the oldest terminal orders beyond `keep`.
-    pub(crate) fn prune(&mut self, keep: usize) {
-        while self.closed.len() > keep {
-            let Some(seq) = self.closed.pop_front() else {
+    /// Forgets the oldest terminal orders beyond `keep`, and any that ended more than
+    /// `CLOSED_ORDER_TTL` ago: a long-running sim must not grow without bound.
+    pub(crate) fn prune(&mut self, keep: usize, now: DateTime<Utc>) {
+        while let Some(&seq) = self.closed.front() {
+            let stale = self
+                .orders
+                .get(&seq)
+                .is_none_or(|o| now - o.updated_at > CLOSED_ORDER_TTL);
+            if self.closed.len() <= keep && !stale {
                 break;
-            };
+            }
+            self.closed.pop_front();
             if let Some(order) = self.orders.remove(&seq) {
                 self.by_id.remove(&order.id);
             }
@@ -198,4 +207,50 @@ pub(crate) fn cents(value: Decimal) -> Decimal {
     let mut v = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
     v.rescale(2);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orders::{OrderStatus, OrderType, TimeInForce};
+
+    fn closed_order(seq: u64, at: DateTime<Utc>) -> Order {
+        Order {
+            id: Uuid::from_u128(seq.into()),
+            seq,
+            idempotency_key: None,
+            symbol: "AB".into(),
+            side: Side::Buy,
+            order_type: OrderType::Market,
+            quantity: Decimal::ONE,
+            filled_quantity: Decimal::ONE,
+            fill_notional: Decimal::ONE,
+            limit_price: None,
+            stop_price: None,
+            time_in_force: TimeInForce::Day,
+            status: OrderStatus::Filled,
+            triggered: false,
+            reserve_price: Decimal::ONE,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn terminal_orders_are_pruned_by_count_and_by_age() {
+        let now = Utc::now();
+        let mut a = Account::new(Uuid::nil(), "PA1".into(), Decimal::ONE, now);
+        let old = now - chrono::TimeDelta::days(8);
+        for seq in 1..=3 {
+            a.insert_order(closed_order(seq, old));
+        }
+        for seq in 4..=10 {
+            a.insert_order(closed_order(seq, now));
+        }
+        a.prune(5, now);
+        let kept: Vec<u64> = a.orders.keys().copied().collect();
+        assert_eq!(kept, [6, 7, 8, 9, 10]);
+        a.prune(100, now + chrono::TimeDelta::days(8));
+        assert!(a.orders.is_empty() && a.by_id.is_empty());
+    }
 }

@@ -136,7 +136,7 @@ impl Engine {
         if matches!(tif, TimeInForce::Ioc | TimeInForce::Fok) {
             self.finish(acct, seq, OrderStatus::Canceled, now);
         }
-        self.accounts[acct].prune(self.max_closed);
+        self.accounts[acct].prune(self.max_closed, now);
         Ok(id)
     }
 
@@ -228,7 +228,7 @@ impl Engine {
         match status {
             s if s.is_open() => {
                 self.finish(acct, seq, OrderStatus::Canceled, now);
-                self.accounts[acct].prune(self.max_closed);
+                self.accounts[acct].prune(self.max_closed, now);
                 Ok(())
             }
             OrderStatus::Canceled => Ok(()),
@@ -297,7 +297,7 @@ impl Engine {
             for seq in seqs {
                 self.execute(acct, seq, now);
             }
-            self.accounts[acct].prune(self.max_closed);
+            self.accounts[acct].prune(self.max_closed, now);
         }
     }
 
@@ -314,7 +314,7 @@ impl Engine {
             for seq in day {
                 self.finish(acct, seq, OrderStatus::Expired, now);
             }
-            self.accounts[acct].prune(self.max_closed);
+            self.accounts[acct].prune(self.max_closed, now);
         }
         self.session += 1;
     }
