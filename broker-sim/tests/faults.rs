@@ -231,3 +231,26 @@ async fn the_profile_is_managed_over_http_and_validated() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let sim = broker_sim::spawn(config()).await.unwrap();
+    let api = Api::new(&sim);
+    sim.set_faults(json!({"rules": [{"route": "GET /v1/account", "kind": "latency", "ms": 200}]}))
+        .await;
+    let in_flight = {
+        let http = api.http.clone();
+        let url = format!("{}/v1/account", api.base);
+        tokio::spawn(async move { http.get(url).bearer_auth(KEY).send().await })
+    };
+    while !sim.stats().await.faults_injected.contains_key("latency") {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let base = sim.base_url();
+    sim.shutdown().await;
+    assert_eq!(in_flight.await.unwrap().unwrap().status(), 200);
+    assert!(
+        reqwest::get(format!("{base}/openapi.json")).await.is_err(),
+        "no longer listening"
+    );
+}
