@@ -85,7 +85,9 @@ pub async fn concurrent_claims_acquire_once<S: IdempotencyStore>(store: Arc<S>, 
             let (store, s, start) = (store.clone(), s.clone(), start.clone());
             tokio::spawn(async move {
                 start.wait().await;
-                let claim = claim(&*store, &s, key, "buy 10", unit * LONG, unit * LONG).await;
+                let (wait, start) = (unit * LONG, Instant::now());
+                let claim = claim(&*store, &s, key, "buy 10", wait, unit * LONG).await;
+                assert!(start.elapsed() < wait, "a waiter was not woken by complete");
                 if let Claim::Acquired(token) = &claim {
                     // Hold the key a while so that the others really wait on it.
                     tokio::time::sleep(unit).await;
@@ -131,13 +133,24 @@ pub async fn release_lets_next_claim_acquire<S: IdempotencyStore>(store: Arc<S>,
     store.release_claim(&token).await.unwrap();
     let token = acquired(claim(&*store, &s, key, "buy 10", unit, lease).await);
 
+    let wait = unit * LONG;
     let waiter = {
         let (store, s) = (store.clone(), s.clone());
-        tokio::spawn(async move { claim(&*store, &s, key, "buy 10", unit * LONG, lease).await })
+        tokio::spawn(async move {
+            let start = Instant::now();
+            (
+                claim(&*store, &s, key, "buy 10", wait, lease).await,
+                start.elapsed(),
+            )
+        })
     };
     tokio::time::sleep(unit).await;
     store.release(&s, key).await.unwrap();
-    let second = acquired(waiter.await.unwrap());
+    let (second, waited) = waiter.await.unwrap();
+    let second = acquired(second);
+    // A store that only re-checks at the deadline also ends in Acquired; the
+    // generous bound tells a woken waiter from one that timed out.
+    assert!(waited < wait, "the waiter was not woken by the release");
     assert_ne!(token, second, "each claim gets its own token");
     // Released keys are free for any input: nothing was recorded.
     store.release_claim(&second).await.unwrap();

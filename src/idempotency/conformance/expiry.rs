@@ -22,7 +22,12 @@ pub async fn lease_expiry_frees_stuck_claim<S: IdempotencyStore>(store: Arc<S>, 
     // A waiter that outlasts the lease takes the key instead of timing out.
     let key = Uuid::new_v4();
     acquired(claim(&*store, &s, key, "buy 10", unit, lease).await);
-    acquired(claim(&*store, &s, key, "buy 10", unit * LONG, lease).await);
+    let (wait, start) = (unit * LONG, Instant::now());
+    acquired(claim(&*store, &s, key, "buy 10", wait, lease).await);
+    assert!(
+        start.elapsed() < wait,
+        "the waiter missed the end of the lease"
+    );
 
     // After expiry the key is free for any input.
     let key = Uuid::new_v4();

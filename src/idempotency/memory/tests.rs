@@ -98,3 +98,40 @@ async fn abandoned_claims_are_swept() {
     }
     assert!(store.lock().unwrap().claims.len() <= MIN_SWEEP);
 }
+
+/// moka's default TinyLFU may refuse a new entry when full, in favour of entries
+/// read more often; the store must keep the newest outcome, the one being retried.
+#[tokio::test]
+async fn newest_outcome_survives_a_full_cache() {
+    let store = Arc::new(MemoryStore::new(DAY, 16));
+    let fp = Fingerprint::of(b"buy 1");
+    let (wait, lease) = (UNIT, UNIT * 1000);
+    for _ in 0..64 {
+        let key = Uuid::new_v4();
+        let token = match store.claim("acct", key, fp, wait, lease).await.unwrap() {
+            Claim::Acquired(token) => token,
+            other => panic!("expected Acquired, got {other:?}"),
+        };
+        store
+            .complete_claim(&token, StoredOutcome(vec![1]))
+            .await
+            .unwrap();
+        // Popular old outcomes: replayed many times.
+        for _ in 0..8 {
+            store.claim("acct", key, fp, wait, lease).await.unwrap();
+        }
+        store.done.run_pending_tasks();
+    }
+    let key = Uuid::new_v4();
+    store.claim("acct", key, fp, wait, lease).await.unwrap();
+    store
+        .complete("acct", key, fp, StoredOutcome(vec![2]))
+        .await
+        .unwrap();
+    store.done.run_pending_tasks();
+    let replay = store.claim("acct", key, fp, wait, lease).await.unwrap();
+    assert!(
+        matches!(replay, Claim::Replay(StoredOutcome(ref b)) if *b == [2]),
+        "got {replay:?}"
+    );
+}
