@@ -131,14 +131,31 @@ impl OrderService {
     }
 }
 
+/// Broker rejection codes that mean the same as one of our `userErrors` codes; any
+/// other rejection is `REJECTED_BY_BROKER` with the broker's message.
+const BROKER_CODES_WE_SHARE: &[&str] = &[
+    "INSUFFICIENT_BUYING_POWER",
+    "UNKNOWN_SYMBOL",
+    "NOT_TRADABLE",
+    "INVALID_QUANTITY",
+    "LOT_SIZE",
+    "TICK_SIZE",
+    "INVALID_PRICE",
+    "MISSING_LIMIT_PRICE",
+    "UNEXPECTED_LIMIT_PRICE",
+    "MISSING_STOP_PRICE",
+    "UNEXPECTED_STOP_PRICE",
+    "INVALID_TIME_IN_FORCE",
+    "IDEMPOTENCY_KEY_REUSED",
+];
+
 /// Maps a broker rejection to the `userErrors` code the client can act on.
 fn rejection(code: &str, message: &str, field: Option<&str>) -> UserError {
-    let user_code = match code {
-        "insufficient_buying_power" => "INSUFFICIENT_BUYING_POWER",
-        "unknown_symbol" => "UNKNOWN_SYMBOL",
-        "not_tradable" => "NOT_TRADABLE",
-        "idempotency_key_reused" => "IDEMPOTENCY_KEY_REUSED",
-        _ => "REJECTED_BY_BROKER",
+    let upper = code.to_ascii_uppercase();
+    let user_code = if BROKER_CODES_WE_SHARE.contains(&upper.as_str()) {
+        upper.as_str()
+    } else {
+        "REJECTED_BY_BROKER"
     };
     let field = field.map(camel_case).unwrap_or_default();
     UserError {

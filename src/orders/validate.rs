@@ -63,14 +63,28 @@ pub(crate) fn validate(order: &NewOrder, instrument: Option<&Instrument>) -> Vec
         order.order_type,
         instrument.tick_size,
     );
-    if order.order_type == OrderType::Market && order.time_in_force == TimeInForce::Gtc {
+    if let Some(reason) = time_in_force_refusal(order.order_type, order.time_in_force) {
         errors.push(UserError::new(
             "timeInForce",
             "INVALID_TIME_IN_FORCE",
-            "a market order cannot be GTC: it fills at once or not at all; use DAY, IOC or FOK",
+            reason,
         ));
     }
     errors
+}
+
+/// A market order never rests, so GTC means nothing for it; a stop order waits for
+/// its trigger, so "fill now or cancel" (IOC/FOK) contradicts it.
+fn time_in_force_refusal(order_type: OrderType, tif: TimeInForce) -> Option<&'static str> {
+    match (order_type, tif) {
+        (OrderType::Market, TimeInForce::Gtc) => Some(
+            "a market order fills at once or not at all, so it cannot be GTC; use DAY, IOC or FOK",
+        ),
+        (OrderType::Stop | OrderType::StopLimit, TimeInForce::Ioc | TimeInForce::Fok) => {
+            Some("a stop order waits for its trigger, so it cannot be IOC or FOK; use DAY or GTC")
+        }
+        _ => None,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -221,6 +235,11 @@ mod tests {
             ..order(OrderType::Market, "10", None, None)
         };
         assert_eq!(codes(&gtc, Some(&i)), ["INVALID_TIME_IN_FORCE"]);
+        let stop_ioc = NewOrder {
+            time_in_force: TimeInForce::Ioc,
+            ..order(OrderType::Stop, "10", None, Some("9"))
+        };
+        assert_eq!(codes(&stop_ioc, Some(&i)), ["INVALID_TIME_IN_FORCE"]);
     }
 
     #[test]
