@@ -1,5 +1,6 @@
 //! `submitOrder`: validate, claim the key, send, learn the outcome, record it.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -9,11 +10,11 @@ use super::validate::validate;
 use super::{rejection, OrderError, OrderService, SubmitResult, UserError};
 use crate::broker::BrokerError;
 use crate::domain::NewOrder;
-use crate::idempotency::{Claim, Fingerprint, StoredOutcome};
+use crate::idempotency::{Claim, ClaimToken, Fingerprint, StoredOutcome};
 
 impl OrderService {
     /// Submits `order` at most once per idempotency key, whatever the client retries.
-    pub async fn submit(&self, order: NewOrder) -> Result<SubmitResult, OrderError> {
+    pub async fn submit(self: &Arc<Self>, order: NewOrder) -> Result<SubmitResult, OrderError> {
         let instrument = match self.broker.instrument(&order.symbol).await {
             Ok(i) => Some(i),
             Err(BrokerError::NotFound) => None,
@@ -52,6 +53,18 @@ impl OrderService {
             }
             Claim::InUse => return Err(OrderError::InUse),
         };
+        // Once the key is ours, finish in a task of its own: if the client hangs up
+        // mid-submit, axum drops this future, and the key must still be completed or
+        // released rather than block every retry until its lease runs out.
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.settle(order, token).await })
+            .await
+            .map_err(|e| OrderError::Corrupt(format!("submit task failed: {e}")))?
+    }
+
+    /// Sends, then records the outcome under the claimed key, or gives the key back.
+    async fn settle(&self, order: NewOrder, token: ClaimToken) -> Result<SubmitResult, OrderError> {
+        let key = order.idempotency_key;
         match self.send(&order).await {
             Ok(result) => {
                 let stored = StoredOutcome(serde_json::to_vec(&result).expect("result serializes"));
