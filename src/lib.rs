@@ -1,3 +1,37 @@
+//! brokergraph: a GraphQL gateway in front of a broker's REST API.
+//!
+//! Frontends and trading tools send GraphQL; brokergraph holds the broker
+//! credentials, pages broker lists as Relay connections, and submits orders under
+//! idempotency keys so that a retried mutation never places a second order. The
+//! contract (names, codes, semantics) is `../shared/DESIGN.md`; `docs/` holds the
+//! operator's view.
+//!
+//! # Layout
+//!
+//! Each layer knows only the one beneath it (request flows top to bottom):
+//!
+//! - [`server`]: the axum HTTP server: routes (`/graphql`, `/healthz`, `/readyz`),
+//!   gateway-key authentication, request ids, body limit, timeouts, shutdown.
+//!   [`server::Gateway`] is what `main` and the tests start.
+//! - [`auth`]: gateway API keys (SHA-256 hashes in the config) and their scopes.
+//! - [`graphql`]: the schema of DESIGN.md §5: queries, mutations, Relay connections
+//!   over broker cursors, global ids, the instrument DataLoader, and the one mapping
+//!   of every error to `extensions.code`.
+//! - [`orders`]: pre-trade validation and the submit/cancel flows that are safe to
+//!   retry.
+//! - [`idempotency`]: the store that claims idempotency keys and replays outcomes
+//!   (in memory; the trait fits Redis).
+//! - [`broker`]: the `Broker` trait in domain types, `BrokerError`, and the adapters
+//!   that speak a broker's REST dialect ([`broker::http`]: the generic v1 dialect).
+//! - [`domain`]: accounts, instruments, positions, orders: what every layer above the
+//!   adapters speaks, with `Decimal` money.
+//! - [`config`] and [`cli`]: the typed configuration (defaults < TOML < env < flags)
+//!   and the command line.
+//! - [`secret`]: strings that never print (broker and gateway keys).
+//! - [`telemetry`]: tracing setup, text or JSON.
+//! - `embedded` (feature `embedded-sim`): starts broker-sim in-process when no broker
+//!   is configured, so `cargo run` trades on a paper broker over real HTTP.
+
 pub mod auth;
 pub mod broker;
 pub mod cli;
