@@ -21,6 +21,8 @@
 //!   retry.
 //! - [`idempotency`]: the store that claims idempotency keys and replays outcomes
 //!   (in memory; the trait fits Redis).
+//! - [`resilience`]: retries with backoff and a retry budget, and the circuit
+//!   breaker, as a `Broker` that wraps the adapter.
 //! - [`broker`]: the `Broker` trait in domain types, `BrokerError`, and the adapters
 //!   that speak a broker's REST dialect ([`broker::http`]: the generic v1 dialect).
 //! - [`domain`]: accounts, instruments, positions, orders: what every layer above the
@@ -42,6 +44,7 @@ mod embedded;
 pub mod graphql;
 pub mod idempotency;
 pub mod orders;
+pub mod resilience;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

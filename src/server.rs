@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::graphql::{self, AppSchema, PageSizes};
 use crate::idempotency::{IdempotencyStore, MemoryStore};
 use crate::orders::{OrderService, OrderSettings};
+use crate::resilience::{CircuitBreaker, ResilientBroker, RetryPolicy};
 use crate::secret::Secret;
 
 /// How long an in-flight submit holds its key if it never finishes (a hung task):
@@ -42,6 +43,8 @@ pub(crate) struct AppState {
     broker: Arc<dyn Broker>,
     auth: Arc<Authenticator>,
     graphiql: bool,
+    /// The broker's circuit breaker, which `/readyz` reports.
+    breaker: Arc<CircuitBreaker>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,12 +95,15 @@ impl Gateway {
                 return Err(ServeError::NoBroker);
             }
         };
-        let broker: Arc<dyn Broker> = Arc::new(GenericBroker::new(GenericBrokerConfig {
+        let adapter = GenericBroker::new(GenericBrokerConfig {
             base_url: url.clone(),
             api_key: api_key.clone(),
             connect_timeout: Duration::from_millis(config.broker.connect_timeout_ms),
             request_timeout: Duration::from_millis(config.broker.request_timeout_ms),
-        })?);
+        })?;
+        let resilient = ResilientBroker::new(Arc::new(adapter), RetryPolicy::default());
+        let breaker = resilient.breaker();
+        let broker: Arc<dyn Broker> = Arc::new(resilient);
         let pages = PageSizes {
             default: config.graphql.default_page_size,
             max: config.graphql.max_page_size,
@@ -132,6 +138,7 @@ impl Gateway {
             broker,
             auth,
             graphiql: config.server.graphiql,
+            breaker,
         };
         let router = router(state, &config);
         let listener =

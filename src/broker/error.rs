@@ -28,6 +28,10 @@ pub enum BrokerError {
     /// No answer within the request timeout. For a submit, outcome unknown.
     #[error("the broker did not answer in time")]
     Timeout,
+    /// Not sent: the circuit breaker is open because the broker has been failing.
+    /// Nothing reached the broker, so a mutation's outcome is known: it did not happen.
+    #[error("the broker is failing; not calling it for a moment (circuit open)")]
+    CircuitOpen,
     /// The broker answered 2xx with a body we could not read. The body is logged
     /// (redacted) by the adapter, not carried here, so it cannot leak to a client.
     #[error("could not decode the broker's response: {0}")]

@@ -81,7 +81,9 @@ impl GatewayError {
             GatewayError::Internal(_) => "INTERNAL_ERROR",
             GatewayError::Broker(e) => match e {
                 BrokerError::RateLimited { .. } => "RATE_LIMITED",
-                BrokerError::Unavailable { .. } | BrokerError::Timeout => "BROKER_UNAVAILABLE",
+                BrokerError::Unavailable { .. }
+                | BrokerError::Timeout
+                | BrokerError::CircuitOpen => "BROKER_UNAVAILABLE",
                 BrokerError::Unauthorized
                 | BrokerError::NotFound
                 | BrokerError::Rejected { .. }

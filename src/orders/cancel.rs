@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use super::retry::backoff;
 use super::{rejection, CancelResult, OrderError, OrderService, UserError};
 use crate::broker::BrokerError;
 use crate::domain::OrderStatus;
+use crate::resilience::backoff;
 
 impl OrderService {
     pub async fn cancel(&self, order_id: &str) -> Result<CancelResult, OrderError> {

@@ -7,7 +7,6 @@
 //! gateway restart.
 
 mod cancel;
-mod retry;
 mod submit;
 mod validate;
 

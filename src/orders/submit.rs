@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use super::retry::backoff;
 use super::validate::validate;
 use super::{rejection, OrderError, OrderService, SubmitResult, UserError};
 use crate::broker::BrokerError;
 use crate::domain::NewOrder;
 use crate::idempotency::{Claim, ClaimToken, Fingerprint, StoredOutcome};
+use crate::resilience::backoff;
 
 impl OrderService {
     /// Submits `order` at most once per idempotency key, whatever the client retries.

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::graphql::error::GatewayError;
+use crate::resilience::BreakerState;
 
 /// The process is up and serving HTTP.
 pub(crate) async fn healthz() -> impl IntoResponse {
@@ -19,8 +20,19 @@ pub(crate) async fn healthz() -> impl IntoResponse {
 /// Ready when the broker answers an account read (through the cache, once there is
 /// one). Not ready says why, so an operator sees a bad key apart from an outage.
 pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let breaker = state.breaker.state();
+    if breaker == BreakerState::Open {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "code": "BROKER_UNAVAILABLE",
+                "reason": "the broker has been failing: circuit open", "breaker": breaker.as_str() })),
+        );
+    }
     match tokio::time::timeout(Duration::from_secs(3), state.broker.account()).await {
-        Ok(Ok(_)) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Ok(Ok(_)) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "breaker": breaker.as_str() })),
+        ),
         Ok(Err(e)) => {
             let err = GatewayError::from(e);
             (

@@ -1,0 +1,179 @@
+//! Resilience of broker calls: retries with backoff for transient failures, a retry
+//! budget, and a circuit breaker, as a `Broker` wrapping a `Broker`.
+//!
+//! Only requests that are safe to repeat are retried: reads, cancels (a cancel of a
+//! cancelled order returns it) and submits, which always carry an idempotency key the
+//! broker dedups on. A 4xx other than 429 is an answer, never retried.
+
+mod backoff;
+mod breaker;
+mod budget;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+pub(crate) use backoff::backoff;
+pub use breaker::{BreakerState, CircuitBreaker};
+use budget::RetryBudget;
+
+use crate::broker::{Broker, BrokerError, RateLimitSnapshot};
+use crate::domain::{
+    Account, Instrument, NewOrder, Order, OrderQuery, Page, PageRequest, Position, Submitted,
+};
+
+/// How hard to try (DESIGN.md §9 `broker.*` settings).
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    /// A call gives up retrying once the next wait would end past this.
+    pub deadline: Duration,
+    /// Extra calls retries may add, as a fraction of first attempts.
+    pub budget_ratio: f64,
+    /// Consecutive failures that open the circuit, and for how long.
+    pub breaker_failures: u32,
+    pub breaker_open: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            deadline: Duration::from_secs(10),
+            budget_ratio: 0.1,
+            breaker_failures: 5,
+            breaker_open: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct ResilientBroker {
+    inner: Arc<dyn Broker>,
+    policy: RetryPolicy,
+    budget: RetryBudget,
+    breaker: Arc<CircuitBreaker>,
+}
+
+impl ResilientBroker {
+    pub fn new(inner: Arc<dyn Broker>, policy: RetryPolicy) -> Self {
+        ResilientBroker {
+            inner,
+            policy,
+            budget: RetryBudget::new(policy.budget_ratio, 10),
+            breaker: Arc::new(CircuitBreaker::new(
+                policy.breaker_failures,
+                policy.breaker_open,
+            )),
+        }
+    }
+
+    /// For `/readyz` and metrics.
+    pub fn breaker(&self) -> Arc<CircuitBreaker> {
+        self.breaker.clone()
+    }
+
+    async fn call<T, F, Fut>(&self, route: &'static str, op: F) -> Result<T, BrokerError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, BrokerError>>,
+    {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let Some(permit) = self.breaker.try_acquire() else {
+                return Err(BrokerError::CircuitOpen);
+            };
+            let result = op().await;
+            permit.record(!matches!(&result, Err(e) if marks_broker_down(e)));
+            if attempt == 0 {
+                self.budget.deposit();
+            }
+            let err = match result {
+                Ok(value) => return Ok(value),
+                Err(e) if !is_transient(&e) => return Err(e),
+                Err(e) => e,
+            };
+            let wait = match &err {
+                BrokerError::RateLimited {
+                    retry_after: Some(after),
+                } => *after,
+                _ => backoff(attempt),
+            };
+            attempt += 1;
+            if attempt >= self.policy.max_attempts
+                || started.elapsed() + wait > self.policy.deadline
+                || !self.budget.try_withdraw()
+            {
+                return Err(err);
+            }
+            tracing::debug!(route, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying broker call");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Worth another try: the broker may answer differently in a moment.
+fn is_transient(err: &BrokerError) -> bool {
+    match err {
+        BrokerError::RateLimited { .. } | BrokerError::Timeout => true,
+        BrokerError::Unavailable { status, .. } => {
+            matches!(status, None | Some(502) | Some(503) | Some(504))
+        }
+        _ => false,
+    }
+}
+
+/// Says the broker itself is failing (not that it refused us): counts toward the breaker.
+fn marks_broker_down(err: &BrokerError) -> bool {
+    matches!(err, BrokerError::Unavailable { .. } | BrokerError::Timeout)
+}
+
+#[async_trait]
+impl Broker for ResilientBroker {
+    async fn account(&self) -> Result<Account, BrokerError> {
+        self.call("GET /v1/account", || self.inner.account()).await
+    }
+    async fn instrument(&self, symbol: &str) -> Result<Instrument, BrokerError> {
+        self.call("GET /v1/instruments/{symbol}", || {
+            self.inner.instrument(symbol)
+        })
+        .await
+    }
+    async fn instruments(&self, page: &PageRequest) -> Result<Page<Instrument>, BrokerError> {
+        self.call("GET /v1/instruments", || self.inner.instruments(page))
+            .await
+    }
+    async fn positions(&self, page: &PageRequest) -> Result<Page<Position>, BrokerError> {
+        self.call("GET /v1/positions", || self.inner.positions(page))
+            .await
+    }
+    async fn order(&self, id: &str) -> Result<Order, BrokerError> {
+        self.call("GET /v1/orders/{id}", || self.inner.order(id))
+            .await
+    }
+    async fn orders(
+        &self,
+        query: &OrderQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Order>, BrokerError> {
+        self.call("GET /v1/orders", || self.inner.orders(query, page))
+            .await
+    }
+    /// Safe to resend: the order carries its idempotency key, and the broker
+    /// replays the original order for a key it has seen.
+    async fn submit_order(&self, order: &NewOrder) -> Result<Submitted, BrokerError> {
+        self.call("POST /v1/orders", || self.inner.submit_order(order))
+            .await
+    }
+    async fn cancel_order(&self, id: &str) -> Result<Order, BrokerError> {
+        self.call("DELETE /v1/orders/{id}", || self.inner.cancel_order(id))
+            .await
+    }
+    fn rate_limit(&self) -> Option<RateLimitSnapshot> {
+        self.inner.rate_limit()
+    }
+}
