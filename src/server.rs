@@ -1,6 +1,7 @@
 //! The HTTP server: routes, authentication, request ids, limits and graceful
 //! shutdown around the GraphQL schema (DESIGN.md §10).
 
+mod graphiql;
 mod graphql_http;
 mod health;
 
@@ -212,6 +213,7 @@ fn router(state: AppState, config: &Config) -> Router {
             "/graphql",
             get(graphql_http::get_graphql).post(graphql_http::post_graphql),
         )
+        .route("/graphiql/{hash}/{name}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)

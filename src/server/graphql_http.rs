@@ -1,12 +1,11 @@
 //! `POST /graphql` and `GET /graphql`: authentication, then the schema.
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::ParseRequestError;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
@@ -108,7 +107,7 @@ pub(crate) async fn get_graphql(
         if !state.graphiql {
             return (StatusCode::NOT_FOUND, "GraphiQL is disabled").into_response();
         }
-        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+        return super::graphiql::page(&state);
     }
     let request = match async_graphql::http::parse_query_string(uri.query().unwrap_or_default()) {
         Ok(r) => r,

@@ -1,0 +1,111 @@
+// brokergraph's GraphiQL bootstrap. It is a file served from the gateway's own
+// origin, never an inline <script>, so the page's Content-Security-Policy can say
+// script-src 'self' and nothing else.
+(function () {
+  "use strict";
+
+  var root = document.getElementById("graphiql");
+  var keysConfigured = root.dataset.keysConfigured === "true";
+
+  // A fresh key per page load, so the example order is new until the user resends
+  // it on purpose. getRandomValues, not randomUUID: the latter exists only in secure
+  // contexts, and an internal gateway is often plain http on a non-loopback name.
+  function uuidV4() {
+    var b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map
+      .call(b, function (x) {
+        return (x + 0x100).toString(16).slice(1);
+      })
+      .join("");
+    return [h.slice(0, 8), h.slice(8, 12), h.slice(12, 16), h.slice(16, 20), h.slice(20)].join("-");
+  }
+
+  // Lines stay under ~56 columns: the editor is half of a laptop screen.
+  var auth = keysConfigured
+    ? [
+        "# Authorization: this gateway needs an API key.",
+        "# Put yours in the Headers editor (below) as",
+        '#   { "Authorization": "Bearer <your key>" }',
+        "# Headers are not saved in this browser. Placing",
+        "# orders needs a key with scope `trade`.",
+      ]
+    : [
+        "# Authorization: no gateway API keys are configured,",
+        "# so the gateway serves loopback only and any caller",
+        "# may trade. With keys, send them from the Headers",
+        '# editor: { "Authorization": "Bearer <key>" }',
+      ];
+
+  var query = [
+    "# brokergraph: GraphQL in front of your broker.",
+    "# Run the dashboard with Ctrl-Enter (Cmd-Enter on a",
+    "# Mac) or the \u25b6 button.",
+    "#",
+  ]
+    .concat(auth)
+    .concat([
+      "#",
+      "# Subscriptions: none exist yet; re-run the query",
+      "# to follow your orders.",
+      "",
+      "query Dashboard {",
+      "  account {",
+      "    accountNumber status currency",
+      "    cash buyingPower equity asOf",
+      "  }",
+      "  positions(first: 20) {",
+      "    nodes {",
+      "      symbol quantity averagePrice marketValue",
+      "      instrument { name tickSize lotSize }",
+      "    }",
+      "  }",
+      "  orders(first: 20, filter: { status: ALL }) {",
+      "    nodes {",
+      "      id symbol side type quantity filledQuantity",
+      "      limitPrice status createdAt",
+      "      instrument { name }",
+      "    }",
+      "    pageInfo { hasNextPage endCursor }",
+      "  }",
+      "}",
+      "",
+      "# To place an order, uncomment the mutation below",
+      "# (select it, then Ctrl-/), put in a symbol (from",
+      "# `instruments(first: 10) { nodes { symbol } }`),",
+      "# and pick SubmitOrder from the \u25b6 button.",
+      "# The idempotencyKey is new for this page load:",
+      "# sending the same mutation again replays the first",
+      "# result (replayed: true), never a second order.",
+      "# Reload the page for a new key.",
+      "#",
+      "# mutation SubmitOrder {",
+      "#   submitOrder(input: {",
+      '#     idempotencyKey: "' + uuidV4() + '"',
+      '#     symbol: "SYMBOL", side: BUY, type: LIMIT',
+      '#     quantity: "10", limitPrice: "100.00"',
+      "#   }) {",
+      "#     replayed",
+      "#     order { id brokerOrderId status }",
+      "#     userErrors { field code message }",
+      "#   }",
+      "# }",
+      "",
+    ])
+    .join("\n");
+
+  var fetcher = GraphiQL.createFetcher({ url: root.dataset.endpoint });
+  ReactDOM.createRoot(root).render(
+    React.createElement(GraphiQL, {
+      fetcher: fetcher,
+      defaultQuery: query,
+      // Keys stay out of localStorage: a shared or kiosk browser must not keep them.
+      shouldPersistHeaders: false,
+      defaultHeaders: keysConfigured
+        ? '{\n  "Authorization": "Bearer <your gateway key>"\n}'
+        : undefined,
+      defaultEditorToolsVisibility: keysConfigured ? "headers" : false,
+    }),
+  );
+})();
