@@ -142,6 +142,12 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub as_of: DateTime<Utc>,
+    /// The broker's own status word (`done_for_day`, `held`...) when its dialect has
+    /// more states than `OrderStatus`, so a frontend can show what the broker said.
+    /// `None` where the dialect's statuses are ours. Defaulted so idempotency records
+    /// stored before this field existed still replay.
+    #[serde(default)]
+    pub broker_status: Option<String>,
 }
 
 /// Which orders a list asks for; mirrors the broker's `status` filter.

@@ -4,6 +4,7 @@
 //! Everything above this module (cache, orders, GraphQL) holds an `Arc<dyn Broker>`
 //! and never sees broker JSON, URLs or credentials.
 
+pub mod alpaca;
 mod error;
 pub mod http;
 mod rate_limit;
@@ -21,8 +22,8 @@ pub use rate_limit::RateLimitSnapshot;
 pub const MAX_BROKER_PAGE: u32 = 100;
 
 /// A broker account seen through its REST API. Implementations: `http::GenericBroker`
-/// (the generic v1 dialect), and wrappers such as the cache that add behaviour
-/// without the layers above knowing.
+/// (the generic v1 dialect), `alpaca::AlpacaBroker` (Alpaca's Trading API v2), and
+/// wrappers such as the cache that add behaviour without the layers above knowing.
 #[async_trait]
 pub trait Broker: Send + Sync + 'static {
     async fn account(&self) -> Result<Account, BrokerError>;

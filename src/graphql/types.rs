@@ -180,6 +180,15 @@ impl Order {
     async fn status(&self) -> OrderStatus {
         self.0.status.into()
     }
+    /// The status word exactly as the broker reported it (e.g. Alpaca's
+    /// `done_for_day` or `held`), for when `status` folds several broker states into one.
+    async fn broker_status(&self) -> Option<String> {
+        self.0.broker_status.clone().or_else(|| {
+            serde_json::to_value(self.0.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+        })
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

@@ -5,7 +5,7 @@
 //! URLs, or sees broker JSON. It does no retries and no caching: those are layers
 //! above, which need the unvarnished outcome of each single call to decide.
 
-mod response;
+pub(crate) mod response;
 mod routes;
 mod wire;
 

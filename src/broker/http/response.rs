@@ -1,6 +1,10 @@
 //! Turning what came back over the wire — a status, headers, a body, or a transport
 //! failure — into `BrokerError` and `RateLimitSnapshot`. Kept apart from the request
 //! side so the mapping of DESIGN.md §3 reads as one table.
+//!
+//! The helpers that are not about the generic dialect's envelope (transport errors,
+//! `Retry-After`, `X-RateLimit-*`, redacted body logging) are `pub(crate)`: the Alpaca
+//! adapter reads the same headers and fails the same ways, so it reuses them.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -78,7 +82,7 @@ fn rejected(status: u16, body: &[u8], api_key: &Secret) -> BrokerError {
 
 /// A failure before a complete response arrived. Reset, refused and half-read
 /// responses all mean the same to the caller: the broker may or may not have acted.
-pub(super) fn transport_error(err: &reqwest::Error) -> BrokerError {
+pub(crate) fn transport_error(err: &reqwest::Error) -> BrokerError {
     tracing::warn!(error = %error_chain(err), "broker call failed before an answer");
     if err.is_timeout() {
         return BrokerError::Timeout;
@@ -111,7 +115,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// A body that is not the JSON we expect. serde's message can quote the body, so it
 /// goes to the log (redacted) with the body; the error itself says only where.
-pub(super) fn decode_error(err: &serde_json::Error, body: &[u8], api_key: &Secret) -> BrokerError {
+pub(crate) fn decode_error(err: &serde_json::Error, body: &[u8], api_key: &Secret) -> BrokerError {
     tracing::warn!(
         error = %redact(err.to_string(), api_key),
         body = %loggable_body(body, api_key),
@@ -130,7 +134,7 @@ pub(super) fn decode_error(err: &serde_json::Error, body: &[u8], api_key: &Secre
 
 /// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3). A date in the
 /// past means "now", not an error.
-pub(super) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -143,7 +147,7 @@ pub(super) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
 }
 
 /// `X-RateLimit-Limit/Remaining/Reset`, when all three are present and readable.
-pub(super) fn rate_limit(headers: &HeaderMap, now: SystemTime) -> Option<RateLimitSnapshot> {
+pub(crate) fn rate_limit(headers: &HeaderMap, now: SystemTime) -> Option<RateLimitSnapshot> {
     let number =
         |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
     let limit = u32::try_from(number("x-ratelimit-limit")?).ok()?;
@@ -160,7 +164,7 @@ pub(super) fn rate_limit(headers: &HeaderMap, now: SystemTime) -> Option<RateLim
 /// Whether `fresh` should replace `kept`. Responses to concurrent requests can arrive
 /// out of order; within one window the budget only shrinks, so a larger `remaining`
 /// for the same window is an older answer and must not hide the newer, lower one.
-pub(super) fn supersedes(fresh: &RateLimitSnapshot, kept: Option<&RateLimitSnapshot>) -> bool {
+pub(crate) fn supersedes(fresh: &RateLimitSnapshot, kept: Option<&RateLimitSnapshot>) -> bool {
     match kept {
         Some(kept) => {
             fresh.reset_at != kept.reset_at
@@ -173,7 +177,7 @@ pub(super) fn supersedes(fresh: &RateLimitSnapshot, kept: Option<&RateLimitSnaps
 
 /// Logs a broker body at warn, with the API key cut out and the length capped. The
 /// body is never put into a `BrokerError`, which may travel towards a client.
-pub(super) fn log_body(what: &str, body: &[u8], api_key: &Secret) {
+pub(crate) fn log_body(what: &str, body: &[u8], api_key: &Secret) {
     tracing::warn!(body = %loggable_body(body, api_key), "{what}");
 }
 

@@ -214,6 +214,7 @@ impl OrderDto {
             created_at: self.created_at,
             updated_at: self.updated_at,
             as_of,
+            broker_status: None,
         }
     }
 }

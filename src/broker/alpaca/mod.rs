@@ -1,0 +1,257 @@
+//! The `alpaca` adapter: Alpaca's Trading API v2 behind the `Broker` trait.
+//!
+//! Alpaca differs from the generic dialect in ways the layers above must not see:
+//! its idempotency is a `client_order_id` that refuses a duplicate (422) instead of
+//! replaying it, its lists have no cursors, its cancel answers 204 before the order
+//! is cancelled, and its assets carry no tick size or trading hours. This module
+//! closes each gap (see `routes` and `paging`), so the cache, the throttle, Relay and
+//! idempotency work over Alpaca unchanged. Like the generic adapter it does no
+//! retries and no caching of its own beyond the slow-changing asset list and calendar.
+
+mod client_id;
+mod mapping;
+mod paging;
+mod response;
+mod routes;
+mod submit;
+mod wire;
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Client, RequestBuilder, Url};
+use serde::de::DeserializeOwned;
+
+use self::response::Route;
+use crate::broker::http::response as shared;
+use crate::broker::{BrokerError, RateLimitSnapshot};
+use crate::domain::{Instrument, TradingHours};
+use crate::secret::Secret;
+
+/// Alpaca's paper-trading endpoint: the default for `--broker alpaca`.
+pub const PAPER_URL: &str = "https://paper-api.alpaca.markets";
+/// Alpaca's live endpoint: real money, only when configured explicitly.
+pub const LIVE_URL: &str = "https://api.alpaca.markets";
+
+/// How long the whole asset list is reused between pages: Alpaca sends all assets
+/// (tens of thousands) in one answer, and a walk over them asks for many pages.
+const ASSETS_TTL: Duration = Duration::from_secs(60);
+
+/// How to reach one Alpaca account.
+#[derive(Clone, Debug)]
+pub struct AlpacaBrokerConfig {
+    /// Base URL without `/v2`, e.g. [`PAPER_URL`].
+    pub base_url: String,
+    pub key_id: Secret,
+    pub secret: Secret,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+/// Why an `AlpacaBroker` could not be built: always an operator's configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum AlpacaBrokerConfigError {
+    #[error("Alpaca URL {url:?} is not usable: {reason}")]
+    BaseUrl { url: String, reason: String },
+    #[error("the Alpaca key id or secret is empty or cannot go in an HTTP header")]
+    Credentials,
+    #[error("could not build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// One Alpaca account over the Trading API v2, with one pooled HTTP client.
+pub struct AlpacaBroker {
+    client: Client,
+    base: Url,
+    /// Kept only to redact it from logged bodies.
+    secret: Secret,
+    rate_limit: Mutex<Option<RateLimitSnapshot>>,
+    assets: Mutex<Option<(Instant, Arc<Vec<Instrument>>)>>,
+    /// The regular session from `/v2/calendar`, per New York date it was read on.
+    hours: Mutex<Option<(NaiveDate, Option<TradingHours>)>>,
+}
+
+impl fmt::Debug for AlpacaBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlpacaBroker")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Exchange {
+    status: reqwest::StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    received_at: DateTime<Utc>,
+}
+
+/// A decoded 2xx answer and when it arrived (the domain objects' `as_of`).
+struct Reply<T> {
+    body: T,
+    received_at: DateTime<Utc>,
+}
+
+impl AlpacaBroker {
+    pub fn new(config: AlpacaBrokerConfig) -> Result<AlpacaBroker, AlpacaBrokerConfigError> {
+        let base = parse_base_url(&config.base_url)?;
+        let header = |value: &Secret| {
+            if value.expose().trim().is_empty() {
+                return Err(AlpacaBrokerConfigError::Credentials);
+            }
+            let mut v = HeaderValue::try_from(value.expose())
+                .map_err(|_| AlpacaBrokerConfigError::Credentials)?;
+            v.set_sensitive(true);
+            Ok(v)
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static("apca-api-key-id"),
+            header(&config.key_id)?,
+        );
+        headers.insert(
+            HeaderName::from_static("apca-api-secret-key"),
+            header(&config.secret)?,
+        );
+        let client = Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("brokergraph/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            // A redirect would carry the credentials to a URL nobody configured.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| AlpacaBrokerConfigError::Client(e.to_string()))?;
+        Ok(AlpacaBroker {
+            client,
+            base,
+            secret: config.secret,
+            rate_limit: Mutex::new(None),
+            assets: Mutex::new(None),
+            hours: Mutex::new(None),
+        })
+    }
+
+    /// `base/v2/<segments>`, each segment percent-encoded.
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("checked in parse_base_url")
+            .pop_if_empty()
+            .push("v2")
+            .extend(segments);
+        url
+    }
+
+    /// A URL for one object; `.`/`..`/empty would name another path: not found.
+    fn object_url(&self, collection: &str, id: &str) -> Result<Url, BrokerError> {
+        if matches!(id, "" | "." | "..") {
+            return Err(BrokerError::NotFound);
+        }
+        Ok(self.url(&[collection, id]))
+    }
+
+    /// Sends one request and decodes a 2xx JSON body.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        route: Route,
+    ) -> Result<Reply<T>, BrokerError> {
+        let exchange = self.checked(request, route).await?;
+        match serde_json::from_slice::<T>(&exchange.body) {
+            Ok(body) => Ok(Reply {
+                body,
+                received_at: exchange.received_at,
+            }),
+            Err(err) => Err(shared::decode_error(&err, &exchange.body, &self.secret)),
+        }
+    }
+
+    /// Sends one request; any 2xx is success, whatever its body (the 204 of a cancel).
+    async fn checked(
+        &self,
+        request: RequestBuilder,
+        route: Route,
+    ) -> Result<Exchange, BrokerError> {
+        let span = tracing::Span::current();
+        let started = Instant::now();
+        let outcome = self.exchange(request).await;
+        span.record("latency_ms", started.elapsed().as_millis() as u64);
+        let exchange = outcome?;
+        span.record("status", exchange.status.as_u16());
+        if exchange.status.is_success() {
+            tracing::debug!("broker answered");
+            return Ok(exchange);
+        }
+        let err = response::status_error(
+            exchange.status,
+            &exchange.headers,
+            &exchange.body,
+            route,
+            &self.secret,
+        );
+        if exchange.status.is_server_error() || exchange.status.as_u16() == 429 {
+            tracing::warn!(error = %err, "broker answered with an error");
+        } else {
+            tracing::debug!(error = %err, "broker answered with an error");
+        }
+        Err(err)
+    }
+
+    async fn exchange(&self, request: RequestBuilder) -> Result<Exchange, BrokerError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| shared::transport_error(&e))?;
+        let received_at = Utc::now();
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.observe_rate_limit(&headers);
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| shared::transport_error(&e))?
+            .into();
+        Ok(Exchange {
+            status,
+            headers,
+            body,
+            received_at,
+        })
+    }
+
+    fn observe_rate_limit(&self, headers: &HeaderMap) {
+        let Some(fresh) = shared::rate_limit(headers, SystemTime::now()) else {
+            return;
+        };
+        let mut kept = self.rate_limit.lock().unwrap_or_else(|p| p.into_inner());
+        if shared::supersedes(&fresh, kept.as_ref()) {
+            *kept = Some(fresh);
+        }
+    }
+}
+
+/// An absolute http(s) URL with a host, no query or fragment, and without `/v2`.
+fn parse_base_url(raw: &str) -> Result<Url, AlpacaBrokerConfigError> {
+    let fail = |reason: &str| AlpacaBrokerConfigError::BaseUrl {
+        url: raw.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = Url::parse(raw.trim()).map_err(|e| fail(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(fail("the scheme must be http or https"));
+    }
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err(fail("it needs a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(fail("it must not have a query or fragment"));
+    }
+    if url.path().trim_end_matches('/').ends_with("/v2") {
+        return Err(fail("give the base URL without /v2"));
+    }
+    Ok(url)
+}

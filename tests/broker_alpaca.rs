@@ -1,0 +1,9 @@
+//! The Alpaca adapter against a scripted Alpaca (wiremock), with JSON shaped like
+//! Alpaca's documented examples: what goes on the wire and how each answer maps.
+
+#[path = "broker_alpaca/orders.rs"]
+mod orders;
+#[path = "broker_alpaca/reads.rs"]
+mod reads;
+#[path = "broker_alpaca/support.rs"]
+mod support;
