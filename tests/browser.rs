@@ -9,80 +9,37 @@
 //! accident; `BROKERGRAPH_SKIP_BROWSER=1` skips it on purpose.
 
 mod common;
+#[path = "browser/harness.rs"]
+mod harness;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::http::Method;
-use fantoccini::wd::WebDriverCompatibleCommand;
-use fantoccini::{Client, ClientBuilder, Locator};
+use brokergraph::config::Scope;
+use common::{AppOptions, TestApp};
+use fantoccini::Locator;
 use serde_json::{json, Value};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Records every CSP violation on the page, from before the page's first script.
-const CSP_SPY: &str = "window.__csp = []; document.addEventListener('securitypolicyviolation', \
-    e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));";
+const QUERY_EDITOR: &str = ".graphiql-query-editor .CodeMirror";
+const RESULT: &str = ".result-window .CodeMirror";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn graphiql_runs_the_dashboard_query() {
-    if std::env::var("BROKERGRAPH_SKIP_BROWSER").is_ok_and(|v| v == "1") {
-        eprintln!("BROKERGRAPH_SKIP_BROWSER=1: the GraphiQL browser test is skipped");
+    let Some(browser) = harness::browser().await else {
         return;
-    }
-    let chromium = tool("BROKERGRAPH_CHROMIUM", CHROMIUM);
-    let driver = tool("BROKERGRAPH_CHROMEDRIVER", CHROMEDRIVER);
-
+    };
+    let client = &browser.client;
     let app = common::spawn_app().await;
     seed(&app).await;
     let account = app.broker_get("/v1/account").await;
-    let browser = Browser::start(&driver, &chromium).await;
-    let client = &browser.client;
-    client
-        .issue_cmd(Cdp(json!({
-            "cmd": "Page.addScriptToEvaluateOnNewDocument",
-            "params": { "source": CSP_SPY },
-        })))
-        .await
-        .expect("chromedriver passes DevTools commands");
 
     client.goto(&app.url("/graphql")).await.expect("page loads");
-    let editor = "document.querySelector('.graphiql-query-editor .CodeMirror')";
-    let query = poll(
-        client,
-        &format!("return {editor}?.CodeMirror.getValue() ?? null"),
-    )
-    .await;
-    let query = query.as_str().unwrap();
-    assert!(query.contains("query Dashboard"), "{query}");
+    let query = harness::editor_text(client, QUERY_EDITOR, "query Dashboard").await;
     assert!(query.contains("#     idempotencyKey: \""), "{query}");
-    // The schema has arrived by introspection once the docs explorer can open.
-    poll(
-        client,
-        "return document.querySelector('.graphiql-execute-button') ? true : null",
-    )
-    .await;
+    assert!(query.contains("no gateway API keys"), "{query}");
+    harness::run(client).await;
 
-    client
-        .find(Locator::Css(".graphiql-execute-button"))
-        .await
-        .expect("the run button")
-        .click()
-        .await
-        .expect("click");
-    let result = "document.querySelector('.result-window .CodeMirror')";
-    let text = poll(
-        client,
-        &format!(
-            "const t = {result}?.CodeMirror.getValue() ?? ''; \
-             return t.includes('accountNumber') ? t : null"
-        ),
-    )
-    .await;
-    let body: Value = serde_json::from_str(text.as_str().unwrap()).expect("JSON result");
+    let text = harness::editor_text(client, RESULT, "accountNumber").await;
+    let body: Value = serde_json::from_str(&text).expect("JSON result");
     assert!(body.get("errors").is_none(), "{body:#}");
     let shown = &body["data"]["account"];
     assert_eq!(
@@ -112,18 +69,53 @@ async fn graphiql_runs_the_dashboard_query() {
     );
 
     let png = client.screenshot().await.expect("screenshot");
-    let path = target_dir().join("graphiql.png");
+    let path = harness::target_dir().join("graphiql.png");
     std::fs::write(&path, png).expect("write the screenshot");
     eprintln!("screenshot: {}", path.display());
+    harness::assert_no_csp_violation(client).await;
+    browser.close().await;
+}
 
-    let violations = client.execute("return window.__csp", vec![]).await.unwrap();
-    assert_eq!(violations, json!([]), "the page broke its own CSP");
+/// With gateway keys the page opens the Headers editor with a placeholder; the
+/// query is refused until a real key is put there, then runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_keys_the_headers_editor_carries_the_key() {
+    let Some(browser) = harness::browser().await else {
+        return;
+    };
+    let client = &browser.client;
+    let app = common::spawn_app_with(AppOptions {
+        keys: vec![("desk", "desk-key", vec![Scope::Read])],
+        use_key: Some("desk-key"),
+        ..AppOptions::default()
+    })
+    .await;
+
+    client.goto(&app.url("/graphql")).await.expect("page loads");
+    let query = harness::editor_text(client, QUERY_EDITOR, "query Dashboard").await;
+    assert!(query.contains("needs an API key"), "{query}");
+    let headers = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror";
+    harness::editor_text(client, headers, "Bearer <your gateway key>").await;
+
+    harness::run(client).await;
+    harness::editor_text(client, RESULT, "UNAUTHENTICATED").await;
+
+    let set = format!(
+        "document.querySelector({headers:?}).CodeMirror.setValue({:?})",
+        r#"{ "Authorization": "Bearer desk-key" }"#
+    );
+    client.execute(&set, vec![]).await.expect("set the headers");
+    harness::run(client).await;
+    let text = harness::editor_text(client, RESULT, "accountNumber").await;
+    let body: Value = serde_json::from_str(&text).expect("JSON result");
+    assert!(body.get("errors").is_none(), "{body:#}");
+    harness::assert_no_csp_violation(client).await;
     browser.close().await;
 }
 
 /// Two filled market orders and one resting limit order, so the dashboard (and the
 /// README's screenshot) shows positions and orders with their instruments.
-async fn seed(app: &common::TestApp) {
+async fn seed(app: &TestApp) {
     let page = app.broker_get("/v1/instruments?limit=100").await;
     let symbols: Vec<String> = page["data"]
         .as_array()
@@ -162,144 +154,4 @@ async fn seed(app: &common::TestApp) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the seeded market orders never filled");
-}
-
-/// The path of a tool, or a failure that says how to get it.
-fn tool(env: &str, default: &str) -> PathBuf {
-    let path = PathBuf::from(std::env::var(env).unwrap_or_else(|_| default.to_string()));
-    assert!(
-        path.exists(),
-        "{} not found: the GraphiQL browser test needs Debian's chromium and \
-         chromium-driver (`apt-get install -y chromium chromium-driver`; .ci/run does it), \
-         or {env} pointing at one; set BROKERGRAPH_SKIP_BROWSER=1 to skip this test",
-        path.display()
-    );
-    path
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-}
-
-/// Runs `script` until it returns something other than null, or fails the test
-/// with what the page shows.
-async fn poll(client: &Client, script: &str) -> Value {
-    let start = Instant::now();
-    loop {
-        let value = client.execute(script, vec![]).await.expect("script runs");
-        if !value.is_null() {
-            return value;
-        }
-        if start.elapsed() > WAIT {
-            let page = client
-                .execute("return document.body.innerText", vec![])
-                .await;
-            panic!("timed out waiting for `{script}`; the page shows: {page:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// chromedriver and a Chromium session, with a profile of its own that is deleted
-/// afterwards; the driver (and so the browser) is killed even if the test panics.
-struct Browser {
-    client: Client,
-    driver: Child,
-    profile: PathBuf,
-}
-
-impl Browser {
-    async fn start(driver: &Path, chromium: &Path) -> Browser {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let driver = Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let profile = std::env::temp_dir().join(format!(
-            "brokergraph-chromium-{}-{port}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&profile);
-        let browser = Browser {
-            client: connect(port, chromium, &profile).await,
-            driver,
-            profile,
-        };
-        browser.client.set_window_size(1440, 900).await.ok();
-        browser
-    }
-
-    async fn close(self) {
-        let _ = self.client.clone().close().await;
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
-
-/// Connects once chromedriver listens; it takes a moment to start.
-async fn connect(port: u16, chromium: &Path, profile: &Path) -> Client {
-    let args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1440,900",
-        &format!("--user-data-dir={}", profile.display()),
-    ];
-    let caps = json!({
-        "goog:chromeOptions": { "binary": chromium.to_str().unwrap(), "args": args },
-    });
-    let caps: serde_json::Map<String, Value> = caps.as_object().unwrap().clone();
-    let start = Instant::now();
-    loop {
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(connector)
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(client) => return client,
-            Err(e) if start.elapsed() > WAIT => panic!("chromedriver/chromium: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
-
-/// A Chrome DevTools command sent through chromedriver's `goog/cdp/execute`.
-#[derive(Debug)]
-struct Cdp(Value);
-
-impl WebDriverCompatibleCommand for Cdp {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _url: &url::Url) -> (Method, Option<String>) {
-        (Method::POST, Some(self.0.to_string()))
-    }
 }
