@@ -213,7 +213,7 @@ fn router(state: AppState, config: &Config) -> Router {
             "/graphql",
             get(graphql_http::get_graphql).post(graphql_http::post_graphql),
         )
-        .route("/graphiql/{hash}/{name}", get(graphiql::asset))
+        .route("/graphiql/{hash}/{name}", graphiql::assets())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)

@@ -54,7 +54,14 @@ async fn graphiql_runs_the_dashboard_query() {
         .all(|p| p["instrument"]["name"].is_string()));
     assert_eq!(body["data"]["orders"]["nodes"].as_array().unwrap().len(), 3);
 
-    // What a person sees, not only what the editor holds.
+    // What a person sees, not only what the editor holds: CodeMirror draws only the
+    // lines in view, so bring the account's into view first.
+    let scroll = format!(
+        "const cm = document.querySelector({RESULT:?}).CodeMirror; \
+         const line = cm.getValue().split('\\n').findIndex(l => l.includes('accountNumber')); \
+         cm.scrollIntoView({{ line: line + 8, ch: 0 }}); cm.scrollIntoView({{ line: Math.max(0, line - 2), ch: 0 }});"
+    );
+    client.execute(&scroll, vec![]).await.expect("scroll");
     let visible = client
         .find(Locator::Css(".result-window"))
         .await

@@ -71,6 +71,28 @@ async fn the_page_is_hardened_and_links_only_our_own_assets() {
 }
 
 #[tokio::test]
+async fn assets_are_gzipped_for_clients_that_accept_it() {
+    let app = spawn_app().await;
+    let html = get_page(&app).await.text().await.unwrap();
+    let js = asset_urls(&html)
+        .into_iter()
+        .find(|u| u.ends_with("/graphiql.min.js"))
+        .unwrap();
+    let resp = app
+        .http
+        .get(app.url(&js))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    assert_hardened(resp.headers());
+    let size = resp.bytes().await.unwrap().len();
+    assert!(size < 400_000, "gzipped graphiql.min.js is {size} bytes");
+}
+
+#[tokio::test]
 async fn a_stale_or_unknown_asset_is_not_found() {
     let app = spawn_app().await;
     let html = get_page(&app).await.text().await.unwrap();

@@ -15,7 +15,9 @@ use std::sync::LazyLock;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, MethodRouter};
 use sha2::{Digest, Sha256};
+use tower_http::compression::CompressionLayer;
 
 use super::AppState;
 
@@ -120,9 +122,16 @@ pub(crate) fn page(state: &AppState) -> Response {
     )
 }
 
-/// `GET /graphiql/{hash}/{name}`: an embedded asset, if the hash is the current
-/// one. 404 for anything else, and for everything when GraphiQL is switched off.
-pub(crate) async fn asset(
+/// `GET /graphiql/{hash}/{name}`, gzipped for clients that accept it: the assets
+/// are 1.5 MB raw and about 0.45 MB gzipped, which a remote desk's link notices.
+/// Each client downloads them once (they are cached for a year).
+pub(crate) fn assets() -> MethodRouter<AppState> {
+    get(asset).layer(CompressionLayer::new())
+}
+
+/// An embedded asset, if the hash is the current one. 404 for anything else, and
+/// for everything when GraphiQL is switched off.
+async fn asset(
     State(state): State<AppState>,
     Path((hash, name)): Path<(String, String)>,
 ) -> Response {
