@@ -7,7 +7,7 @@ use std::time::Duration;
 use brokergraph::broker::http::{GenericBroker, GenericBrokerConfig};
 use brokergraph::broker::{Broker, BrokerError};
 use brokergraph::domain::{NewOrder, OrderSide, OrderType, TimeInForce};
-use brokergraph::resilience::{BreakerState, ResilientBroker, RetryPolicy};
+use brokergraph::resilience::{BreakerPolicy, BreakerState, ResilientBroker, RetryPolicy};
 use brokergraph::secret::Secret;
 use serde_json::{json, Value};
 use uuid::Uuid;

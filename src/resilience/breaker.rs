@@ -1,7 +1,13 @@
-//! A circuit breaker per broker: after a run of failures, stop calling a broker that
-//! is down (fail fast, let the cache serve stale reads), probe it once after a pause,
-//! and close again on success.
+//! A circuit breaker per broker: when most recent calls failed, stop calling a broker
+//! that is down (fail fast, let the cache serve stale reads), probe it once after a
+//! pause, and close again on success.
+//!
+//! It opens on the failure *ratio* of a sliding window, not on a run of consecutive
+//! failures: under heavy traffic a broker failing one call in three produces runs of
+//! five failures many times a minute, and opening on those would turn a degraded
+//! broker into an unavailable one.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -26,8 +32,9 @@ impl BreakerState {
 
 #[derive(Debug)]
 enum State {
+    /// The outcomes of the most recent calls, `true` for a failure.
     Closed {
-        failures: u32,
+        recent: VecDeque<bool>,
     },
     Open {
         until: Instant,
@@ -41,10 +48,32 @@ enum State {
 #[derive(Debug)]
 pub struct CircuitBreaker {
     state: Mutex<State>,
-    /// Consecutive failures that open the circuit.
-    threshold: u32,
+    policy: BreakerPolicy,
+}
+
+/// When to open, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub struct BreakerPolicy {
+    /// How many recent calls the failure ratio is taken over.
+    pub window: usize,
+    /// Fewer calls than this in the window never open the circuit (one failure of
+    /// one call is not an outage).
+    pub min_calls: usize,
+    /// The failure ratio (0..1] over the window that opens the circuit.
+    pub failure_ratio: f64,
     /// How long the circuit stays open before a probe.
-    open_for: Duration,
+    pub open_for: Duration,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        BreakerPolicy {
+            window: 20,
+            min_calls: 10,
+            failure_ratio: 0.5,
+            open_for: Duration::from_secs(5),
+        }
+    }
 }
 
 /// Permission to make one call. A probe permit dropped without a result (the
@@ -56,11 +85,16 @@ pub(crate) struct Permit<'a> {
 }
 
 impl CircuitBreaker {
-    pub fn new(threshold: u32, open_for: Duration) -> Self {
+    pub fn new(policy: BreakerPolicy) -> Self {
         CircuitBreaker {
-            state: Mutex::new(State::Closed { failures: 0 }),
-            threshold: threshold.max(1),
-            open_for,
+            state: Mutex::new(State::Closed {
+                recent: VecDeque::new(),
+            }),
+            policy: BreakerPolicy {
+                window: policy.window.max(1),
+                min_calls: policy.min_calls.clamp(1, policy.window.max(1)),
+                ..policy
+            },
         }
     }
 
@@ -101,24 +135,34 @@ impl CircuitBreaker {
 
     fn record(&self, probe: bool, healthy: bool) {
         let mut state = self.lock();
-        *state = match (&*state, healthy) {
-            (_, true) => State::Closed { failures: 0 },
-            (State::Closed { failures }, false) if failures + 1 < self.threshold && !probe => {
-                State::Closed {
-                    failures: failures + 1,
+        let open = match &mut *state {
+            State::Closed { recent } => {
+                recent.push_back(!healthy);
+                if recent.len() > self.policy.window {
+                    recent.pop_front();
                 }
+                let failures = recent.iter().filter(|f| **f).count();
+                recent.len() >= self.policy.min_calls
+                    && failures as f64 >= self.policy.failure_ratio * recent.len() as f64
             }
+            _ if probe => !healthy,
             // A call that began before the circuit opened ends late: the probe decides.
-            (State::HalfOpen { .. } | State::Open { .. }, false) if !probe => return,
-            (_, false) => {
-                tracing::warn!(
-                    open_for_ms = self.open_for.as_millis() as u64,
-                    "broker circuit opened"
-                );
-                State::Open {
-                    until: Instant::now() + self.open_for,
-                }
+            _ => return,
+        };
+        *state = if open {
+            tracing::warn!(
+                open_for_ms = self.policy.open_for.as_millis() as u64,
+                "broker circuit opened"
+            );
+            State::Open {
+                until: Instant::now() + self.policy.open_for,
             }
+        } else if probe {
+            State::Closed {
+                recent: VecDeque::new(),
+            }
+        } else {
+            return;
         };
     }
 }
@@ -151,13 +195,51 @@ mod tests {
         b.try_acquire().expect("allowed").record(false);
     }
 
+    fn policy(window: usize, min_calls: usize) -> BreakerPolicy {
+        BreakerPolicy {
+            window,
+            min_calls,
+            failure_ratio: 0.5,
+            open_for: Duration::from_secs(5),
+        }
+    }
+
+    fn succeed(b: &CircuitBreaker) {
+        b.try_acquire().expect("allowed").record(true);
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn opens_after_a_run_probes_once_then_closes() {
-        let b = CircuitBreaker::new(3, Duration::from_secs(5));
+    async fn a_degraded_broker_stays_closed_a_failing_one_opens() {
+        let b = CircuitBreaker::new(policy(10, 4));
+        for _ in 0..30 {
+            fail(&b);
+            succeed(&b);
+            succeed(&b);
+        }
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed,
+            "one failure in three is degraded, not down"
+        );
         fail(&b);
         fail(&b);
-        b.try_acquire().unwrap().record(true);
-        assert_eq!(b.state(), BreakerState::Closed, "a success resets the run");
+        assert_eq!(b.state(), BreakerState::Open, "5 failures of the last 10");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn too_few_calls_never_open() {
+        let b = CircuitBreaker::new(policy(10, 4));
+        for _ in 0..3 {
+            fail(&b);
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+        fail(&b);
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_fails_fast_probes_once_then_closes() {
+        let b = CircuitBreaker::new(policy(3, 3));
         for _ in 0..3 {
             fail(&b);
         }
@@ -169,12 +251,17 @@ mod tests {
         assert!(b.try_acquire().is_none(), "only one probe at a time");
         probe.record(true);
         assert_eq!(b.state(), BreakerState::Closed);
-        assert!(b.try_acquire().is_some());
+        fail(&b);
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed,
+            "closing forgets the old failures"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_probe_reopens_and_a_cancelled_probe_frees_the_slot() {
-        let b = CircuitBreaker::new(1, Duration::from_secs(5));
+        let b = CircuitBreaker::new(policy(1, 1));
         fail(&b);
         tokio::time::advance(Duration::from_secs(5)).await;
         b.try_acquire().unwrap().record(false);

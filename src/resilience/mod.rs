@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 pub(crate) use backoff::backoff;
-pub use breaker::{BreakerState, CircuitBreaker};
+pub use breaker::{BreakerPolicy, BreakerState, CircuitBreaker};
 use budget::RetryBudget;
 
 use crate::broker::{Broker, BrokerError, RateLimitSnapshot};
@@ -34,9 +34,7 @@ pub struct RetryPolicy {
     pub deadline: Duration,
     /// Extra calls retries may add, as a fraction of first attempts.
     pub budget_ratio: f64,
-    /// Consecutive failures that open the circuit, and for how long.
-    pub breaker_failures: u32,
-    pub breaker_open: Duration,
+    pub breaker: BreakerPolicy,
 }
 
 impl Default for RetryPolicy {
@@ -45,8 +43,7 @@ impl Default for RetryPolicy {
             max_attempts: 3,
             deadline: Duration::from_secs(10),
             budget_ratio: 0.1,
-            breaker_failures: 5,
-            breaker_open: Duration::from_secs(5),
+            breaker: BreakerPolicy::default(),
         }
     }
 }
@@ -64,10 +61,7 @@ impl ResilientBroker {
             inner,
             policy,
             budget: RetryBudget::new(policy.budget_ratio, 10),
-            breaker: Arc::new(CircuitBreaker::new(
-                policy.breaker_failures,
-                policy.breaker_open,
-            )),
+            breaker: Arc::new(CircuitBreaker::new(policy.breaker)),
         }
     }
 
