@@ -19,6 +19,10 @@
 //!   of every error to `extensions.code`.
 //! - [`orders`]: pre-trade validation and the submit/cancel flows that are safe to
 //!   retry.
+//! - [`cache`]: the read cache of DESIGN.md §7 as a `Broker` that wraps a `Broker`:
+//!   per-resource moka caches keyed by account, single-flight, stale-on-error with
+//!   `extensions.stale`, invalidation by mutations; with `throttle`, which spends
+//!   the broker's rate-limit budget so its 429 is practically never reached.
 //! - [`idempotency`]: the store that claims idempotency keys and replays outcomes
 //!   (in memory; the trait fits Redis).
 //! - [`resilience`]: retries with backoff and a retry budget, and the circuit
@@ -36,6 +40,7 @@
 
 pub mod auth;
 pub mod broker;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -48,3 +53,4 @@ pub mod resilience;
 pub mod secret;
 pub mod server;
 pub mod telemetry;
+mod throttle;

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 
 use super::{
-    BrokerSettings, Config, GraphqlSettings, IdempotencySettings, LogFormat, LogSettings,
-    PaperSettings, ServerSettings,
+    BrokerSettings, CacheSettings, Config, GraphqlSettings, IdempotencySettings, LogFormat,
+    LogSettings, PaperSettings, ServerSettings, ThrottleSettings,
 };
 
 impl Default for Config {
@@ -17,6 +17,8 @@ impl Default for Config {
             server: ServerSettings::default(),
             graphql: GraphqlSettings::default(),
             idempotency: IdempotencySettings::default(),
+            cache: CacheSettings::default(),
+            throttle: ThrottleSettings::default(),
             paper: PaperSettings::default(),
             log: LogSettings::default(),
         }

@@ -6,6 +6,7 @@
 //! line naming the key and where it came from, instead of failing on first use.
 //! Secrets are `Secret`s: `Debug` of any of these types is safe to log.
 
+mod cache;
 mod defaults;
 mod layers;
 mod render;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 use crate::cli::Cli;
 use crate::secret::Secret;
 
+pub use cache::{CacheSettings, ThrottleSettings};
 pub use layers::{Origin, Origins};
 pub use render::to_redacted_toml;
 pub use settings::{reference_table, unknown_env_vars};
@@ -36,6 +38,8 @@ pub struct Config {
     pub server: ServerSettings,
     pub graphql: GraphqlSettings,
     pub idempotency: IdempotencySettings,
+    pub cache: CacheSettings,
+    pub throttle: ThrottleSettings,
     /// The embedded paper broker, used when `broker.url` is unset.
     pub paper: PaperSettings,
     pub log: LogSettings,

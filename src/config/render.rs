@@ -48,6 +48,32 @@ pub(crate) fn to_table(config: &Config) -> Table {
     idempotency.insert("wait_ms".into(), int(i.wait_ms));
     root.insert("idempotency".into(), idempotency.into());
 
+    let c = &config.cache;
+    let mut cache = Table::new();
+    for (key, value) in [
+        ("account_ttl_ms", c.account_ttl_ms),
+        ("positions_ttl_ms", c.positions_ttl_ms),
+        ("orders_ttl_ms", c.orders_ttl_ms),
+        ("open_order_ttl_ms", c.open_order_ttl_ms),
+        ("terminal_order_ttl_ms", c.terminal_order_ttl_ms),
+        ("instruments_ttl_ms", c.instruments_ttl_ms),
+        ("stale_ttl_ms", c.stale_ttl_ms),
+        ("max_entries", c.max_entries),
+        ("max_bytes", c.max_bytes),
+    ] {
+        cache.insert(key.into(), int(value));
+    }
+    root.insert("cache".into(), cache.into());
+
+    let t = &config.throttle;
+    let mut throttle = Table::new();
+    throttle.insert("requests".into(), int(t.requests.into()));
+    throttle.insert("window_secs".into(), int(t.window_secs));
+    throttle.insert("reserve_percent".into(), int(t.reserve_percent.into()));
+    throttle.insert("max_read_wait_ms".into(), int(t.max_read_wait_ms));
+    throttle.insert("max_mutation_wait_ms".into(), int(t.max_mutation_wait_ms));
+    root.insert("throttle".into(), throttle.into());
+
     let p = &config.paper;
     let mut paper = Table::new();
     paper.insert("seed".into(), int(p.seed));

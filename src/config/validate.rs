@@ -12,9 +12,9 @@ use serde::{Deserialize, Deserializer};
 
 use super::{Config, Scope};
 
-type Check = Result<(), (String, String)>;
+pub(super) type Check = Result<(), (String, String)>;
 
-fn fail(key: impl Into<String>, message: impl Into<String>) -> Check {
+pub(super) fn fail(key: impl Into<String>, message: impl Into<String>) -> Check {
     Err((key.into(), message.into()))
 }
 
@@ -75,6 +75,7 @@ pub(super) fn validate(mut config: Config) -> Result<Config, (String, String)> {
         ("paper.instruments", config.paper.instruments as u64),
     ])?;
     pages(&config)?;
+    super::cache::validate(&config.cache, &config.throttle)?;
     if config.paper.positions > config.paper.instruments {
         fail(
             "paper.positions",

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use async_graphql::{dataloader::DataLoader, EmptySubscription, Request, Schema};
 
 use crate::broker::Broker;
+use crate::cache::StaleReads;
 use connection::Pager;
 use cursor::CursorCodec;
 pub use loader::InstrumentLoader;
@@ -54,11 +55,13 @@ pub fn build_schema(
 }
 
 /// Adds what lives for one request: the instrument DataLoader, whose batching and
-/// memo must not outlive the request.
-pub fn per_request(request: Request, broker: &Arc<dyn Broker>) -> Request {
+/// memo must not outlive the request. Its batches run in tasks of their own, which
+/// re-enter the request's `stale` scope so a stale instrument is still reported.
+pub fn per_request(request: Request, broker: &Arc<dyn Broker>, stale: &StaleReads) -> Request {
+    let stale = stale.clone();
     request.data(DataLoader::new(
         InstrumentLoader::new(broker.clone()),
-        tokio::spawn,
+        move |batch| tokio::spawn(stale.scope(batch)),
     ))
 }
 

@@ -10,6 +10,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::AppState;
+use crate::cache::StaleReads;
 use crate::graphql;
 
 /// A request we could not even parse as GraphQL-over-HTTP: the client's mistake,
@@ -68,8 +69,10 @@ async fn execute(
             )
         }
     };
-    let request = graphql::per_request(request, &state.broker).data(principal);
-    let mut response = state.schema.execute(request).await;
+    let stale = StaleReads::default();
+    let request = graphql::per_request(request, &state.broker, &stale).data(principal);
+    let mut response = stale.scope(state.schema.execute(request)).await;
+    stale.attach(&mut response);
     for error in &mut response.errors {
         // Every resolver error carries a code (graphql::error); one without came from
         // parsing or validating the request against the schema: the client's mistake.

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The gateway key sent as `Authorization: Bearer`, if keys are configured.
     pub key: Option<String>,
+    /// The gateway's cache and throttle counters.
+    pub cache: brokergraph::cache::CacheStatsHandle,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -80,6 +82,7 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
     (opts.tweak)(&mut config);
     let gateway = Gateway::bind(config).await.expect("gateway binds");
     let addr = gateway.local_addr();
+    let cache = gateway.cache_stats_handle();
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(gateway.run(async {
         let _ = rx.await;
@@ -89,6 +92,7 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         sim,
         http: reqwest::Client::new(),
         key: opts.use_key.map(str::to_string),
+        cache,
         shutdown: Some(tx),
     }
 }

@@ -1,0 +1,241 @@
+//! The read cache (DESIGN.md §7): a `Broker` that wraps a `Broker`, so nothing
+//! above it knows it is there.
+//!
+//! - One moka cache per resource (`CacheStore`), every key carrying the broker
+//!   account; bounded by `cache.max_entries` and `cache.max_bytes` each, so six
+//!   caches hold at most `6 × max_bytes` of values (default 6 × 32 MiB = 192 MiB,
+//!   plus roughly 200 bytes of bookkeeping per entry, at most 60 000 entries).
+//! - Concurrent misses of one key make one broker call (moka `try_get_with`).
+//! - Values are kept past their TTL, up to `cache.stale_ttl_ms`, and served when a
+//!   refresh fails with 429, 5xx or a timeout, or when the throttle has no budget
+//!   for a read. The client learns it from `extensions.stale` (see `stale`) and
+//!   from each object's `asOf`, which stays that of the original read.
+//! - A submit or cancel bumps the account's epoch: the account, positions and
+//!   order lists read before it are never fresh again, and the orders it returned
+//!   are cached by id.
+
+mod keys;
+mod read;
+mod slot;
+mod stale;
+mod stats;
+mod writes;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::broker::{Broker, BrokerError, RateLimitSnapshot};
+use crate::config::{CacheSettings, ThrottleSettings};
+use crate::domain::{
+    Account, Instrument, NewOrder, Order, OrderQuery, Page, PageRequest, Position, Submitted,
+};
+use crate::throttle::Throttle;
+use keys::OrdersQuery;
+use read::Policy;
+use slot::Slot;
+pub use stale::StaleReads;
+pub(crate) use stats::Counters;
+use stats::Route;
+pub use stats::{CacheStats, CacheStatsHandle};
+
+/// The caches of every resource. One per gateway; may be shared by the
+/// `CachedBroker`s of several broker accounts, since keys carry the account.
+pub struct CacheStore {
+    account: Slot<(), Account>,
+    instrument: Slot<String, Instrument>,
+    instruments: Slot<PageRequest, Page<Instrument>>,
+    positions: Slot<PageRequest, Page<Position>>,
+    order: Slot<String, Order>,
+    orders: Slot<OrdersQuery, Page<Order>>,
+    settings: CacheSettings,
+    stale_ttl: Duration,
+    counters: Arc<Counters>,
+    seq: AtomicU64,
+}
+
+impl CacheStore {
+    pub fn new(settings: &CacheSettings) -> Arc<CacheStore> {
+        Arc::new(CacheStore {
+            account: Slot::new("account", settings),
+            instrument: Slot::new("instrument", settings),
+            instruments: Slot::new("instruments", settings),
+            positions: Slot::new("positions", settings),
+            order: Slot::new("order", settings),
+            orders: Slot::new("orders", settings),
+            settings: settings.clone(),
+            stale_ttl: Duration::from_millis(settings.stale_ttl_ms),
+            counters: Arc::default(),
+            seq: AtomicU64::new(1),
+        })
+    }
+
+    pub fn stats(&self) -> CacheStatsHandle {
+        CacheStatsHandle(self.counters.clone())
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+}
+
+/// One broker account seen through the cache and the throttle.
+pub struct CachedBroker {
+    inner: Arc<dyn Broker>,
+    account: Arc<str>,
+    store: Arc<CacheStore>,
+    /// Per account, because the broker's budget is per API key.
+    throttle: Throttle,
+    /// Bumped by every submit or cancel that may have changed the account.
+    epoch: AtomicU64,
+}
+
+impl CachedBroker {
+    /// `account` identifies the broker account in cache keys (not a secret: pass a
+    /// hash, never the API key).
+    pub fn new(
+        inner: Arc<dyn Broker>,
+        account: &str,
+        store: Arc<CacheStore>,
+        throttle: &ThrottleSettings,
+    ) -> CachedBroker {
+        CachedBroker {
+            inner,
+            account: Arc::from(account),
+            throttle: Throttle::new(throttle, store.counters.clone()),
+            store,
+            epoch: AtomicU64::new(1),
+        }
+    }
+
+    pub fn stats(&self) -> CacheStatsHandle {
+        self.store.stats()
+    }
+
+    fn order_ttl(store: &CacheStore, order: &Order) -> Duration {
+        let s = &store.settings;
+        CacheStore::ms(if order.status.is_terminal() {
+            s.terminal_order_ttl_ms
+        } else {
+            s.open_order_ttl_ms
+        })
+    }
+}
+
+#[async_trait]
+impl Broker for CachedBroker {
+    #[tracing::instrument(skip_all, fields(route = Route::Account.as_str()))]
+    async fn account(&self) -> Result<Account, BrokerError> {
+        let policy = Policy {
+            route: Route::Account,
+            mutable: true,
+            ttl: |s, _| CacheStore::ms(s.settings.account_ttl_ms),
+        };
+        self.read(&self.store.account, (), policy, || self.inner.account())
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(route = Route::Instrument.as_str(), symbol))]
+    async fn instrument(&self, symbol: &str) -> Result<Instrument, BrokerError> {
+        let policy = Policy {
+            route: Route::Instrument,
+            mutable: false,
+            ttl: |s, _| CacheStore::ms(s.settings.instruments_ttl_ms),
+        };
+        let slot = &self.store.instrument;
+        self.read(slot, symbol.to_string(), policy, || {
+            self.inner.instrument(symbol)
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(route = Route::Instruments.as_str(), limit = page.limit))]
+    async fn instruments(&self, page: &PageRequest) -> Result<Page<Instrument>, BrokerError> {
+        let policy = Policy {
+            route: Route::Instruments,
+            mutable: false,
+            ttl: |s, _| CacheStore::ms(s.settings.instruments_ttl_ms),
+        };
+        let slot = &self.store.instruments;
+        self.read(slot, page.clone(), policy, || self.inner.instruments(page))
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(route = Route::Positions.as_str(), limit = page.limit))]
+    async fn positions(&self, page: &PageRequest) -> Result<Page<Position>, BrokerError> {
+        let policy = Policy {
+            route: Route::Positions,
+            mutable: true,
+            ttl: |s, _| CacheStore::ms(s.settings.positions_ttl_ms),
+        };
+        let slot = &self.store.positions;
+        self.read(slot, page.clone(), policy, || self.inner.positions(page))
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(route = Route::Order.as_str(), id))]
+    async fn order(&self, id: &str) -> Result<Order, BrokerError> {
+        let policy = Policy {
+            route: Route::Order,
+            mutable: false,
+            ttl: CachedBroker::order_ttl,
+        };
+        self.read(&self.store.order, id.to_string(), policy, || {
+            self.inner.order(id)
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(route = Route::Orders.as_str(), limit = page.limit))]
+    async fn orders(
+        &self,
+        query: &OrderQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Order>, BrokerError> {
+        let policy = Policy {
+            route: Route::Orders,
+            mutable: true,
+            ttl: |s, _| CacheStore::ms(s.settings.orders_ttl_ms),
+        };
+        let slot = &self.store.orders;
+        let key = (query.clone(), page.clone());
+        self.read(slot, key, policy, || async move {
+            let listed = self.inner.orders(query, page).await?;
+            self.remember_orders(&listed.items).await;
+            Ok(listed)
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(route = Route::Submit.as_str(), idempotency_key = %order.idempotency_key))]
+    async fn submit_order(&self, order: &NewOrder) -> Result<Submitted, BrokerError> {
+        self.write(
+            Route::Submit,
+            None,
+            || self.inner.submit_order(order),
+            |s| &s.order,
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(route = Route::Cancel.as_str(), id))]
+    async fn cancel_order(&self, id: &str) -> Result<Order, BrokerError> {
+        self.write(
+            Route::Cancel,
+            Some(id),
+            || self.inner.cancel_order(id),
+            |o| o,
+        )
+        .await
+    }
+
+    fn rate_limit(&self) -> Option<RateLimitSnapshot> {
+        self.inner.rate_limit()
+    }
+}

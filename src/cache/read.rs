@@ -1,0 +1,144 @@
+//! The read path every cached resource shares: fresh hit, single-flight refresh
+//! through the throttle, stale fallback.
+
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::keys::{Key, Weigh};
+use super::slot::{Entry, Slot};
+use super::stale::StaleReads;
+use super::stats::{Counters, Route};
+use super::CachedBroker;
+use crate::broker::BrokerError;
+use crate::throttle::Priority;
+
+/// The broker could not be asked, or could not answer right now: a recent value is
+/// better than an error. An answer (404, a 4xx refusal, a bad key, garbage) is not
+/// papered over with an old value.
+pub(crate) fn serves_stale(err: &BrokerError) -> bool {
+    !matches!(
+        err,
+        BrokerError::NotFound
+            | BrokerError::Rejected { .. }
+            | BrokerError::Unauthorized
+            | BrokerError::Decode(_)
+    )
+}
+
+/// How one resource is cached.
+pub(super) struct Policy<V> {
+    pub route: Route,
+    /// Whether a submit or cancel can change it (account, positions, order lists).
+    pub mutable: bool,
+    pub ttl: fn(&super::CacheStore, &V) -> Duration,
+}
+
+impl CachedBroker {
+    /// Reads `query` of `slot` through the cache; `fetch` makes the broker call.
+    pub(super) async fn read<Q, V, F, Fut>(
+        &self,
+        slot: &Slot<Q, V>,
+        query: Q,
+        policy: Policy<V>,
+        fetch: F,
+    ) -> Result<V, BrokerError>
+    where
+        Q: Clone + Eq + Hash + Send + Sync + 'static,
+        V: Clone + Weigh + Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<V, BrokerError>> + Send,
+    {
+        let store = &*self.store;
+        let counters = &*store.counters;
+        let key = Key {
+            account: self.account.clone(),
+            query,
+        };
+        let epoch = if policy.mutable {
+            self.epoch.load(Ordering::Acquire)
+        } else {
+            0
+        };
+        let fresh = |e: &Entry<V>, now: Instant| {
+            e.epoch == epoch && e.age(now) < (policy.ttl)(store, &e.value)
+        };
+        let now = Instant::now();
+        let cached = slot.values.get(&key).await;
+        if let Some(e) = cached.as_ref().filter(|e| fresh(e, now)) {
+            Counters::bump(&counters.hits);
+            return Ok(e.value.clone());
+        }
+        let seen = cached.as_ref().map_or(0, |e| e.seq);
+        let fallback = cached.filter(|e| e.age(now) < store.stale_ttl);
+        if let Some(e) = &fallback {
+            if slot.cooling.contains_key(&key) {
+                return Ok(self.serve_stale(slot, e));
+            }
+        }
+        // The first read of something a mutation changed confirms the mutation.
+        let priority = match &fallback {
+            Some(e) if e.epoch < epoch => Priority::Confirm,
+            Some(_) => Priority::Refresh,
+            None => Priority::Read,
+        };
+        let flight = (key.clone(), seen, epoch);
+        let ran = AtomicBool::new(false);
+        let called = AtomicBool::new(false);
+        let result = slot
+            .flights
+            .try_get_with(flight.clone(), async {
+                ran.store(true, Ordering::Relaxed);
+                // A flight that landed between our look and now: nothing to fetch.
+                if let Some(e) = slot.values.get(&key).await {
+                    if e.seq != seen && fresh(&e, Instant::now()) {
+                        return Ok(e);
+                    }
+                }
+                self.throttle.acquire(priority, fallback.is_none()).await?;
+                called.store(true, Ordering::Relaxed);
+                counters.call(policy.route);
+                let result = fetch().await;
+                self.throttle.observe(self.inner.rate_limit(), &result);
+                let value = result?;
+                let keep = (policy.ttl)(store, &value).max(store.stale_ttl);
+                let entry =
+                    Arc::new(slot.entry(value, Instant::now(), store.next_seq(), epoch, keep));
+                slot.put(key.clone(), entry.clone()).await;
+                Ok::<_, BrokerError>(entry)
+            })
+            .await;
+        let called = called.load(Ordering::Relaxed);
+        if ran.load(Ordering::Relaxed) {
+            slot.flights.invalidate(&flight).await;
+            Counters::bump(if called {
+                &counters.misses
+            } else {
+                &counters.hits
+            });
+        } else {
+            Counters::bump(&counters.coalesced);
+        }
+        match result {
+            Ok(entry) => Ok(entry.value.clone()),
+            Err(err) => match fallback {
+                Some(e) if serves_stale(&err) => {
+                    if called {
+                        slot.cooling.insert(key, ());
+                    }
+                    tracing::debug!(resource = slot.name, error = %err, "serving a stale value");
+                    Ok(self.serve_stale(slot, &e))
+                }
+                _ => Err((*err).clone()),
+            },
+        }
+    }
+
+    fn serve_stale<Q, V: Clone>(&self, slot: &Slot<Q, V>, entry: &Entry<V>) -> V {
+        Counters::bump(&self.store.counters.stale_served);
+        StaleReads::record(slot.name, entry.age(Instant::now()));
+        entry.value.clone()
+    }
+}

@@ -1,0 +1,82 @@
+//! Submits and cancels pass through uncached (DESIGN.md §7: mutations are never
+//! cached), with the whole rate-limit budget available to them, and invalidate what
+//! they may have changed.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::keys::Key;
+use super::stats::{Counters, Route};
+use super::CachedBroker;
+use crate::broker::BrokerError;
+use crate::domain::Order;
+use crate::throttle::Priority;
+
+impl CachedBroker {
+    /// Makes one mutation call. `target` is the order a cancel names; `order_of`
+    /// finds the order in a successful answer.
+    pub(super) async fn write<T, F, Fut>(
+        &self,
+        route: Route,
+        target: Option<&str>,
+        call: F,
+        order_of: fn(&T) -> &Order,
+    ) -> Result<T, BrokerError>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<T, BrokerError>> + Send,
+        T: Send,
+    {
+        self.throttle.acquire(Priority::Mutation, true).await?;
+        self.store.counters.call(route);
+        let result = call().await;
+        self.throttle.observe(self.inner.rate_limit(), &result);
+        match &result {
+            Ok(answer) => self.invalidate(target, Some(order_of(answer))).await,
+            // It may have happened: treat the account as changed.
+            Err(e) if e.outcome_unknown() => self.invalidate(target, None).await,
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Every account, positions and order-list value read before now stops being
+    /// fresh (a read already in flight is stamped with the old epoch, so it cannot
+    /// bring pre-mutation data back as fresh). The order itself is cached as the
+    /// broker returned it, or forgotten when its state is unknown.
+    async fn invalidate(&self, target: Option<&str>, order: Option<&Order>) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        Counters::bump(&self.store.counters.invalidations);
+        match (order, target) {
+            (Some(order), _) => self.remember_orders(std::slice::from_ref(order)).await,
+            (None, Some(id)) => {
+                let key = Key {
+                    account: self.account.clone(),
+                    query: id.to_string(),
+                };
+                self.store.order.values.invalidate(&key).await;
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// Caches orders by id as a list page or a mutation returned them, so that
+    /// `order(id:)` and `node(id:)` after a list cost no broker call.
+    pub(super) async fn remember_orders(&self, orders: &[Order]) {
+        let store = &*self.store;
+        let now = Instant::now();
+        for order in orders {
+            let keep = CachedBroker::order_ttl(store, order).max(store.stale_ttl);
+            let entry = store
+                .order
+                .entry(order.clone(), now, store.next_seq(), 0, keep);
+            let key = Key {
+                account: self.account.clone(),
+                query: order.id.clone(),
+            };
+            store.order.put(key, Arc::new(entry)).await;
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Spends the broker's rate-limit budget so that its 429 is practically never
+//! reached (DESIGN.md §7).
+//!
+//! One `Throttle` per broker API key (the broker counts per key). It learns the
+//! budget from `X-RateLimit-*` (via `Broker::rate_limit()`, assumed from config
+//! until the first response), keeps a reserve for submits, cancels and the reads
+//! that confirm them, paces plain reads across the window, and honours
+//! `Retry-After` when a 429 comes anyway. A read that has a cached value to fall
+//! back on never waits here: the cache serves it stale instead.
+
+mod budget;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use budget::Budget;
+pub use budget::Priority;
+
+use crate::broker::{BrokerError, RateLimitSnapshot};
+use crate::cache::Counters;
+use crate::config::ThrottleSettings;
+
+pub(crate) struct Throttle {
+    budget: Mutex<Budget>,
+    max_read_wait: Duration,
+    max_mutation_wait: Duration,
+    counters: Arc<Counters>,
+}
+
+impl Throttle {
+    pub fn new(settings: &ThrottleSettings, counters: Arc<Counters>) -> Self {
+        Throttle {
+            budget: Mutex::new(Budget::new(
+                settings.requests,
+                Duration::from_secs(settings.window_secs),
+                settings.reserve_percent,
+            )),
+            max_read_wait: Duration::from_millis(settings.max_read_wait_ms),
+            max_mutation_wait: Duration::from_millis(settings.max_mutation_wait_ms),
+            counters,
+        }
+    }
+
+    fn budget(&self) -> std::sync::MutexGuard<'_, Budget> {
+        // The budget is plain numbers, always consistent between statements: a
+        // panic elsewhere while holding the lock cannot leave it half-updated.
+        self.budget.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for budget to make one broker call. `may_wait: false` (a read that can
+    /// be answered from cache) returns at once when there is none. Without budget
+    /// in time: `RateLimited` with when to come back, as the broker would say it.
+    pub async fn acquire(&self, priority: Priority, may_wait: bool) -> Result<(), BrokerError> {
+        let max_wait = match (may_wait, priority) {
+            (false, _) => Duration::ZERO,
+            (true, Priority::Mutation) => self.max_mutation_wait,
+            (true, _) => self.max_read_wait,
+        };
+        let deadline = Instant::now() + max_wait;
+        let mut waited = false;
+        loop {
+            let now = Instant::now();
+            let next = match self.budget().try_take(priority, now) {
+                Ok(()) => return Ok(()),
+                Err(next) => next,
+            };
+            if next > deadline {
+                Counters::bump(&self.counters.throttle_refusals);
+                return Err(BrokerError::RateLimited {
+                    retry_after: Some(next.saturating_duration_since(now)),
+                });
+            }
+            if !waited {
+                waited = true;
+                Counters::bump(&self.counters.throttle_waits);
+            }
+            tracing::debug!(
+                ?priority,
+                wait_ms = next.saturating_duration_since(now).as_millis() as u64,
+                "waiting for broker rate-limit budget"
+            );
+            tokio::time::sleep_until(next.into()).await;
+        }
+    }
+
+    /// Learns from one finished call: the broker's headers, and a 429 if it sent one.
+    pub fn observe<T>(&self, snapshot: Option<RateLimitSnapshot>, result: &Result<T, BrokerError>) {
+        let now = Instant::now();
+        let mut budget = self.budget();
+        if let Some(snap) = snapshot {
+            budget.observe(&snap, now, SystemTime::now());
+        }
+        if let Err(BrokerError::RateLimited { retry_after }) = result {
+            Counters::bump(&self.counters.broker_429s);
+            tracing::warn!(
+                retry_after_ms = retry_after.map(|d| d.as_millis() as u64),
+                "the broker rate-limited us despite the throttle; pausing"
+            );
+            budget.rate_limited(*retry_after, now);
+        }
+    }
+}

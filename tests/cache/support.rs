@@ -1,0 +1,74 @@
+//! Queries and helpers shared by the cache tests.
+
+use brokergraph::config::Config;
+use serde_json::{json, Value};
+
+use crate::common::TestApp;
+
+/// What a trading screen polls: the account, positions with their instruments,
+/// recent orders with theirs.
+pub const DASHBOARD: &str = r#"
+query Dashboard {
+  account { id cash buyingPower equity asOf }
+  positions(first: 20) { nodes { symbol quantity marketValue asOf instrument { symbol lotSize } } }
+  orders(first: 20) { nodes { brokerOrderId symbol status asOf instrument { symbol } } }
+}"#;
+
+pub const SUBMIT: &str = r#"
+mutation($input: SubmitOrderInput!) {
+  submitOrder(input: $input) { order { brokerOrderId status } userErrors { code message } }
+}"#;
+
+/// Every TTL set to `ms`.
+pub fn ttls(config: &mut Config, ms: u64) {
+    let c = &mut config.cache;
+    c.account_ttl_ms = ms;
+    c.positions_ttl_ms = ms;
+    c.orders_ttl_ms = ms;
+    c.open_order_ttl_ms = ms;
+    c.instruments_ttl_ms = ms;
+}
+
+/// A tradable instrument with lot size 1, found through the gateway (so the
+/// gateway's throttle sees the call) and priced at 10.00 so buys are cheap.
+pub async fn cheap_symbol(app: &TestApp) -> String {
+    let data = app
+        .data(
+            "{ instruments(first: 100) { nodes { symbol tradable lotSize } } }",
+            json!({}),
+        )
+        .await;
+    let symbol = data["instruments"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["tradable"] == json!(true) && i["lotSize"] == json!("1"))
+        .expect("a tradable instrument with lot size 1")["symbol"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.sim.set_price(&symbol, "10.00").await;
+    symbol
+}
+
+pub fn market_buy(symbol: &str, qty: &str) -> Value {
+    json!({ "input": { "idempotencyKey": uuid::Uuid::new_v4(), "symbol": symbol,
+        "side": "BUY", "type": "MARKET", "quantity": qty } })
+}
+
+/// Every `asOf` anywhere in `data`.
+pub fn as_ofs(data: &Value, out: &mut Vec<chrono::DateTime<chrono::Utc>>) {
+    match data {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "asOf" {
+                    out.push(v.as_str().unwrap().parse().expect("RFC 3339 asOf"));
+                } else {
+                    as_ofs(v, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| as_ofs(v, out)),
+        _ => {}
+    }
+}
