@@ -10,10 +10,12 @@
 //!   refresh fails with 429, 5xx or a timeout, or when the throttle has no budget
 //!   for a read. The client learns it from `extensions.stale` (see `stale`) and
 //!   from each object's `asOf`, which stays that of the original read.
+//! - Orders and instruments in list pages are also cached by id and symbol.
 //! - A submit or cancel bumps the account's epoch: the account, positions and
 //!   order lists read before it are never fresh again, and the orders it returned
 //!   are cached by id.
 
+mod fill;
 mod keys;
 mod read;
 mod slot;
@@ -163,8 +165,12 @@ impl Broker for CachedBroker {
             ttl: |s, _| CacheStore::ms(s.settings.instruments_ttl_ms),
         };
         let slot = &self.store.instruments;
-        self.read(slot, page.clone(), policy, || self.inner.instruments(page))
-            .await
+        self.read(slot, page.clone(), policy, || async move {
+            let listed = self.inner.instruments(page).await?;
+            self.remember_instruments(&listed.items).await;
+            Ok(listed)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(route = Route::Positions.as_str(), limit = page.limit))]

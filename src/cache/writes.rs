@@ -4,8 +4,6 @@
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Instant;
 
 use super::keys::Key;
 use super::stats::{Counters, Route};
@@ -59,24 +57,6 @@ impl CachedBroker {
                 self.store.order.values.invalidate(&key).await;
             }
             (None, None) => {}
-        }
-    }
-
-    /// Caches orders by id as a list page or a mutation returned them, so that
-    /// `order(id:)` and `node(id:)` after a list cost no broker call.
-    pub(super) async fn remember_orders(&self, orders: &[Order]) {
-        let store = &*self.store;
-        let now = Instant::now();
-        for order in orders {
-            let keep = CachedBroker::order_ttl(store, order).max(store.stale_ttl);
-            let entry = store
-                .order
-                .entry(order.clone(), now, store.next_seq(), 0, keep);
-            let key = Key {
-                account: self.account.clone(),
-                query: order.id.clone(),
-            };
-            store.order.put(key, Arc::new(entry)).await;
         }
     }
 }

@@ -133,3 +133,31 @@ fn base64_url(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
+
+#[tokio::test]
+async fn a_list_page_fills_the_by_symbol_cache() {
+    let app = spawn_app_with(AppOptions::default()).await;
+    let data = app
+        .data(
+            "{ instruments(first: 100) { nodes { symbol } } }",
+            json!({}),
+        )
+        .await;
+    let symbols: Vec<&str> = data["instruments"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["symbol"].as_str().unwrap())
+        .collect();
+    assert_eq!(symbols.len(), 100);
+    for symbol in [symbols[0], symbols[57], symbols[99]] {
+        let found = app
+            .data(
+                "query($s: String!) { instrument(symbol: $s) { symbol } }",
+                json!({ "s": symbol }),
+            )
+            .await;
+        assert_eq!(found["instrument"]["symbol"], json!(symbol));
+    }
+    assert_eq!(app.stats().await.count("GET /v1/instruments/{symbol}"), 0);
+}

@@ -1,0 +1,49 @@
+//! Lists carry whole objects: every order and instrument a list page brings is also
+//! cached by id or symbol, so `order(id:)`, `node(id:)` and the instrument
+//! DataLoader after a list cost no broker call.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::keys::Key;
+use super::{CacheStore, CachedBroker};
+use crate::domain::{Instrument, Order};
+
+impl CachedBroker {
+    /// Orders as a list page or a mutation returned them. A racing, newer read of
+    /// the same order wins (`Slot::put`).
+    pub(super) async fn remember_orders(&self, orders: &[Order]) {
+        let store = &*self.store;
+        let now = Instant::now();
+        for order in orders {
+            let keep = CachedBroker::order_ttl(store, order).max(store.stale_ttl);
+            let entry = store
+                .order
+                .entry(order.clone(), now, store.next_seq(), 0, keep);
+            store
+                .order
+                .put(self.key(order.id.clone()), Arc::new(entry))
+                .await;
+        }
+    }
+
+    pub(super) async fn remember_instruments(&self, instruments: &[Instrument]) {
+        let store = &*self.store;
+        let now = Instant::now();
+        let keep = CacheStore::ms(store.settings.instruments_ttl_ms).max(store.stale_ttl);
+        for instrument in instruments {
+            let entry = store
+                .instrument
+                .entry(instrument.clone(), now, store.next_seq(), 0, keep);
+            let key = self.key(instrument.symbol.clone());
+            store.instrument.put(key, Arc::new(entry)).await;
+        }
+    }
+
+    fn key<Q>(&self, query: Q) -> Key<Q> {
+        Key {
+            account: self.account.clone(),
+            query,
+        }
+    }
+}
