@@ -47,6 +47,30 @@ pub struct Cli {
         allow_hyphen_values = true
     )]
     pub broker_api_key: Option<Secret>,
+
+    /// Broker dialect: generic or alpaca [env: BROKERGRAPH_BROKER]
+    #[arg(long, global = true, value_name = "KIND")]
+    pub broker: Option<String>,
+
+    /// Alpaca API key id [env: BROKERGRAPH_BROKER_KEY_ID]
+    #[arg(
+        long,
+        global = true,
+        value_name = "KEY_ID",
+        value_parser = secret,
+        allow_hyphen_values = true
+    )]
+    pub broker_key_id: Option<Secret>,
+
+    /// Alpaca API secret key; prefer the environment variable [env: BROKERGRAPH_BROKER_SECRET]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECRET",
+        value_parser = secret,
+        allow_hyphen_values = true
+    )]
+    pub broker_secret: Option<Secret>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Subcommand)]

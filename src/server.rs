@@ -1,6 +1,7 @@
 //! The HTTP server: routes, authentication, request ids, limits and graceful
 //! shutdown around the GraphQL schema (DESIGN.md §10).
 
+mod adapter;
 mod graphiql;
 mod graphql_http;
 mod health;
@@ -21,7 +22,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
-use crate::broker::http::{GenericBroker, GenericBrokerConfig, GenericBrokerConfigError};
+use crate::broker::alpaca::AlpacaBrokerConfigError;
+use crate::broker::http::GenericBrokerConfigError;
 use crate::broker::Broker;
 use crate::cache::{CacheStats, CacheStatsHandle, CacheStore, CachedBroker};
 use crate::config::Config;
@@ -64,6 +66,8 @@ pub enum ServeError {
     NoBroker,
     #[error("broker client: {0}")]
     Broker(#[from] GenericBrokerConfigError),
+    #[error("Alpaca client: {0}")]
+    Alpaca(#[from] AlpacaBrokerConfigError),
     #[error("server error: {0}")]
     Io(std::io::Error),
 }
@@ -80,31 +84,11 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
+        let endpoint = adapter::connect(&config).await?;
         #[cfg(feature = "embedded-sim")]
-        let mut embedded = None;
-        let (url, api_key) = match (&config.broker.url, &config.broker.api_key) {
-            (Some(url), Some(key)) => (url.clone(), key.clone()),
-            _ => {
-                #[cfg(feature = "embedded-sim")]
-                {
-                    let sim = crate::embedded::start(&config.paper)
-                        .await
-                        .map_err(ServeError::Embedded)?;
-                    let endpoint = (sim.url.clone(), sim.api_key.clone());
-                    embedded = Some(sim);
-                    endpoint
-                }
-                #[cfg(not(feature = "embedded-sim"))]
-                return Err(ServeError::NoBroker);
-            }
-        };
-        let adapter = GenericBroker::new(GenericBrokerConfig {
-            base_url: url.clone(),
-            api_key: api_key.clone(),
-            connect_timeout: Duration::from_millis(config.broker.connect_timeout_ms),
-            request_timeout: Duration::from_millis(config.broker.request_timeout_ms),
-        })?;
-        let resilient = ResilientBroker::new(Arc::new(adapter), RetryPolicy::default());
+        let embedded = endpoint.embedded;
+        let (url, api_key) = (endpoint.url, endpoint.identity);
+        let resilient = ResilientBroker::new(endpoint.broker, RetryPolicy::default());
         let breaker = resilient.breaker();
         let broker: Arc<dyn Broker> = Arc::new(resilient);
         let identity = account_identity(&url, &api_key);

@@ -1,6 +1,10 @@
 //! The Alpaca adapter against a scripted Alpaca (wiremock), with JSON shaped like
 //! Alpaca's documented examples: what goes on the wire and how each answer maps.
 
+#[path = "broker_alpaca/config.rs"]
+mod config;
+#[path = "broker_alpaca/embedded.rs"]
+mod embedded;
 #[path = "broker_alpaca/orders.rs"]
 mod orders;
 #[path = "broker_alpaca/reads.rs"]

@@ -4,7 +4,8 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{sim_config, spawn_app, spawn_app_with, AppOptions, SIM_KEY};
+use broker_sim::Dialect;
+use common::{sim_config, spawn_app_in, spawn_app_with, AppOptions};
 use serde_json::{json, Value};
 
 const DASHBOARD: &str = r#"
@@ -22,34 +23,15 @@ query Dashboard {
 }"#;
 
 async fn place_market_buy(app: &common::TestApp, symbol: &str, qty: &str) -> Value {
-    app.http
-        .post(format!("{}/v1/orders", app.sim.base_url()))
-        .bearer_auth(SIM_KEY)
-        .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
-        .json(&json!({"symbol": symbol, "side": "buy", "type": "market", "quantity": qty, "time_in_force": "day"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.broker_buy(symbol, qty).await
 }
 
 /// Tradable instruments from the broker, with their lot sizes.
 async fn tradable(app: &common::TestApp, n: usize) -> Vec<(String, String)> {
-    let page = app.broker_get("/v1/instruments?limit=100").await;
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["tradable"] == json!(true))
+    app.tradable_instruments()
+        .await
+        .into_iter()
         .take(n)
-        .map(|i| {
-            (
-                i["symbol"].as_str().unwrap().to_string(),
-                i["lot_size"].as_str().unwrap().to_string(),
-            )
-        })
         .collect()
 }
 
@@ -117,6 +99,41 @@ async fn dashboard_shows_what_the_broker_has() {
     }
 }
 
+/// Every instrument symbol, read from the broker directly in its dialect.
+async fn broker_symbols(app: &common::TestApp) -> Vec<String> {
+    let mut symbols = Vec::new();
+    if app.dialect == Dialect::Alpaca {
+        let all = app.broker_get("/v2/assets").await;
+        symbols.extend(
+            all.as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["symbol"].as_str().unwrap().to_string()),
+        );
+        symbols.sort();
+        return symbols;
+    }
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/instruments?limit=100&cursor={c}"),
+            None => "/v1/instruments?limit=100".into(),
+        };
+        let page = app.broker_get(&path).await;
+        symbols.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["symbol"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return symbols,
+        }
+    }
+}
+
 /// Walks `instruments` forward with page size `n`; returns symbols in order.
 async fn walk_forward(app: &common::TestApp, n: i32) -> Vec<String> {
     let mut symbols = Vec::new();
@@ -140,36 +157,17 @@ async fn walk_forward(app: &common::TestApp, n: i32) -> Vec<String> {
     }
 }
 
-#[tokio::test]
-async fn walking_instruments_yields_each_exactly_once_at_any_page_size() {
+async fn walking_instruments_yields_each_exactly_once_at_any_page_size(dialect: Dialect) {
     let app = spawn_app_with(AppOptions {
         sim: broker_sim::SimConfig {
             instruments: 450,
+            dialect,
             ..sim_config()
         },
         ..AppOptions::default()
     })
     .await;
-    let mut broker = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/v1/instruments?limit=100&cursor={c}"),
-            None => "/v1/instruments?limit=100".into(),
-        };
-        let page = app.broker_get(&path).await;
-        broker.extend(
-            page["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| i["symbol"].as_str().unwrap().to_string()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-    }
+    let broker = broker_symbols(&app).await;
     assert_eq!(broker.len(), 450);
     for n in [250, 7, 100] {
         let walked = walk_forward(&app, n).await;
@@ -178,11 +176,11 @@ async fn walking_instruments_yields_each_exactly_once_at_any_page_size() {
     }
 }
 
-#[tokio::test]
-async fn last_before_walks_back_over_pages_seen_forward() {
+async fn last_before_walks_back_over_pages_seen_forward(dialect: Dialect) {
     let app = spawn_app_with(AppOptions {
         sim: broker_sim::SimConfig {
             instruments: 250,
+            dialect,
             ..sim_config()
         },
         ..AppOptions::default()
@@ -220,9 +218,8 @@ async fn last_before_walks_back_over_pages_seen_forward() {
     assert_eq!(backward, forward);
 }
 
-#[tokio::test]
-async fn a_forged_cursor_is_bad_user_input_and_reaches_no_broker() {
-    let app = spawn_app().await;
+async fn a_forged_cursor_is_bad_user_input_and_reaches_no_broker(dialect: Dialect) {
+    let app = spawn_app_in(dialect).await;
     let data = app
         .data(
             "{ instruments(first: 2) { pageInfo { endCursor } } }",
@@ -233,7 +230,7 @@ async fn a_forged_cursor_is_bad_user_input_and_reaches_no_broker() {
         .as_str()
         .unwrap()
         .to_string();
-    let before = app.stats().await.count("GET /v1/instruments");
+    let before = app.stats().await.count(&app.route("GET /v1/instruments"));
     let mut forged = real.clone().into_bytes();
     let last = forged.len() - 1;
     forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
@@ -256,13 +253,12 @@ async fn a_forged_cursor_is_bad_user_input_and_reaches_no_broker() {
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
     let stats = app.stats().await;
-    assert_eq!(stats.count("GET /v1/instruments"), before);
-    assert_eq!(stats.count("GET /v1/positions"), 0);
+    assert_eq!(stats.count(&app.route("GET /v1/instruments")), before);
+    assert_eq!(stats.count(&app.route("GET /v1/positions")), 0);
 }
 
-#[tokio::test]
-async fn page_size_over_the_maximum_is_bad_user_input() {
-    let app = spawn_app().await;
+async fn page_size_over_the_maximum_is_bad_user_input(dialect: Dialect) {
+    let app = spawn_app_in(dialect).await;
     let code = app
         .error_code(
             "{ instruments(first: 501) { nodes { symbol } } }",
@@ -276,15 +272,17 @@ async fn page_size_over_the_maximum_is_bad_user_input() {
     assert_eq!(code, "BAD_USER_INPUT");
 }
 
-#[tokio::test]
-async fn instruments_of_a_page_of_orders_cost_one_lookup_per_distinct_symbol() {
-    let app = spawn_app().await;
+async fn instruments_of_a_page_of_orders_cost_one_lookup_per_distinct_symbol(dialect: Dialect) {
+    let app = spawn_app_in(dialect).await;
     let symbols = tradable(&app, 20).await;
     for i in 0..100 {
         let (symbol, lot) = &symbols[i % 20];
         place_market_buy(&app, symbol, lot).await;
     }
-    let before = app.stats().await.count("GET /v1/instruments/{symbol}");
+    let before = app
+        .stats()
+        .await
+        .count(&app.route("GET /v1/instruments/{symbol}"));
     let data = app
         .data(
             "{ orders(first: 100) { nodes { symbol instrument { symbol lotSize } } } }",
@@ -296,16 +294,19 @@ async fn instruments_of_a_page_of_orders_cost_one_lookup_per_distinct_symbol() {
     assert!(nodes
         .iter()
         .all(|n| n["instrument"]["symbol"] == n["symbol"]));
-    let lookups = app.stats().await.count("GET /v1/instruments/{symbol}") - before;
+    let lookups = app
+        .stats()
+        .await
+        .count(&app.route("GET /v1/instruments/{symbol}"))
+        - before;
     assert!(
         lookups <= 20,
         "{lookups} instrument lookups for 20 distinct symbols"
     );
 }
 
-#[tokio::test]
-async fn order_and_node_fetch_by_global_id_and_unknown_is_null() {
-    let app = spawn_app().await;
+async fn order_and_node_fetch_by_global_id_and_unknown_is_null(dialect: Dialect) {
+    let app = spawn_app_in(dialect).await;
     let (symbol, lot) = tradable(&app, 1).await.remove(0);
     let placed = place_market_buy(&app, &symbol, &lot).await;
     let data = app
@@ -340,9 +341,8 @@ async fn order_and_node_fetch_by_global_id_and_unknown_is_null() {
     assert_eq!(code, "BAD_USER_INPUT");
 }
 
-#[tokio::test]
-async fn orders_filter_by_status_and_symbol() {
-    let app = spawn_app().await;
+async fn orders_filter_by_status_and_symbol(dialect: Dialect) {
+    let app = spawn_app_in(dialect).await;
     let symbols = tradable(&app, 2).await;
     place_market_buy(&app, &symbols[0].0, &symbols[0].1).await;
     place_market_buy(&app, &symbols[1].0, &symbols[1].1).await;
@@ -366,4 +366,58 @@ async fn orders_filter_by_status_and_symbol() {
         .unwrap()
         .iter()
         .all(|n| n["status"] != json!("FILLED")));
+}
+
+// The same tests against broker-sim's generic (v1) and Alpaca (v2) dialects.
+crate::in_both_dialects!(
+    walking_instruments_yields_each_exactly_once_at_any_page_size,
+    last_before_walks_back_over_pages_seen_forward,
+    a_forged_cursor_is_bad_user_input_and_reaches_no_broker,
+    page_size_over_the_maximum_is_bad_user_input,
+    instruments_of_a_page_of_orders_cost_one_lookup_per_distinct_symbol,
+    order_and_node_fetch_by_global_id_and_unknown_is_null,
+    orders_filter_by_status_and_symbol,
+    walking_orders_yields_each_exactly_once,
+);
+
+/// Orders are paged by the broker's own cursors (Alpaca: synthesized over time
+/// paging), so a walk sees every order exactly once, newest first.
+async fn walking_orders_yields_each_exactly_once(dialect: Dialect) {
+    let app = spawn_app_in(dialect).await;
+    let symbols = tradable(&app, 3).await;
+    let mut placed = HashSet::new();
+    for i in 0..30 {
+        let (symbol, lot) = &symbols[i % symbols.len()];
+        let order = place_market_buy(&app, symbol, lot).await;
+        placed.insert(order["id"].as_str().unwrap().to_string());
+    }
+    for n in [7, 30, 1] {
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let data = app
+                .data(
+                    "query($n: Int, $after: String) { orders(first: $n, after: $after) {
+                        nodes { brokerOrderId createdAt } pageInfo { hasNextPage endCursor } } }",
+                    json!({ "n": n, "after": after }),
+                )
+                .await;
+            let conn = &data["orders"];
+            for node in conn["nodes"].as_array().unwrap() {
+                seen.push((
+                    node["createdAt"].as_str().unwrap().to_string(),
+                    node["brokerOrderId"].as_str().unwrap().to_string(),
+                ));
+            }
+            if conn["pageInfo"]["hasNextPage"] != json!(true) {
+                break;
+            }
+            after = Some(conn["pageInfo"]["endCursor"].as_str().unwrap().to_string());
+        }
+        let ids: HashSet<String> = seen.iter().map(|(_, id)| id.clone()).collect();
+        assert_eq!(ids.len(), seen.len(), "no order twice at page size {n}");
+        assert_eq!(ids, placed, "every order at page size {n}");
+        let times: Vec<&String> = seen.iter().map(|(t, _)| t).collect();
+        assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    }
 }

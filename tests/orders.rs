@@ -3,8 +3,9 @@
 
 mod common;
 
+use broker_sim::Dialect;
 use brokergraph::config::Scope;
-use common::{spawn_app, spawn_app_with, AppOptions, TestApp};
+use common::{spawn_app, spawn_app_in, spawn_app_with, AppOptions, TestApp};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -27,17 +28,14 @@ mutation($id: ID!) {
 
 /// A tradable instrument whose price the test pins to 10.00, and its lot size.
 async fn instrument(app: &TestApp) -> (String, String) {
-    let page = app.broker_get("/v1/instruments?limit=100").await;
-    let i = page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["tradable"] == json!(true) && i["lot_size"] == json!("1"))
-        .expect("a tradable instrument with lot size 1")
-        .clone();
-    let symbol = i["symbol"].as_str().unwrap().to_string();
+    let (symbol, lot) = app
+        .tradable_instruments()
+        .await
+        .into_iter()
+        .find(|(_, lot)| lot == "1")
+        .expect("a tradable instrument with lot size 1");
     app.sim.set_price(&symbol, "10.00").await;
-    (symbol, i["lot_size"].as_str().unwrap().to_string())
+    (symbol, lot)
 }
 
 fn market(key: Uuid, symbol: &str, qty: &str) -> Value {
@@ -48,9 +46,8 @@ async fn submit(app: &TestApp, vars: Value) -> Value {
     app.data(SUBMIT, vars).await["submitOrder"].clone()
 }
 
-#[tokio::test]
-async fn the_same_key_twice_places_one_order_and_replays_it() {
-    let app = spawn_app().await;
+async fn the_same_key_twice_places_one_order_and_replays_it(dialect: Dialect) {
+    let app = spawn_app_in(dialect).await;
     let (symbol, _) = instrument(&app).await;
     let key = Uuid::new_v4();
     let first = submit(&app, market(key, &symbol, "3")).await;
@@ -64,9 +61,8 @@ async fn the_same_key_twice_places_one_order_and_replays_it() {
     assert_eq!(stats.orders_created, 1);
 }
 
-#[tokio::test]
-async fn fifty_concurrent_submits_with_one_key_place_one_order() {
-    let app = std::sync::Arc::new(spawn_app().await);
+async fn fifty_concurrent_submits_with_one_key_place_one_order(dialect: Dialect) {
+    let app = std::sync::Arc::new(spawn_app_in(dialect).await);
     let (symbol, _) = instrument(&app).await;
     let key = Uuid::new_v4();
     let tasks: Vec<_> = (0..50)
@@ -92,9 +88,8 @@ async fn fifty_concurrent_submits_with_one_key_place_one_order() {
     assert_eq!(app.stats().await.orders_created, 1);
 }
 
-#[tokio::test]
-async fn the_same_key_with_another_quantity_is_refused_and_places_nothing() {
-    let app = spawn_app().await;
+async fn the_same_key_with_another_quantity_is_refused_and_places_nothing(dialect: Dialect) {
+    let app = spawn_app_in(dialect).await;
     let (symbol, _) = instrument(&app).await;
     let key = Uuid::new_v4();
     submit(&app, market(key, &symbol, "2")).await;
@@ -111,15 +106,14 @@ async fn the_same_key_with_another_quantity_is_refused_and_places_nothing() {
     assert_eq!(app.stats().await.orders_created, 1);
 }
 
-#[tokio::test]
-async fn commit_then_fail_never_duplicates_over_200_retried_submits() {
-    let app = std::sync::Arc::new(spawn_app().await);
+async fn commit_then_fail_never_duplicates_over_200_retried_submits(dialect: Dialect) {
+    let app = std::sync::Arc::new(spawn_app_in(dialect).await);
     let (symbol, _) = instrument(&app).await;
     app.sim
         .set_faults(json!({ "seed": 11, "rules": [
-            { "route": "POST /v1/orders", "kind": "commit_then_fail", "rate": 0.3, "as": "503" },
-            { "route": "POST /v1/orders", "kind": "commit_then_fail", "rate": 0.2, "as": "reset" },
-            { "route": "POST /v1/orders", "kind": "status", "status": 503, "rate": 0.1 }
+            { "route": app.route("POST /v1/orders"), "kind": "commit_then_fail", "rate": 0.3, "as": "503" },
+            { "route": app.route("POST /v1/orders"), "kind": "commit_then_fail", "rate": 0.2, "as": "reset" },
+            { "route": app.route("POST /v1/orders"), "kind": "status", "status": 503, "rate": 0.1 }
         ]}))
         .await;
     let mut keys = Vec::new();
@@ -130,8 +124,9 @@ async fn commit_then_fail_never_duplicates_over_200_retried_submits() {
             let app = app.clone();
             let vars = market(key, &symbol, "1");
             tokio::spawn(async move {
-                // A client that retries with the same key until it gets an order.
-                for _ in 0..50 {
+                // A client that retries with the same key until it gets an order,
+                // pausing as a real client would (an open circuit answers at once).
+                for _ in 0..400 {
                     let body = app.graphql(SUBMIT, vars.clone()).await;
                     if let Some(id) = body["data"]["submitOrder"]["order"]["brokerOrderId"].as_str()
                     {
@@ -150,14 +145,9 @@ async fn commit_then_fail_never_duplicates_over_200_retried_submits() {
                         .contains(&code.as_str()),
                         "unexpected answer: {body}"
                     );
-                    // As a client told "broker unavailable, retry" does: not at once.
-                    // Reads are cached now, so only the failing submits reach the
-                    // broker and its circuit breaker opens for a while.
-                    if code == "BROKER_UNAVAILABLE" {
-                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
                 }
-                panic!("no order after 50 tries");
+                panic!("no order after 400 tries");
             })
         })
         .collect();
@@ -174,9 +164,8 @@ async fn commit_then_fail_never_duplicates_over_200_retried_submits() {
     );
 }
 
-#[tokio::test]
-async fn validation_errors_name_the_field_and_send_nothing() {
-    let app = spawn_app().await;
+async fn validation_errors_name_the_field_and_send_nothing(dialect: Dialect) {
+    let app = spawn_app_in(dialect).await;
     let (symbol, _) = instrument(&app).await;
     let cases = [
         (
@@ -224,7 +213,7 @@ async fn validation_errors_name_the_field_and_send_nothing() {
         assert_eq!(payload["userErrors"][0]["field"], json!(["input", field]));
     }
     let stats = app.stats().await;
-    assert_eq!(stats.count("POST /v1/orders"), 0);
+    assert_eq!(stats.count(&app.route("POST /v1/orders")), 0);
 }
 
 #[tokio::test]
@@ -245,9 +234,8 @@ async fn a_float_quantity_is_refused_with_advice() {
     assert_eq!(app.stats().await.count("POST /v1/orders"), 0);
 }
 
-#[tokio::test]
-async fn a_market_order_shows_in_the_very_next_query() {
-    let app = spawn_app().await;
+async fn a_market_order_shows_in_the_very_next_query(dialect: Dialect) {
+    let app = spawn_app_in(dialect).await;
     let (symbol, _) = instrument(&app).await;
     let q =
         "query($s: String) { account { cash } positions(first: 100) { nodes { symbol quantity } }
@@ -276,9 +264,8 @@ async fn resting_limit(app: &TestApp, symbol: &str) -> Value {
     payload["order"].clone()
 }
 
-#[tokio::test]
-async fn cancel_a_resting_order_twice_then_unknown() {
-    let app = spawn_app().await;
+async fn cancel_a_resting_order_twice_then_unknown(dialect: Dialect) {
+    let app = spawn_app_in(dialect).await;
     let (symbol, _) = instrument(&app).await;
     let order = resting_limit(&app, &symbol).await;
     let first = app.data(CANCEL, json!({ "id": order["id"] })).await["cancelOrder"].clone();
@@ -295,9 +282,8 @@ async fn cancel_a_resting_order_twice_then_unknown() {
     assert_eq!(missing["userErrors"][0]["code"], "ORDER_NOT_FOUND");
 }
 
-#[tokio::test]
-async fn cancel_of_an_order_that_filled_meanwhile_is_not_cancelable() {
-    let app = spawn_app().await;
+async fn cancel_of_an_order_that_filled_meanwhile_is_not_cancelable(dialect: Dialect) {
+    let app = spawn_app_in(dialect).await;
     let (symbol, _) = instrument(&app).await;
     let order = resting_limit(&app, &symbol).await;
     app.sim.set_price(&symbol, "4.00").await;
@@ -346,3 +332,15 @@ fn base64_url(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
+
+// The same tests against broker-sim's generic (v1) and Alpaca (v2) dialects.
+crate::in_both_dialects!(
+    the_same_key_twice_places_one_order_and_replays_it,
+    fifty_concurrent_submits_with_one_key_place_one_order,
+    the_same_key_with_another_quantity_is_refused_and_places_nothing,
+    commit_then_fail_never_duplicates_over_200_retried_submits,
+    validation_errors_name_the_field_and_send_nothing,
+    a_market_order_shows_in_the_very_next_query,
+    cancel_a_resting_order_twice_then_unknown,
+    cancel_of_an_order_that_filled_meanwhile_is_not_cancelable,
+);

@@ -6,6 +6,17 @@ use rust_decimal::Decimal;
 
 use crate::faults::FaultProfile;
 
+/// Which broker REST API the simulator speaks. Both serve the same engine, so
+/// fills, faults, stats and rate limits are identical whichever is chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// brokergraph's generic v1 API (DESIGN §3), bearer auth.
+    #[default]
+    Generic,
+    /// Alpaca's Trading API v2 routes and JSON, `APCA-API-*` headers.
+    Alpaca,
+}
+
 /// Everything needed to start a simulator. Construct with `..Default::default()` so that
 /// new knobs can be added without breaking callers.
 #[derive(Clone, Debug)]
@@ -42,6 +53,9 @@ pub struct SimConfig {
     pub max_idempotency_keys: usize,
     /// Initial fault profile, as the body of `POST /sim/faults`.
     pub faults: Option<FaultProfile>,
+    /// The REST API served. In the Alpaca dialect an account's key is both its
+    /// `APCA-API-KEY-ID` and its `APCA-API-SECRET-KEY`.
+    pub dialect: Dialect,
 }
 
 impl Default for SimConfig {
@@ -61,6 +75,7 @@ impl Default for SimConfig {
             max_closed_orders: 20_000,
             max_idempotency_keys: 20_000,
             faults: None,
+            dialect: Dialect::Generic,
         }
     }
 }

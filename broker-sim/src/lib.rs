@@ -35,11 +35,14 @@
 //! - `state`: the shared state and its locks.
 //! - `pipeline`: auth, rate limit, faults and stats in front of every v1 handler.
 //! - `api`: the v1 routes (reads and cancel); `submit`: `POST /v1/orders` with idempotency.
+//! - `alpaca`: the same engine behind Alpaca's Trading API v2 routes and JSON
+//!   (`SimConfig::dialect`), so an Alpaca adapter can be tested end to end.
 //! - `admin`: the `/sim/` control plane; `openapi`: `/openapi.json`.
 //! - `server`: the hyper accept loop that can drop a connection on purpose, and graceful shutdown.
 
 mod accounts;
 mod admin;
+mod alpaca;
 mod api;
 mod config;
 mod engine;
@@ -69,7 +72,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::SimConfig;
+pub use config::{Dialect, SimConfig};
 pub use faults::{CommitFailure, FaultKind, FaultProfile, FaultRule};
 pub use stats::Stats;
 
@@ -104,7 +107,7 @@ pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
     }
     if let Some(profile) = &config.faults {
         profile
-            .validate(state::V1_ROUTES)
+            .validate(state::routes(config.dialect))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -113,7 +116,10 @@ pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
     let tick_ms = config.tick_ms;
     let admin = config.admin_token.is_some();
     let app = Arc::new(AppState::new(config, stopped.clone()));
-    let mut router = api::router(app.clone());
+    let mut router = match app.config.dialect {
+        Dialect::Generic => api::router(app.clone()),
+        Dialect::Alpaca => alpaca::router(app.clone()),
+    };
     if admin {
         router = router.merge(admin::router(app.clone()));
     }
@@ -171,6 +177,11 @@ impl SimHandle {
     /// The API key of the first account.
     pub fn api_key(&self) -> &str {
         &self.app.config.api_keys[0]
+    }
+
+    /// The REST API this simulator serves.
+    pub fn dialect(&self) -> Dialect {
+        self.app.config.dialect
     }
 
     pub fn config(&self) -> &SimConfig {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use clap::Parser;
 use rust_decimal::Decimal;
 
-use broker_sim::{FaultProfile, SimConfig};
+use broker_sim::{Dialect, FaultProfile, SimConfig};
 
 /// A paper broker serving the generic v1 REST API with a simulated market.
 #[derive(Parser, Debug)]
@@ -63,6 +63,9 @@ struct Cli {
     /// Initial fault profile: JSON as for POST /sim/faults, or @FILE.
     #[arg(long, env = "BROKER_SIM_FAULTS")]
     faults: Option<String>,
+    /// REST API to serve: generic (v1) or alpaca (Alpaca Trading API v2).
+    #[arg(long, env = "BROKER_SIM_DIALECT", default_value = "generic", value_parser = ["generic", "alpaca"])]
+    dialect: String,
 }
 
 fn load_faults(arg: &str) -> Result<FaultProfile, String> {
@@ -96,6 +99,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_closed_orders: cli.max_closed_orders,
         max_idempotency_keys: cli.max_idempotency_keys,
         faults: cli.faults.as_deref().map(load_faults).transpose()?,
+        dialect: match cli.dialect.as_str() {
+            "alpaca" => Dialect::Alpaca,
+            _ => Dialect::Generic,
+        },
     };
     let sim = broker_sim::spawn(config).await?;
     tracing::info!(url = %sim.base_url(), "serving; Ctrl-C to stop");

@@ -81,24 +81,28 @@ pub(crate) async fn v1(State(app): State<Arc<AppState>>, mut req: Request, next:
         recorded: false,
     };
     let path = req.uri().path();
-    if !(path == "/v1" || path.starts_with("/v1/")) {
+    let prefix = match app.config.dialect {
+        crate::config::Dialect::Generic => "/v1",
+        crate::config::Dialect::Alpaca => "/v2",
+    };
+    if !(path == prefix || path.starts_with(&format!("{prefix}/"))) {
         let response = next.run(req).await;
         tally.status = Some(response.status().as_u16().to_string());
         return response;
     }
     let now = SystemTime::now();
     let Some(acct) = app.account_for(req.headers()) else {
-        let mut response = ApiError::Unauthorized.into_response();
+        let mut response = in_dialect(&app, ApiError::Unauthorized.into_response()).await;
         lock(&app.limiter).peek(now).apply(response.headers_mut());
         tally.status = Some("401".into());
         return response;
     };
     let quota = lock(&app.limiter).check(acct, now);
     if !quota.allowed {
-        let mut response = ApiError::RateLimited {
+        let limited = ApiError::RateLimited {
             retry_after: quota.retry_after,
-        }
-        .into_response();
+        };
+        let mut response = in_dialect(&app, limited.into_response()).await;
         quota.apply(response.headers_mut());
         tally.status = Some("429".into());
         return response;
@@ -108,7 +112,7 @@ pub(crate) async fn v1(State(app): State<Arc<AppState>>, mut req: Request, next:
     let handler_runs = matches!(plan.outcome, Outcome::Pass | Outcome::CommitThenFail(_));
     if !plan.latency.is_zero() {
         lock(&app.stats).fault("latency");
-        if handler_runs && route == "POST /v1/orders" {
+        if handler_runs && (route == "POST /v1/orders" || route == "POST /v2/orders") {
             req.extensions_mut().insert(DeferredLatency(plan.latency));
         } else {
             tokio::time::sleep(plan.latency).await;
@@ -153,10 +157,19 @@ pub(crate) async fn v1(State(app): State<Arc<AppState>>, mut req: Request, next:
             }
         }
     };
-    let mut response = ensure_envelope(response);
+    let mut response = in_dialect(&app, ensure_envelope(response)).await;
     quota.apply(response.headers_mut());
     tally.status = Some(response.status().as_u16().to_string());
     response
+}
+
+/// Error bodies are built once, in the generic envelope; the Alpaca dialect
+/// rewrites them into Alpaca's `{code, message}` on the way out.
+async fn in_dialect(app: &AppState, response: Response) -> Response {
+    match app.config.dialect {
+        crate::config::Dialect::Generic => response,
+        crate::config::Dialect::Alpaca => crate::alpaca::errors::reshape(response).await,
+    }
 }
 
 /// Errors produced by axum itself (405, 413 on an oversized body...) come as plain text;

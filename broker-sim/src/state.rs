@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::config::SimConfig;
+use crate::config::{Dialect, SimConfig};
 use crate::engine::Engine;
 use crate::faults::{FaultProfile, Faults};
 use crate::idempotency::IdempotencyStore;
@@ -26,6 +26,14 @@ pub(crate) const V1_ROUTES: &[&str] = &[
     "GET /v1/orders/{id}",
     "DELETE /v1/orders/{id}",
 ];
+
+/// The route keys of the dialect being served.
+pub(crate) fn routes(dialect: Dialect) -> &'static [&'static str] {
+    match dialect {
+        Dialect::Generic => V1_ROUTES,
+        Dialect::Alpaca => crate::alpaca::ROUTES,
+    }
+}
 
 pub(crate) struct AppState {
     pub config: SimConfig,
@@ -76,9 +84,13 @@ impl AppState {
         }
     }
 
-    /// The account of the bearer key, if it is one of ours.
+    /// The account of the request's credentials, if they are one of ours: a bearer
+    /// key, or in the Alpaca dialect the `APCA-API-KEY-ID`/`-SECRET-KEY` pair.
     pub(crate) fn account_for(&self, headers: &HeaderMap) -> Option<usize> {
-        let token = bearer(headers)?;
+        let token = match self.config.dialect {
+            Dialect::Generic => bearer(headers)?,
+            Dialect::Alpaca => crate::alpaca::credentials(headers)?,
+        };
         self.keys.get(token).copied()
     }
 
@@ -98,7 +110,7 @@ impl AppState {
     }
 
     pub(crate) fn set_faults(&self, profile: FaultProfile) -> Result<(), String> {
-        profile.validate(V1_ROUTES)?;
+        profile.validate(routes(self.config.dialect))?;
         *lock(&self.faults) = Faults::new(profile, self.config.seed);
         Ok(())
     }

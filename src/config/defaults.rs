@@ -28,8 +28,11 @@ impl Default for Config {
 impl Default for BrokerSettings {
     fn default() -> Self {
         BrokerSettings {
+            kind: super::BrokerKind::Generic,
             url: None,
             api_key: None,
+            key_id: None,
+            secret: None,
             connect_timeout_ms: 2_000,
             request_timeout_ms: 10_000,
         }

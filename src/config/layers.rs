@@ -83,6 +83,17 @@ pub(super) fn collect(
             "--broker-api-key",
             cli.broker_api_key.as_ref().map(|s| s.expose().to_string()),
         ),
+        ("broker.kind", "--broker", cli.broker.clone()),
+        (
+            "broker.key_id",
+            "--broker-key-id",
+            cli.broker_key_id.as_ref().map(|s| s.expose().to_string()),
+        ),
+        (
+            "broker.secret",
+            "--broker-secret",
+            cli.broker_secret.as_ref().map(|s| s.expose().to_string()),
+        ),
     ];
     for (key, flag, value) in flags {
         if let Some(value) = value {

@@ -48,11 +48,37 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerSettings {
-    /// Base URL without `/v1`, e.g. `https://broker.example.com`.
+    /// Which REST dialect the broker speaks (`--broker`).
+    pub kind: BrokerKind,
+    /// Base URL without `/v1` (`/v2` for Alpaca), e.g. `https://broker.example.com`.
     pub url: Option<String>,
     pub api_key: Option<Secret>,
+    /// Alpaca's `APCA-API-KEY-ID`.
+    pub key_id: Option<Secret>,
+    /// Alpaca's `APCA-API-SECRET-KEY`.
+    pub secret: Option<Secret>,
     pub connect_timeout_ms: u64,
     pub request_timeout_ms: u64,
+}
+
+/// The broker's REST dialect, i.e. which adapter the gateway builds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerKind {
+    /// The generic v1 dialect of DESIGN.md §3 (and broker-sim's default).
+    #[default]
+    Generic,
+    /// Alpaca's Trading API v2, paper or live.
+    Alpaca,
+}
+
+impl BrokerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrokerKind::Generic => "generic",
+            BrokerKind::Alpaca => "alpaca",
+        }
+    }
 }
 
 /// One gateway API key. Only its SHA-256 is configured, so a leaked config file

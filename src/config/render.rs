@@ -13,11 +13,18 @@ pub(crate) fn to_table(config: &Config) -> Table {
 
     let b = &config.broker;
     let mut broker = Table::new();
+    broker.insert("kind".into(), b.kind.as_str().into());
     if let Some(url) = &b.url {
         broker.insert("url".into(), url.clone().into());
     }
     if b.api_key.is_some() {
         broker.insert("api_key".into(), "[redacted]".into());
+    }
+    if b.key_id.is_some() {
+        broker.insert("key_id".into(), "[redacted]".into());
+    }
+    if b.secret.is_some() {
+        broker.insert("secret".into(), "[redacted]".into());
     }
     broker.insert("connect_timeout_ms".into(), int(b.connect_timeout_ms));
     broker.insert("request_timeout_ms".into(), int(b.request_timeout_ms));

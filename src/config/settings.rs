@@ -23,6 +23,9 @@ pub(crate) struct Setting {
     /// Never echoed in errors, `check-config` or docs.
     pub secret: bool,
     pub doc: &'static str,
+    /// An environment variable name other than the one derived from the key, for a
+    /// setting whose name DESIGN.md fixes (`BROKERGRAPH_BROKER` for `broker.kind`).
+    pub env: Option<&'static str>,
 }
 
 const fn s(key: &'static str, kind: Kind, doc: &'static str) -> Setting {
@@ -32,6 +35,7 @@ const fn s(key: &'static str, kind: Kind, doc: &'static str) -> Setting {
         flag: None,
         secret: false,
         doc,
+        env: None,
     }
 }
 
@@ -45,11 +49,20 @@ pub(crate) const SETTINGS: &[Setting] = &[
         )
     },
     Setting {
+        flag: Some("--broker"),
+        env: Some("BROKERGRAPH_BROKER"),
+        ..s(
+            "broker.kind",
+            Kind::Str,
+            "Broker dialect: `generic` (v1, broker-sim) or `alpaca` (Alpaca Trading API v2).",
+        )
+    },
+    Setting {
         flag: Some("--broker-url"),
         ..s(
             "broker.url",
             Kind::Str,
-            "Base URL of the broker REST API, without `/v1`. Unset: the embedded paper broker.",
+            "Base URL of the broker REST API, without `/v1` or `/v2`. Unset: the embedded paper broker; with `alpaca` and `broker.key_id`, Alpaca paper (`https://paper-api.alpaca.markets`).",
         )
     },
     Setting {
@@ -59,6 +72,24 @@ pub(crate) const SETTINGS: &[Setting] = &[
             "broker.api_key",
             Kind::Str,
             "Broker API key, sent only to the broker. Required with `broker.url`, refused without it.",
+        )
+    },
+    Setting {
+        flag: Some("--broker-key-id"),
+        secret: true,
+        ..s(
+            "broker.key_id",
+            Kind::Str,
+            "Alpaca API key id (`APCA-API-KEY-ID`); `alpaca` only, with `broker.secret`.",
+        )
+    },
+    Setting {
+        flag: Some("--broker-secret"),
+        secret: true,
+        ..s(
+            "broker.secret",
+            Kind::Str,
+            "Alpaca API secret key (`APCA-API-SECRET-KEY`); `alpaca` only, with `broker.key_id`.",
         )
     },
     s("broker.connect_timeout_ms", Kind::Int, "TCP/TLS connect timeout towards the broker."),
@@ -103,8 +134,16 @@ pub(crate) fn env_name(key: &str) -> String {
     format!("{ENV_PREFIX}{}", key.replace('.', "_").to_uppercase())
 }
 
+/// The environment variable of `setting`: its fixed name, or the derived one.
+pub(crate) fn env_of(setting: &Setting) -> String {
+    setting
+        .env
+        .map(str::to_owned)
+        .unwrap_or_else(|| env_name(setting.key))
+}
+
 pub(crate) fn by_env(name: &str) -> Option<&'static Setting> {
-    SETTINGS.iter().find(|s| env_name(s.key) == name)
+    SETTINGS.iter().find(|s| env_of(s) == name)
 }
 
 pub(crate) fn is_secret(key: &str) -> bool {
@@ -149,7 +188,7 @@ pub fn reference_table() -> String {
         out.push_str(&format!(
             "| `{}` | `{}` | {flag} | {default} | {} |\n",
             setting.key,
-            env_name(setting.key),
+            env_of(setting),
             setting.doc
         ));
     }

@@ -148,13 +148,26 @@ fn broker(config: &mut Config) -> Check {
         if parsed.query().is_some() || parsed.fragment().is_some() {
             fail("broker.url", "must not have a query or fragment")?;
         }
-        if parsed.path().trim_end_matches('/').ends_with("/v1") {
+        if parsed.path().trim_end_matches('/').ends_with("/v1")
+            || parsed.path().trim_end_matches('/').ends_with("/v2")
+        {
             fail(
                 "broker.url",
-                "must be the base URL without /v1 (e.g. https://broker.example.com)",
+                "must be the base URL without /v1 or /v2 (e.g. https://broker.example.com)",
             )?;
         }
         b.url = Some(url);
+    }
+    if b.kind == super::BrokerKind::Alpaca {
+        return alpaca(b);
+    }
+    for (key, value) in [("broker.key_id", &b.key_id), ("broker.secret", &b.secret)] {
+        if value.is_some() {
+            fail(
+                key,
+                "is for broker.kind = \"alpaca\"; the generic broker uses broker.api_key",
+            )?;
+        }
     }
     match (&b.url, &b.api_key) {
         (Some(_), None) => fail("broker.api_key", "is required when broker.url is set")?,
@@ -167,6 +180,39 @@ fn broker(config: &mut Config) -> Check {
             fail("broker.api_key", "must not be empty")?
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Alpaca authenticates with a key id and a secret, both or neither. With them and
+/// no URL, the paper endpoint: live trading is only ever an explicit URL. With
+/// neither and no URL, the embedded paper broker in the Alpaca dialect.
+fn alpaca(b: &mut super::BrokerSettings) -> Check {
+    if b.api_key.is_some() {
+        fail(
+            "broker.api_key",
+            "is for the generic broker; Alpaca uses broker.key_id and broker.secret",
+        )?;
+    }
+    match (&b.key_id, &b.secret) {
+        (Some(_), None) => fail("broker.secret", "is required with broker.key_id")?,
+        (None, Some(_)) => fail("broker.key_id", "is required with broker.secret")?,
+        (Some(id), Some(secret)) => {
+            if id.expose().trim().is_empty() {
+                fail("broker.key_id", "must not be empty")?;
+            }
+            if secret.expose().trim().is_empty() {
+                fail("broker.secret", "must not be empty")?;
+            }
+            if b.url.is_none() {
+                b.url = Some(crate::broker::alpaca::PAPER_URL.to_owned());
+            }
+        }
+        (None, None) if b.url.is_some() => fail(
+            "broker.key_id",
+            "is required when broker.url is set (with broker.secret)",
+        )?,
+        (None, None) => {}
     }
     Ok(())
 }

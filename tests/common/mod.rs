@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use broker_sim::{SimConfig, SimHandle, Stats};
+use broker_sim::{Dialect, SimConfig, SimHandle, Stats};
 use brokergraph::config::{Config, GatewayKeyConfig, Scope};
 use brokergraph::secret::Secret;
 use brokergraph::server::Gateway;
@@ -20,6 +20,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The gateway key sent as `Authorization: Bearer`, if keys are configured.
     pub key: Option<String>,
+    /// The REST dialect the sim serves and the gateway's adapter speaks.
+    pub dialect: Dialect,
     /// The gateway's cache and throttle counters.
     pub cache: brokergraph::cache::CacheStatsHandle,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -60,7 +62,40 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(AppOptions::default()).await
 }
 
+/// `spawn_app()` with the sim serving `dialect` and the gateway on the matching adapter.
+pub async fn spawn_app_in(dialect: Dialect) -> TestApp {
+    spawn_app_with(AppOptions {
+        sim: SimConfig {
+            dialect,
+            ..sim_config()
+        },
+        ..AppOptions::default()
+    })
+    .await
+}
+
+/// Runs each listed `async fn name(dialect: Dialect)` as two tests, `generic::name` and
+/// `alpaca::name`: the same test against both of broker-sim's dialects.
+#[macro_export]
+macro_rules! in_both_dialects {
+    ($($name:ident),+ $(,)?) => {
+        mod generic {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(broker_sim::Dialect::Generic).await
+            })+
+        }
+        mod alpaca {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(broker_sim::Dialect::Alpaca).await
+            })+
+        }
+    };
+}
+
 pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
+    let dialect = opts.sim.dialect;
     let sim = broker_sim::spawn(opts.sim)
         .await
         .expect("broker-sim starts");
@@ -70,6 +105,13 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
     };
     config.broker.url = Some(sim.base_url());
     config.broker.api_key = Some(Secret::new(SIM_KEY));
+    if dialect == Dialect::Alpaca {
+        // The sim takes an account's key as both key id and secret.
+        config.broker.kind = brokergraph::config::BrokerKind::Alpaca;
+        config.broker.api_key = None;
+        config.broker.key_id = Some(Secret::new(SIM_KEY));
+        config.broker.secret = Some(Secret::new(SIM_KEY));
+    }
     config.keys = opts
         .keys
         .iter()
@@ -92,6 +134,7 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         sim,
         http: reqwest::Client::new(),
         key: opts.use_key.map(str::to_string),
+        dialect,
         cache,
         shutdown: Some(tx),
     }
@@ -138,9 +181,77 @@ impl TestApp {
 
     /// Reads the broker's REST API directly, as the gateway's source of truth.
     pub async fn broker_get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.sim.base_url()))
-            .bearer_auth(SIM_KEY)
+        self.broker_auth(self.http.get(format!("{}{path}", self.sim.base_url())))
+            .send()
+            .await
+            .expect("sim answers")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    /// The sim's credentials in its dialect's headers.
+    pub fn broker_auth(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.dialect {
+            Dialect::Generic => request.bearer_auth(SIM_KEY),
+            Dialect::Alpaca => request
+                .header("APCA-API-KEY-ID", SIM_KEY)
+                .header("APCA-API-SECRET-KEY", SIM_KEY),
+        }
+    }
+
+    /// A generic route key (`POST /v1/orders`) as this sim's dialect names it in
+    /// stats and fault rules.
+    pub fn route(&self, generic: &str) -> String {
+        match self.dialect {
+            Dialect::Generic => generic.to_string(),
+            Dialect::Alpaca => generic
+                .replace("/v1/instruments", "/v2/assets")
+                .replace("/v1/", "/v2/"),
+        }
+    }
+
+    /// `(symbol, lot size)` of the tradable instruments among the first 100 by
+    /// symbol, read from the broker directly in its dialect.
+    pub async fn tradable_instruments(&self) -> Vec<(String, String)> {
+        let (list, lot) = match self.dialect {
+            Dialect::Generic => (
+                self.broker_get("/v1/instruments?limit=100").await["data"].clone(),
+                "lot_size",
+            ),
+            Dialect::Alpaca => (self.broker_get("/v2/assets").await, "min_trade_increment"),
+        };
+        let mut all: Vec<&Value> = list.as_array().expect("a list").iter().take(100).collect();
+        all.sort_by_key(|i| i["symbol"].as_str().map(str::to_string));
+        all.iter()
+            .filter(|i| i["tradable"] == json!(true))
+            .map(|i| {
+                (
+                    i["symbol"].as_str().unwrap().to_string(),
+                    i[lot].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Places a market buy at the broker directly (not through the gateway);
+    /// returns the broker's order JSON (with its `id`).
+    pub async fn broker_buy(&self, symbol: &str, qty: &str) -> Value {
+        let key = uuid::Uuid::new_v4().to_string();
+        let request = match self.dialect {
+            Dialect::Generic => self
+                .http
+                .post(format!("{}/v1/orders", self.sim.base_url()))
+                .header("Idempotency-Key", &key)
+                .json(&json!({"symbol": symbol, "side": "buy", "type": "market",
+                    "quantity": qty, "time_in_force": "day"})),
+            Dialect::Alpaca => self
+                .http
+                .post(format!("{}/v2/orders", self.sim.base_url()))
+                .json(&json!({"symbol": symbol, "side": "buy", "type": "market",
+                    "qty": qty, "time_in_force": "day", "client_order_id": key})),
+        };
+        self.broker_auth(request)
             .send()
             .await
             .expect("sim answers")

@@ -1,0 +1,267 @@
+//! The JSON of the Alpaca dialect, shaped like Alpaca's documented examples:
+//! decimals as strings, `null` for what does not apply, timestamps with microseconds.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::accounts::{cents, Account, Position};
+use crate::market::{Instrument, Market};
+use crate::orders::{Order, OrderStatus, OrderType, Side, TimeInForce};
+
+fn micros<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+fn micros_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => micros(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// A stable id per symbol, as Alpaca gives every asset one.
+pub(super) fn asset_id(symbol: &str) -> Uuid {
+    // FNV-1a, 128 bits: deterministic without another dependency.
+    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+    for b in symbol.bytes() {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000000001000000000000000000013B);
+    }
+    uuid::Builder::from_random_bytes(h.to_be_bytes()).into_uuid()
+}
+
+#[derive(Serialize)]
+pub(super) struct AccountJson {
+    id: String,
+    account_number: String,
+    status: &'static str,
+    crypto_status: &'static str,
+    currency: &'static str,
+    cash: Decimal,
+    buying_power: Decimal,
+    equity: Decimal,
+    portfolio_value: Decimal,
+    pattern_day_trader: bool,
+    trading_blocked: bool,
+    transfers_blocked: bool,
+    account_blocked: bool,
+    shorting_enabled: bool,
+    multiplier: &'static str,
+    #[serde(serialize_with = "micros")]
+    created_at: DateTime<Utc>,
+}
+
+impl AccountJson {
+    pub(super) fn new(a: &Account, market: &Market) -> Self {
+        let equity = a.equity(market);
+        AccountJson {
+            id: a.id.to_string(),
+            account_number: a.number.clone(),
+            status: "ACTIVE",
+            crypto_status: "INACTIVE",
+            currency: "USD",
+            cash: cents(a.cash),
+            buying_power: a.buying_power(),
+            equity,
+            portfolio_value: equity,
+            pattern_day_trader: false,
+            trading_blocked: false,
+            transfers_blocked: false,
+            account_blocked: false,
+            shorting_enabled: false,
+            multiplier: "1",
+            created_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct AssetJson {
+    id: String,
+    class: &'static str,
+    exchange: &'static str,
+    symbol: String,
+    name: String,
+    status: &'static str,
+    tradable: bool,
+    marginable: bool,
+    shortable: bool,
+    easy_to_borrow: bool,
+    fractionable: bool,
+    min_order_size: Decimal,
+    min_trade_increment: Decimal,
+    price_increment: Decimal,
+    attributes: Vec<&'static str>,
+}
+
+impl AssetJson {
+    pub(super) fn new(i: &Instrument) -> Self {
+        AssetJson {
+            id: asset_id(&i.symbol).to_string(),
+            class: "us_equity",
+            exchange: "NASDAQ",
+            symbol: i.symbol.clone(),
+            name: i.name.clone(),
+            status: "active",
+            tradable: i.tradable,
+            marginable: false,
+            shortable: false,
+            easy_to_borrow: false,
+            fractionable: false,
+            min_order_size: Decimal::from(i.lot_size),
+            min_trade_increment: Decimal::from(i.lot_size),
+            price_increment: i.tick_size,
+            attributes: Vec::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct PositionJson {
+    asset_id: String,
+    symbol: String,
+    exchange: &'static str,
+    asset_class: &'static str,
+    avg_entry_price: Decimal,
+    qty: Decimal,
+    qty_available: Decimal,
+    side: &'static str,
+    market_value: Decimal,
+    cost_basis: Decimal,
+    current_price: Option<Decimal>,
+}
+
+impl PositionJson {
+    pub(super) fn new(symbol: &str, p: &Position, market: &Market) -> Self {
+        let inst = market.get(symbol);
+        PositionJson {
+            asset_id: asset_id(symbol).to_string(),
+            symbol: symbol.to_owned(),
+            exchange: "NASDAQ",
+            asset_class: "us_equity",
+            avg_entry_price: crate::orders::display_price(p.cost / p.quantity, inst),
+            qty: p.quantity.normalize(),
+            qty_available: p.quantity.normalize(),
+            side: "long",
+            market_value: Account::market_value(market, symbol, p),
+            cost_basis: cents(p.cost),
+            current_price: market.price(symbol),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct OrderJson {
+    id: String,
+    client_order_id: String,
+    #[serde(serialize_with = "micros")]
+    created_at: DateTime<Utc>,
+    #[serde(serialize_with = "micros")]
+    updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "micros")]
+    submitted_at: DateTime<Utc>,
+    #[serde(serialize_with = "micros_opt")]
+    filled_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "micros_opt")]
+    expired_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "micros_opt")]
+    canceled_at: Option<DateTime<Utc>>,
+    failed_at: Option<String>,
+    replaced_at: Option<String>,
+    replaced_by: Option<String>,
+    replaces: Option<String>,
+    asset_id: String,
+    symbol: String,
+    asset_class: &'static str,
+    notional: Option<Decimal>,
+    qty: Decimal,
+    filled_qty: Decimal,
+    filled_avg_price: Option<Decimal>,
+    order_class: &'static str,
+    order_type: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    side: &'static str,
+    time_in_force: &'static str,
+    limit_price: Option<Decimal>,
+    stop_price: Option<Decimal>,
+    status: &'static str,
+    extended_hours: bool,
+    legs: Option<Vec<()>>,
+    trail_percent: Option<Decimal>,
+    trail_price: Option<Decimal>,
+    hwm: Option<Decimal>,
+}
+
+impl OrderJson {
+    pub(super) fn new(o: &Order, market: &Market) -> Self {
+        let kind = match o.order_type {
+            OrderType::Market => "market",
+            OrderType::Limit => "limit",
+            OrderType::Stop => "stop",
+            OrderType::StopLimit => "stop_limit",
+        };
+        let at = |s: OrderStatus| (o.status == s).then_some(o.updated_at);
+        OrderJson {
+            id: o.id.to_string(),
+            client_order_id: o
+                .idempotency_key
+                .clone()
+                .unwrap_or_else(|| o.id.to_string()),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+            submitted_at: o.created_at,
+            filled_at: at(OrderStatus::Filled),
+            expired_at: at(OrderStatus::Expired),
+            canceled_at: at(OrderStatus::Canceled),
+            failed_at: None,
+            replaced_at: None,
+            replaced_by: None,
+            replaces: None,
+            asset_id: asset_id(&o.symbol).to_string(),
+            symbol: o.symbol.clone(),
+            asset_class: "us_equity",
+            notional: None,
+            qty: o.quantity,
+            filled_qty: o.filled_quantity.normalize(),
+            filled_avg_price: o.average_fill_price(market.get(&o.symbol)),
+            order_class: "",
+            order_type: kind,
+            kind,
+            side: match o.side {
+                Side::Buy => "buy",
+                Side::Sell => "sell",
+            },
+            time_in_force: match o.time_in_force {
+                TimeInForce::Day => "day",
+                TimeInForce::Gtc => "gtc",
+                TimeInForce::Ioc => "ioc",
+                TimeInForce::Fok => "fok",
+            },
+            limit_price: o.limit_price,
+            stop_price: o.stop_price,
+            status: status(o.status),
+            extended_hours: false,
+            legs: None,
+            trail_percent: None,
+            trail_price: None,
+            hwm: None,
+        }
+    }
+}
+
+/// The engine's statuses in Alpaca's words.
+pub(super) fn status(s: OrderStatus) -> &'static str {
+    match s {
+        OrderStatus::Pending => "pending_new",
+        OrderStatus::Accepted => "new",
+        OrderStatus::PartiallyFilled => "partially_filled",
+        OrderStatus::Filled => "filled",
+        OrderStatus::Canceled => "canceled",
+        OrderStatus::PendingCancel => "pending_cancel",
+        OrderStatus::Rejected => "rejected",
+        OrderStatus::Expired => "expired",
+    }
+}

@@ -1,0 +1,104 @@
+//! Chooses and builds the broker adapter from `broker.kind`: the generic v1 dialect
+//! or Alpaca, at the configured URL, or on the embedded paper broker (serving the
+//! chosen dialect) when no broker is configured.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::ServeError;
+use crate::broker::alpaca::{AlpacaBroker, AlpacaBrokerConfig};
+use crate::broker::http::{GenericBroker, GenericBrokerConfig};
+use crate::broker::Broker;
+use crate::config::{BrokerKind, Config};
+use crate::secret::Secret;
+
+/// The adapter, and what identifies the account behind it.
+pub(super) struct Endpoint {
+    pub broker: Arc<dyn Broker>,
+    pub url: String,
+    /// The credentials, for the account identity (cursor signing, idempotency and
+    /// cache scopes): one account is one URL and one set of credentials.
+    pub identity: Secret,
+    #[cfg(feature = "embedded-sim")]
+    pub embedded: Option<crate::embedded::EmbeddedBroker>,
+}
+
+/// The credentials a dialect authenticates with.
+enum Credentials {
+    Bearer(Secret),
+    Alpaca { key_id: Secret, secret: Secret },
+}
+
+pub(super) async fn connect(config: &Config) -> Result<Endpoint, ServeError> {
+    let b = &config.broker;
+    let configured = match (b.kind, &b.url, &b.api_key, &b.key_id, &b.secret) {
+        (BrokerKind::Generic, Some(url), Some(key), _, _) => {
+            Some((url.clone(), Credentials::Bearer(key.clone())))
+        }
+        (BrokerKind::Alpaca, Some(url), _, Some(key_id), Some(secret)) => Some((
+            url.clone(),
+            Credentials::Alpaca {
+                key_id: key_id.clone(),
+                secret: secret.clone(),
+            },
+        )),
+        _ => None,
+    };
+    #[cfg(feature = "embedded-sim")]
+    let mut embedded = None;
+    let (url, credentials) = match configured {
+        Some(endpoint) => endpoint,
+        None => {
+            #[cfg(feature = "embedded-sim")]
+            {
+                let sim = crate::embedded::start(&config.paper, b.kind)
+                    .await
+                    .map_err(ServeError::Embedded)?;
+                let credentials = match b.kind {
+                    BrokerKind::Generic => Credentials::Bearer(sim.api_key.clone()),
+                    // The paper broker takes its key as both key id and secret.
+                    BrokerKind::Alpaca => Credentials::Alpaca {
+                        key_id: sim.api_key.clone(),
+                        secret: sim.api_key.clone(),
+                    },
+                };
+                let url = sim.url.clone();
+                embedded = Some(sim);
+                (url, credentials)
+            }
+            #[cfg(not(feature = "embedded-sim"))]
+            return Err(ServeError::NoBroker);
+        }
+    };
+    let connect_timeout = Duration::from_millis(b.connect_timeout_ms);
+    let request_timeout = Duration::from_millis(b.request_timeout_ms);
+    let (broker, identity): (Arc<dyn Broker>, Secret) = match credentials {
+        Credentials::Bearer(api_key) => (
+            Arc::new(GenericBroker::new(GenericBrokerConfig {
+                base_url: url.clone(),
+                api_key: api_key.clone(),
+                connect_timeout,
+                request_timeout,
+            })?),
+            api_key,
+        ),
+        Credentials::Alpaca { key_id, secret } => {
+            let identity = Secret::new(format!("alpaca\0{}\0{}", key_id.expose(), secret.expose()));
+            let broker = AlpacaBroker::new(AlpacaBrokerConfig {
+                base_url: url.clone(),
+                key_id,
+                secret,
+                connect_timeout,
+                request_timeout,
+            })?;
+            (Arc::new(broker), identity)
+        }
+    };
+    Ok(Endpoint {
+        broker,
+        url,
+        identity,
+        #[cfg(feature = "embedded-sim")]
+        embedded,
+    })
+}
