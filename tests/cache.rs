@@ -12,3 +12,13 @@ mod stale;
 mod storm;
 #[path = "cache/support.rs"]
 mod support;
+
+// The tests that matter most, also against broker-sim's Alpaca dialect.
+use coalescing::five_hundred_cold_dashboards_make_one_broker_call_per_resource;
+use stale::broker_down_serves_stale_with_the_extension_then_broker_unavailable;
+use storm::a_polling_storm_never_reaches_the_brokers_rate_limit;
+crate::in_both_dialects!(
+    five_hundred_cold_dashboards_make_one_broker_call_per_resource,
+    broker_down_serves_stale_with_the_extension_then_broker_unavailable,
+    a_polling_storm_never_reaches_the_brokers_rate_limit,
+);

@@ -15,11 +15,14 @@ use serde_json::{json, Value};
 use crate::common::{sim_config, spawn_app_with, AppOptions, ADMIN};
 use crate::support::{cheap_symbol, market_buy, ttls, DASHBOARD, SUBMIT};
 
-#[tokio::test]
-async fn five_hundred_cold_dashboards_make_one_broker_call_per_resource() {
+/// Also against broker-sim's Alpaca dialect (see `crate::in_both_dialects!` in cache.rs).
+pub(crate) async fn five_hundred_cold_dashboards_make_one_broker_call_per_resource(
+    dialect: broker_sim::Dialect,
+) {
     let app = spawn_app_with(AppOptions {
         sim: broker_sim::SimConfig {
             positions: 5,
+            dialect,
             ..sim_config()
         },
         // Long TTLs: this test is about coalescing, not about how fast 500 requests run.
@@ -44,10 +47,10 @@ async fn five_hundred_cold_dashboards_make_one_broker_call_per_resource() {
         .collect();
 
     let stats = app.stats().await;
-    assert_eq!(stats.count("GET /v1/account"), 1);
-    assert_eq!(stats.count("GET /v1/positions"), 1);
-    assert_eq!(stats.count("GET /v1/orders"), 1);
-    let lookups = stats.count("GET /v1/instruments/{symbol}");
+    assert_eq!(stats.count(&app.route("GET /v1/account")), 1);
+    assert_eq!(stats.count(&app.route("GET /v1/positions")), 1);
+    assert_eq!(stats.count(&app.route("GET /v1/orders")), 1);
+    let lookups = stats.count(&app.route("GET /v1/instruments/{symbol}"));
     assert_eq!(lookups, symbols.len() as u64, "one per distinct symbol");
 
     let cache = app.cache.snapshot();

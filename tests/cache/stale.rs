@@ -4,25 +4,28 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{sim_config, spawn_app_with, AppOptions};
+use crate::common::{sim_config, spawn_app_with, AppOptions, TestApp};
 use crate::support::ttls;
 
 const QUERY: &str =
     "{ account { cash asOf } positions(first: 5) { nodes { symbol asOf instrument { symbol } } } }";
 
-fn reads_down() -> Value {
-    let rule = |route: &str| json!({ "route": route, "kind": "status", "status": 503 });
+fn reads_down(app: &TestApp) -> Value {
+    let rule = |route: &str| json!({ "route": app.route(route), "kind": "status", "status": 503 });
     json!({ "rules": [
         rule("GET /v1/account"), rule("GET /v1/positions"), rule("GET /v1/orders"),
         rule("GET /v1/instruments/{symbol}"), rule("GET /v1/instruments"),
     ] })
 }
 
-#[tokio::test]
-async fn broker_down_serves_stale_with_the_extension_then_broker_unavailable() {
+/// Also against broker-sim's Alpaca dialect (see `crate::in_both_dialects!` in cache.rs).
+pub(crate) async fn broker_down_serves_stale_with_the_extension_then_broker_unavailable(
+    dialect: broker_sim::Dialect,
+) {
     let app = spawn_app_with(AppOptions {
         sim: broker_sim::SimConfig {
             positions: 3,
+            dialect,
             ..sim_config()
         },
         tweak: |c| {
@@ -36,7 +39,7 @@ async fn broker_down_serves_stale_with_the_extension_then_broker_unavailable() {
     assert!(warm.get("errors").is_none(), "{warm:#}");
     assert!(warm.get("extensions").is_none(), "fresh: {warm:#}");
 
-    app.sim.set_faults(reads_down()).await;
+    app.sim.set_faults(reads_down(&app)).await;
     tokio::time::sleep(Duration::from_millis(300)).await; // past every TTL
     let stale = app.graphql(QUERY, json!({})).await;
     assert!(stale.get("errors").is_none(), "{stale:#}");
@@ -54,7 +57,12 @@ async fn broker_down_serves_stale_with_the_extension_then_broker_unavailable() {
         let age = mark["ageSeconds"].as_f64().unwrap();
         assert!(age > 0.0 && age <= 1.5, "{mark}");
     }
-    assert!(app.stats().await.count_status("GET /v1/account", 503) >= 1);
+    assert!(
+        app.stats()
+            .await
+            .count_status(&app.route("GET /v1/account"), 503)
+            >= 1
+    );
     assert!(app.cache.snapshot().stale_served >= 2);
 
     tokio::time::sleep(Duration::from_millis(1_500)).await; // past stale_ttl

@@ -28,6 +28,7 @@ struct Storm {
     window_secs: u64,
     /// Tells the gateway the same budget up front, and any TTLs of the scenario.
     tweak: fn(&mut Config),
+    dialect: broker_sim::Dialect,
 }
 
 /// Polls until the storm is over; returns every body it got and when.
@@ -60,6 +61,7 @@ async fn run(storm: Storm) -> CacheStats {
             positions: 5,
             rate_limit: storm.rate_limit,
             rate_window_secs: storm.window_secs,
+            dialect: storm.dialect,
             ..sim_config()
         },
         tweak: storm.tweak,
@@ -113,9 +115,12 @@ fn budget(c: &mut Config, requests: u32, window_secs: u64) {
     c.cache.stale_ttl_ms = STALE_TTL_MS;
 }
 
-#[tokio::test]
-async fn a_polling_storm_never_reaches_the_brokers_rate_limit() {
+/// Also against broker-sim's Alpaca dialect (see `crate::in_both_dialects!` in cache.rs).
+pub(crate) async fn a_polling_storm_never_reaches_the_brokers_rate_limit(
+    dialect: broker_sim::Dialect,
+) {
     let cache = run(Storm {
+        dialect,
         clients: 20,
         length: Duration::from_secs(6),
         submits: 6,
@@ -140,6 +145,7 @@ async fn a_polling_storm_never_reaches_the_brokers_rate_limit() {
 #[ignore = "30 s: the issue's full storm"]
 async fn full_storm_of_the_issue() {
     run(Storm {
+        dialect: broker_sim::Dialect::Generic,
         clients: 50,
         length: Duration::from_secs(30),
         submits: 20,
