@@ -101,12 +101,17 @@ async fn positions_are_paged_by_symbol_over_one_array() {
         "asset_class": "us_equity", "avg_entry_price": "100.0", "qty": "5", "side": "long",
         "market_value": null, "cost_basis": "500.0", "current_price": null})
     };
+    let short = |s: &str| {
+        let mut r = row(s);
+        r["side"] = json!("short");
+        r
+    };
     Mock::given(method("GET"))
         .and(path("/v2/positions"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([
             row("MSFT"),
             row("AAPL"),
-            row("TSLA")
+            short("TSLA")
         ])))
         .mount(&server)
         .await;
@@ -121,6 +126,7 @@ async fn positions_are_paged_by_symbol_over_one_array() {
         .unwrap();
     assert_eq!(rest.items.len(), 1);
     assert_eq!(rest.next_cursor, None);
+    assert_eq!(rest.items[0].quantity, d("-5"), "TSLA is short");
 }
 
 #[tokio::test]

@@ -82,13 +82,23 @@ pub(super) struct PositionDto {
     avg_entry_price: Decimal,
     #[serde(default, with = "rust_decimal::serde::str_option")]
     market_value: Option<Decimal>,
+    /// `long` or `short`.
+    #[serde(default)]
+    side: Option<String>,
 }
 
 impl PositionDto {
     pub(super) fn into_domain(self, as_of: DateTime<Utc>) -> Position {
+        // A short is a negative quantity for us, whether or not Alpaca signs `qty`.
+        let short = self.side.as_deref() == Some("short");
+        let quantity = if short && self.qty > Decimal::ZERO {
+            -self.qty
+        } else {
+            self.qty
+        };
         Position {
             symbol: self.symbol,
-            quantity: self.qty,
+            quantity,
             average_price: self.avg_entry_price,
             market_value: self.market_value,
             updated_at: as_of,
