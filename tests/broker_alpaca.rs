@@ -9,6 +9,8 @@ mod config;
 mod embedded;
 #[path = "broker_alpaca/orders.rs"]
 mod orders;
+#[path = "broker_alpaca/paging.rs"]
+mod paging;
 #[path = "broker_alpaca/reads.rs"]
 mod reads;
 #[path = "broker_alpaca/restart.rs"]
