@@ -5,6 +5,7 @@ mod adapter;
 mod graphiql;
 mod graphql_http;
 mod health;
+mod responses;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,6 +50,8 @@ pub(crate) struct AppState {
     graphiql: bool,
     /// The broker's circuit breaker, which `/readyz` reports.
     breaker: Arc<CircuitBreaker>,
+    /// Whole answers of read-only queries, reused while exact (issue 7's hot path).
+    responses: Arc<responses::ResponseCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +136,7 @@ impl Gateway {
             auth,
             graphiql: config.server.graphiql,
             breaker,
+            responses: Arc::new(responses::ResponseCache::new(cache.clone())),
         };
         let router = router(state, &config);
         let listener =

@@ -56,17 +56,23 @@ pub struct CacheStore {
     stale_ttl: Duration,
     counters: Arc<Counters>,
     seq: AtomicU64,
+    /// Bumped after every put, removal and mutation epoch: a whole response whose
+    /// reads all happened within one generation, and before their TTLs, is what the
+    /// resource caches would answer again (`server::responses`).
+    generation: Arc<AtomicU64>,
 }
 
 impl CacheStore {
     pub fn new(settings: &CacheSettings) -> Arc<CacheStore> {
+        let g = Arc::new(AtomicU64::new(1));
         Arc::new(CacheStore {
-            account: Slot::new("account", settings),
-            instrument: Slot::new("instrument", settings),
-            instruments: Slot::new("instruments", settings),
-            positions: Slot::new("positions", settings),
-            order: Slot::new("order", settings),
-            orders: Slot::new("orders", settings),
+            account: Slot::new("account", settings, g.clone()),
+            instrument: Slot::new("instrument", settings, g.clone()),
+            instruments: Slot::new("instruments", settings, g.clone()),
+            positions: Slot::new("positions", settings, g.clone()),
+            order: Slot::new("order", settings, g.clone()),
+            orders: Slot::new("orders", settings, g.clone()),
+            generation: g,
             settings: settings.clone(),
             stale_ttl: Duration::from_millis(settings.stale_ttl_ms),
             counters: Arc::default(),
@@ -76,6 +82,16 @@ impl CacheStore {
 
     pub fn stats(&self) -> CacheStatsHandle {
         CacheStatsHandle(self.counters.clone())
+    }
+
+    /// See `generation`: equal before and after a request means none of its
+    /// reads was replaced or invalidated meanwhile.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn bump_generation(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     fn next_seq(&self) -> u64 {

@@ -69,6 +69,7 @@ impl CachedBroker {
         let cached = slot.values.get(&key).await;
         if let Some(e) = cached.as_ref().filter(|e| fresh(e, now)) {
             Counters::bump(&counters.hits);
+            StaleReads::record_fresh(e.fetched_at + (policy.ttl)(store, &e.value));
             return Ok(e.value.clone());
         }
         let seen = cached.as_ref().map_or(0, |e| e.seq);
@@ -122,7 +123,10 @@ impl CachedBroker {
             Counters::bump(&counters.coalesced);
         }
         match result {
-            Ok(entry) => Ok(entry.value.clone()),
+            Ok(entry) => {
+                StaleReads::record_fresh(entry.fetched_at + (policy.ttl)(store, &entry.value));
+                Ok(entry.value.clone())
+            }
             Err(err) => match fallback {
                 Some(e) if serves_stale(&err) => {
                     if called {
@@ -131,7 +135,10 @@ impl CachedBroker {
                     tracing::debug!(resource = slot.name, error = %err, "serving a stale value");
                     Ok(self.serve_stale(slot, &e))
                 }
-                _ => Err((*err).clone()),
+                _ => {
+                    StaleReads::record_uncached();
+                    Err((*err).clone())
+                }
             },
         }
     }

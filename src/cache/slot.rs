@@ -2,6 +2,7 @@
 //! keys whose last refresh failed a moment ago.
 
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -74,6 +75,8 @@ pub(crate) struct Slot<Q, V> {
     pub cooling: moka::sync::Cache<Key<Q>, ()>,
     /// Every entry weighs at least this, so `max_bytes` also bounds the entry count.
     floor: u32,
+    /// The store's generation, bumped whenever a value is put or leaves the cache.
+    generation: Arc<AtomicU64>,
 }
 
 impl<Q, V> Slot<Q, V>
@@ -81,7 +84,8 @@ where
     Q: Clone + Eq + Hash + Send + Sync + 'static,
     V: Weigh + Send + Sync + 'static,
 {
-    pub fn new(name: &'static str, settings: &CacheSettings) -> Self {
+    pub fn new(name: &'static str, settings: &CacheSettings, generation: Arc<AtomicU64>) -> Self {
+        let evicted = generation.clone();
         let floor = (settings.max_bytes / settings.max_entries.max(1)).clamp(1, u32::MAX.into());
         Slot {
             name,
@@ -90,6 +94,11 @@ where
                 .max_capacity(settings.max_bytes)
                 .weigher(|_, e: &Arc<Entry<V>>| e.weight)
                 .expire_after(KeepFor)
+                // A value gone (evicted, expired, invalidated) would be read again from
+                // the broker: no whole response built on it may be reused.
+                .eviction_listener(move |_, _, _| {
+                    evicted.fetch_add(1, Ordering::AcqRel);
+                })
                 .build(),
             flights: Cache::builder()
                 .max_capacity(settings.max_entries)
@@ -100,6 +109,7 @@ where
                 .time_to_live(COOL_DOWN)
                 .build(),
             floor: floor as u32,
+            generation,
         }
     }
 
@@ -133,5 +143,8 @@ where
                 }
             })
             .await;
+        // After the put, so a response that read the old value is never stored
+        // with the new generation (see `server::responses`).
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }

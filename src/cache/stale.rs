@@ -15,7 +15,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_graphql::{Name, Value};
 
@@ -25,7 +25,21 @@ tokio::task_local! {
 
 /// The stale values served while answering one request.
 #[derive(Clone, Default, Debug)]
-pub struct StaleReads(Arc<Mutex<Vec<(&'static str, Duration)>>>);
+pub struct StaleReads(
+    Arc<Mutex<Vec<(&'static str, Duration)>>>,
+    Arc<Mutex<Freshness>>,
+);
+
+/// Until when every value a request read would still be served fresh by the cache:
+/// what lets the response cache (`server::responses`) reuse a whole answer without
+/// ever serving something the resource caches would not.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Freshness {
+    /// The earliest TTL end of the values read; `None` when nothing was read.
+    pub until: Option<Instant>,
+    /// A read was answered by the broker without being cached (an error, a 404).
+    pub uncached: bool,
+}
 
 impl StaleReads {
     /// Runs `fut` with this collector in scope; also for tasks the request spawns
@@ -43,6 +57,30 @@ impl StaleReads {
                 None => list.push((resource, age)),
             }
         });
+    }
+
+    /// Notes, in the current request's scope if any, a fresh value good until `until`.
+    pub(crate) fn record_fresh(until: Instant) {
+        let _ = SCOPE.try_with(|reads| {
+            let mut f = reads.1.lock().unwrap_or_else(|p| p.into_inner());
+            f.until = Some(f.until.map_or(until, |u| u.min(until)));
+        });
+    }
+
+    /// Notes a read that the cache did not answer and will not answer next time.
+    pub(crate) fn record_uncached() {
+        let _ = SCOPE.try_with(|reads| {
+            reads.1.lock().unwrap_or_else(|p| p.into_inner()).uncached = true;
+        });
+    }
+
+    pub(crate) fn freshness(&self) -> Freshness {
+        *self.1.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether anything stale was served.
+    pub(crate) fn any_stale(&self) -> bool {
+        !self.0.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
     }
 
     /// `extensions.stale`, when anything stale was served.

@@ -58,5 +58,7 @@ impl CachedBroker {
             }
             (None, None) => {}
         }
+        // The epoch made mutable values stale: whole responses built on them too.
+        self.store.bump_generation();
     }
 }

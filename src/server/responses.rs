@@ -1,0 +1,164 @@
+//! Whole-response cache for read-only operations: the hot path of issue 7.
+//!
+//! A warm dashboard query spends almost all its time in the GraphQL framework
+//! (parse, validate, ~1000 resolver futures, a JSON value tree, serialization), not
+//! in the cache. So the serialized answer to a query is kept, keyed by (query text,
+//! operation name, variables, caller key and scopes), and reused only while it is
+//! exactly what executing it again would give:
+//!
+//! - every broker read it made was a fresh cache value (nothing stale, no uncached
+//!   read such as a 404 or an error), and it is reused only before the earliest TTL
+//!   end among them (`StaleReads::freshness`);
+//! - the cache store's generation did not move during execution nor since: any put,
+//!   removal, eviction or mutation epoch invalidates every stored response at once
+//!   (`CacheStore::generation`). A submit or cancel therefore invalidates them before
+//!   it returns;
+//! - no errors, no extensions (`stale` or others), no extra headers.
+//!
+//! Resolvers are functions of the broker values and the request, so within those
+//! bounds the bytes are the same; `asOf` and `extensions.stale` keep their meaning.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_graphql::parser::types::OperationType;
+use axum::body::Body;
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use bytes::Bytes;
+
+use crate::auth::Principal;
+use crate::cache::{CacheStore, StaleReads};
+
+/// Bounds what a reused answer may be worth keeping (TTLs bound it far sooner).
+const MAX_AGE: Duration = Duration::from_secs(60);
+const MAX_BYTES: u64 = 32 * 1024 * 1024;
+const CONTENT_TYPE: &str = "application/graphql-response+json";
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    query: String,
+    operation: Option<String>,
+    variables: String,
+    caller: String,
+}
+
+struct Stored {
+    body: Bytes,
+    generation: u64,
+    until: Option<Instant>,
+}
+
+pub(crate) struct ResponseCache {
+    store: Arc<CacheStore>,
+    answers: moka::sync::Cache<Key, Arc<Stored>>,
+}
+
+/// A request that may be answered from, or stored in, the cache.
+pub(crate) struct Candidate {
+    key: Key,
+    generation: u64,
+}
+
+impl ResponseCache {
+    pub fn new(store: Arc<CacheStore>) -> ResponseCache {
+        ResponseCache {
+            store,
+            answers: moka::sync::Cache::builder()
+                .max_capacity(MAX_BYTES)
+                .weigher(|k: &Key, v: &Arc<Stored>| {
+                    (k.query.len() + k.variables.len() + v.body.len()).min(u32::MAX as usize) as u32
+                })
+                .time_to_live(MAX_AGE)
+                .build(),
+        }
+    }
+
+    /// The stored answer if it is still exact, or the candidate to store after
+    /// executing. `None` for anything that is not a plain query.
+    pub fn lookup(
+        &self,
+        request: &async_graphql::Request,
+        principal: &Principal,
+    ) -> Result<Response, Option<Candidate>> {
+        if !request.extensions.is_empty() || !request.uploads.is_empty() {
+            return Err(None);
+        }
+        let variables = serde_json::to_string(&request.variables).map_err(|_| None)?;
+        let mut caller = principal.key_id.clone();
+        for scope in &principal.scopes {
+            caller.push_str(&format!("\0{scope:?}"));
+        }
+        let key = Key {
+            query: request.query.clone(),
+            operation: request.operation_name.clone(),
+            variables,
+            caller,
+        };
+        // Read before anything executes: see `CacheStore::generation`.
+        let generation = self.store.generation();
+        if let Some(stored) = self.answers.get(&key) {
+            let fresh = stored.until.is_none_or(|until| Instant::now() < until);
+            if stored.generation == generation && fresh {
+                return Ok(respond(stored.body.clone()));
+            }
+        } else if !is_query(request) {
+            // Only queries are ever stored, so a hit needs no parse.
+            return Err(None);
+        }
+        Err(Some(Candidate { key, generation }))
+    }
+
+    /// Serializes `response`; keeps it when it may be reused (see the module doc).
+    pub fn finish(
+        &self,
+        candidate: Option<Candidate>,
+        stale: &StaleReads,
+        response: &async_graphql::Response,
+    ) -> Option<Response> {
+        let candidate = candidate?;
+        let reusable = response.errors.is_empty()
+            && response.extensions.is_empty()
+            && response.http_headers.is_empty()
+            && response.cache_control.value().is_none()
+            && !stale.any_stale();
+        let freshness = stale.freshness();
+        if !reusable || freshness.uncached {
+            return None;
+        }
+        let body = Bytes::from(serde_json::to_vec(response).ok()?);
+        if self.store.generation() == candidate.generation {
+            let stored = Stored {
+                body: body.clone(),
+                generation: candidate.generation,
+                until: freshness.until,
+            };
+            self.answers.insert(candidate.key, Arc::new(stored));
+        }
+        Some(respond(body))
+    }
+}
+
+/// Whether the request runs a query operation (never a mutation). Parsed here only
+/// when the answer is not stored yet.
+fn is_query(request: &async_graphql::Request) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let mut ops = doc.operations.iter();
+    match (&request.operation_name, ops.next(), ops.next()) {
+        (_, Some((_, op)), None) => op.node.ty == OperationType::Query,
+        (Some(name), _, _) => doc.operations.iter().any(|(n, op)| {
+            n.is_some_and(|n| n.as_str() == name) && op.node.ty == OperationType::Query
+        }),
+        _ => false,
+    }
+}
+
+fn respond(body: Bytes) -> Response {
+    let mut response = Response::new(Body::from(body));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    response
+}
