@@ -187,7 +187,6 @@ async fn attempts_stop_at_the_policy_limit() {
         &server,
         RetryPolicy {
             max_attempts: 4,
-            breaker_failures: 100,
             ..RetryPolicy::default()
         },
     );
@@ -219,8 +218,12 @@ async fn an_open_circuit_fails_fast_without_calling_then_a_probe_closes_it() {
     .await;
     let policy = RetryPolicy {
         max_attempts: 1,
-        breaker_failures: 3,
-        breaker_open: Duration::from_millis(300),
+        breaker: BreakerPolicy {
+            window: 3,
+            min_calls: 3,
+            failure_ratio: 1.0,
+            open_for: Duration::from_millis(300),
+        },
         ..RetryPolicy::default()
     };
     let broker = resilient(&server, policy);

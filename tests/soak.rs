@@ -13,12 +13,21 @@ fn short_soak_loses_and_duplicates_nothing() {
         .expect("the soak binary runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let summary = stdout.lines().find(|l| l.starts_with("soak:")).unwrap_or_default();
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("soak:"))
+        .unwrap_or_default();
     assert!(
         output.status.success() && summary.contains("result=PASS"),
         "soak failed:\n{summary}\n{stderr}"
     );
-    for zero in ["duplicates=0", "lost=0", "orphans=0", "undocumented_errors=0", "http_500=0"] {
+    for zero in [
+        "duplicates=0",
+        "lost=0",
+        "orphans=0",
+        "undocumented_errors=0",
+        "http_500=0",
+    ] {
         assert!(summary.contains(zero), "{zero} expected in: {summary}");
     }
     assert!(summary.contains("submitted=200"), "{summary}");

@@ -160,12 +160,18 @@ impl Budget {
 
     /// The broker said 429 anyway: nothing more until it said to come back.
     pub fn rate_limited(&mut self, retry_after: Option<Duration>, now: Instant) {
+        // The broker's Retry-After is its word on when to come back; only without
+        // one do we assume the whole window is spent. Marking the window spent after
+        // a short Retry-After would stall every read for the rest of a 60 s window
+        // because of one 429 burst.
         let until = match retry_after {
             Some(after) => now + after,
-            None => self.end.unwrap_or(now).max(now + Duration::from_secs(1)),
+            None => {
+                self.used = self.limit;
+                self.end.unwrap_or(now).max(now + Duration::from_secs(1))
+            }
         };
         self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
-        self.used = self.limit;
     }
 }
 

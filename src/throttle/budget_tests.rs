@@ -133,6 +133,28 @@ fn a_429_blocks_everyone_until_retry_after() {
 }
 
 #[test]
+fn a_short_retry_after_does_not_spend_the_rest_of_the_window() {
+    let t0 = Instant::now();
+    let mut b = Budget::new(100, 60 * SEC, 20);
+    assert!(b.try_take(Priority::Read, t0).is_ok());
+    b.rate_limited(Some(SEC), t0);
+    assert_eq!(b.try_take(Priority::Read, t0), Err(t0 + SEC));
+    assert!(
+        b.try_take(Priority::Read, t0 + SEC).is_ok(),
+        "reads resume after Retry-After"
+    );
+}
+
+#[test]
+fn a_429_without_retry_after_waits_for_the_window() {
+    let t0 = Instant::now();
+    let mut b = Budget::new(100, 60 * SEC, 20);
+    assert!(b.try_take(Priority::Read, t0).is_ok());
+    b.rate_limited(None, t0);
+    assert!(b.try_take(Priority::Read, t0 + 2 * SEC).is_err());
+}
+
+#[test]
 fn a_zero_reserve_gives_reads_everything() {
     let t0 = Instant::now();
     let mut b = Budget::new(10, SEC, 0);

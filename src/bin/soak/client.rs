@@ -163,7 +163,13 @@ impl Client {
             Some(code) if DOCUMENTED.contains(&code) => {
                 if RETRYABLE.contains(&code) {
                     self.tally.retryable.fetch_add(1, Relaxed);
-                    *self.tally.codes.lock().unwrap().entry(code.to_string()).or_default() += 1;
+                    *self
+                        .tally
+                        .codes
+                        .lock()
+                        .unwrap()
+                        .entry(code.to_string())
+                        .or_default() += 1;
                 }
                 Err(code.to_string())
             }
