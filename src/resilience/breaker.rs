@@ -68,10 +68,10 @@ pub struct BreakerPolicy {
 impl Default for BreakerPolicy {
     fn default() -> Self {
         BreakerPolicy {
-            window: 20,
-            min_calls: 10,
+            window: 50,
+            min_calls: 20,
             failure_ratio: 0.5,
-            open_for: Duration::from_secs(5),
+            open_for: Duration::from_secs(2),
         }
     }
 }

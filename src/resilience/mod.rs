@@ -82,7 +82,14 @@ impl ResilientBroker {
                 return Err(BrokerError::CircuitOpen);
             };
             let result = op().await;
-            permit.record(!matches!(&result, Err(e) if marks_broker_down(e)));
+            let down = matches!(&result, Err(e) if marks_broker_down(e));
+            // A failed submit does not count toward opening the circuit: its
+            // failures are the outcome-unknown cases the submit flow resolves by
+            // resending, and a burst of them says more about that one route than
+            // about whether the broker answers reads. It is still refused while open.
+            if !(down && route == SUBMIT_ROUTE) {
+                permit.record(!down);
+            }
             if attempt == 0 {
                 self.budget.deposit();
             }
@@ -109,6 +116,8 @@ impl ResilientBroker {
         }
     }
 }
+
+const SUBMIT_ROUTE: &str = "POST /v1/orders";
 
 /// Worth another try: the broker may answer differently in a moment.
 fn is_transient(err: &BrokerError) -> bool {
@@ -160,7 +169,7 @@ impl Broker for ResilientBroker {
     /// Safe to resend: the order carries its idempotency key, and the broker
     /// replays the original order for a key it has seen.
     async fn submit_order(&self, order: &NewOrder) -> Result<Submitted, BrokerError> {
-        self.call("POST /v1/orders", || self.inner.submit_order(order))
+        self.call(SUBMIT_ROUTE, || self.inner.submit_order(order))
             .await
     }
     async fn cancel_order(&self, id: &str) -> Result<Order, BrokerError> {
