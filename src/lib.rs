@@ -38,6 +38,7 @@
 //! - `embedded` (feature `embedded-sim`): starts broker-sim in-process when no broker
 //!   is configured, so `cargo run` trades on a paper broker over real HTTP.
 
+pub mod audit;
 pub mod auth;
 pub mod broker;
 pub mod cache;
@@ -48,6 +49,7 @@ pub mod domain;
 mod embedded;
 pub mod graphql;
 pub mod idempotency;
+pub mod metrics;
 pub mod orders;
 pub mod resilience;
 pub mod secret;

@@ -2,9 +2,12 @@
 //! shutdown around the GraphQL schema (DESIGN.md §10).
 
 mod adapter;
+mod cors;
 mod graphiql;
 mod graphql_http;
 mod health;
+mod metrics;
+mod ratelimit;
 mod responses;
 
 use std::future::Future;
@@ -52,6 +55,10 @@ pub(crate) struct AppState {
     breaker: Arc<CircuitBreaker>,
     /// Whole answers of read-only queries, reused while exact (issue 7's hot path).
     responses: Arc<responses::ResponseCache>,
+    metrics: Arc<crate::metrics::Metrics>,
+    cache: CacheStatsHandle,
+    ratelimit: Arc<ratelimit::RateLimiter>,
+    body_limit: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +80,10 @@ pub enum ServeError {
     Alpaca(#[from] AlpacaBrokerConfigError),
     #[error("server error: {0}")]
     Io(std::io::Error),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    AllowList(#[from] graphql::persisted::AllowListError),
 }
 
 /// A gateway bound to its port and ready to run; tests build one on port 0.
@@ -122,7 +133,20 @@ impl Gateway {
                 deadline: SUBMIT_DEADLINE,
             },
         ));
-        let schema = graphql::build_schema(broker.clone(), orders, pages, &identity);
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let pq = &config.persisted_queries;
+        let hardening = graphql::Hardening {
+            limits: config.limits.clone(),
+            introspection: config.server.introspection_on(config.listen),
+            metrics: metrics.clone(),
+            audit: Arc::new(crate::audit::AuditLog::open(config.audit.file.as_deref())?),
+            apq: pq.enabled.then_some(pq.max_entries),
+            allow_list: match &pq.allow_list {
+                Some(path) => Some(graphql::persisted::AllowList::load(path)?),
+                None => None,
+            },
+        };
+        let schema = graphql::build_schema(broker.clone(), orders, pages, &identity, &hardening);
         let auth = Arc::new(Authenticator::new(&config.keys));
         if !auth.keys_configured() {
             tracing::warn!(
@@ -134,9 +158,13 @@ impl Gateway {
             schema,
             broker,
             auth,
-            graphiql: config.server.graphiql,
+            graphiql: config.server.graphiql_on(config.listen),
             breaker,
             responses: Arc::new(responses::ResponseCache::new(cache.clone())),
+            metrics,
+            cache: cache.stats(),
+            ratelimit: Arc::new(ratelimit::RateLimiter::new(&config.rate_limit)),
+            body_limit: config.server.body_limit_bytes,
         };
         let router = router(state, &config);
         let listener =
@@ -222,11 +250,19 @@ fn router(state: AppState, config: &Config) -> Router {
             .unwrap_or("-");
         tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
     });
-    Router::new()
-        .route(
-            "/graphql",
-            get(graphql_http::get_graphql).post(graphql_http::post_graphql),
-        )
+    let graphql = get(graphql_http::get_graphql)
+        .post(graphql_http::post_graphql)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::body_limit,
+        ));
+    let router = Router::new()
+        .route("/graphql", graphql)
+        .route("/metrics", get(metrics::metrics))
         .route("/graphiql/{hash}/{name}", graphiql::assets())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -238,7 +274,11 @@ fn router(state: AppState, config: &Config) -> Router {
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    match cors::layer(&config.server.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 async fn shutdown_signal() {

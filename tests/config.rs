@@ -135,7 +135,7 @@ fn precedence_is_defaults_file_env_flag() {
 fn the_config_file_can_come_from_the_environment() {
     let file = toml_file("[server]\ngraphiql = false\n");
     let config = load(&[], &[("BROKERGRAPH_CONFIG", file.to_str().unwrap())]).unwrap();
-    assert!(!config.server.graphiql);
+    assert_eq!(config.server.graphiql, Some(false));
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn env_values_are_typed_and_empty_means_unset() {
         ],
     )
     .unwrap();
-    assert!(!config.server.graphiql);
+    assert_eq!(config.server.graphiql, Some(false));
     assert_eq!(config.idempotency.max_entries, 1000);
     assert_eq!(config.log.format, config::LogFormat::Json);
     assert_eq!(config.broker.url, None);

@@ -127,7 +127,7 @@ async fn switched_off_there_is_no_page_and_no_asset() {
     let on = spawn_app().await;
     let assets = asset_urls(&get_page(&on).await.text().await.unwrap());
     let off = spawn_app_with(AppOptions {
-        tweak: |c| c.server.graphiql = false,
+        tweak: |c| c.server.graphiql = Some(false),
         ..AppOptions::default()
     })
     .await;

@@ -1,5 +1,5 @@
 //! Built-in defaults: the lowest config layer, and what a fresh clone runs with
-//! (loopback, embedded paper broker, GraphiQL on).
+//! (loopback, embedded paper broker, GraphiQL on because loopback).
 
 use std::net::SocketAddr;
 
@@ -21,6 +21,10 @@ impl Default for Config {
             throttle: ThrottleSettings::default(),
             paper: PaperSettings::default(),
             log: LogSettings::default(),
+            limits: Default::default(),
+            rate_limit: Default::default(),
+            audit: Default::default(),
+            persisted_queries: Default::default(),
         }
     }
 }
@@ -44,7 +48,9 @@ impl Default for ServerSettings {
         ServerSettings {
             body_limit_bytes: 1024 * 1024,
             request_timeout_ms: 30_000,
-            graphiql: true,
+            graphiql: None,
+            introspection: None,
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -8,6 +8,7 @@
 
 mod cache;
 mod defaults;
+mod hardening;
 mod layers;
 mod render;
 mod settings;
@@ -23,6 +24,7 @@ use crate::cli::Cli;
 use crate::secret::Secret;
 
 pub use cache::{CacheSettings, ThrottleSettings};
+pub use hardening::{AuditSettings, LimitsSettings, PersistedQuerySettings, RateLimitSettings};
 pub use layers::{Origin, Origins};
 pub use render::to_redacted_toml;
 pub use settings::{reference_table, unknown_env_vars};
@@ -43,6 +45,10 @@ pub struct Config {
     /// The embedded paper broker, used when `broker.url` is unset.
     pub paper: PaperSettings,
     pub log: LogSettings,
+    pub limits: LimitsSettings,
+    pub rate_limit: RateLimitSettings,
+    pub audit: AuditSettings,
+    pub persisted_queries: PersistedQuerySettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -140,7 +146,25 @@ impl fmt::Display for Scope {
 pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
-    pub graphiql: bool,
+    /// Unset: on when `listen` is a loopback address, off when it is public.
+    pub graphiql: Option<bool>,
+    /// Unset: on when `listen` is a loopback address, off when it is public.
+    pub introspection: Option<bool>,
+    /// Browser origins allowed to call `/graphql` cross-origin; empty: none.
+    #[serde(deserialize_with = "hardening::origins")]
+    pub cors_origins: Vec<String>,
+}
+
+impl ServerSettings {
+    /// GraphiQL and introspection help a developer on their machine and map the API
+    /// for an attacker on a network, hence the default that follows `listen`.
+    pub fn graphiql_on(&self, listen: SocketAddr) -> bool {
+        self.graphiql.unwrap_or(listen.ip().is_loopback())
+    }
+
+    pub fn introspection_on(&self, listen: SocketAddr) -> bool {
+        self.introspection.unwrap_or(listen.ip().is_loopback())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -34,7 +34,9 @@ pub(crate) fn to_table(config: &Config) -> Table {
     let mut server = Table::new();
     server.insert("body_limit_bytes".into(), int(s.body_limit_bytes as u64));
     server.insert("request_timeout_ms".into(), int(s.request_timeout_ms));
-    server.insert("graphiql".into(), s.graphiql.into());
+    if let Some(on) = s.graphiql {
+        server.insert("graphiql".into(), on.into());
+    }
     root.insert("server".into(), server.into());
 
     let mut graphql = Table::new();
@@ -113,6 +115,7 @@ pub(crate) fn to_table(config: &Config) -> Table {
     if !keys.is_empty() {
         root.insert("keys".into(), Value::Array(keys));
     }
+    super::hardening::render(config, &mut root);
     root
 }
 

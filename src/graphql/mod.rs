@@ -1,13 +1,18 @@
 //! The GraphQL API of DESIGN.md §5: schema, Relay connections over broker cursors,
 //! DataLoaders, and the mapping of every error to `extensions.code`.
 
+mod audited;
 mod connection;
 mod cursor;
 mod enums;
 pub mod error;
+mod harden;
 mod ids;
+mod limits;
 mod loader;
 mod mutation;
+mod observe;
+pub mod persisted;
 mod query;
 mod scalars;
 mod types;
@@ -20,6 +25,7 @@ use crate::broker::Broker;
 use crate::cache::StaleReads;
 use connection::Pager;
 use cursor::CursorCodec;
+pub use harden::Hardening;
 pub use loader::InstrumentLoader;
 use mutation::MutationRoot;
 use query::QueryRoot;
@@ -42,16 +48,20 @@ pub fn build_schema(
     orders: Arc<OrderService>,
     pages: PageSizes,
     cursor_secret: &[u8],
+    hardening: &Hardening,
 ) -> AppSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .data(broker)
-        .data(orders)
-        .data(Pager::new(
-            CursorCodec::new(cursor_secret),
-            pages.default,
-            pages.max,
-        ))
-        .finish()
+    harden::apply(
+        Schema::build(QueryRoot, MutationRoot, EmptySubscription),
+        hardening,
+    )
+    .data(broker)
+    .data(orders)
+    .data(Pager::new(
+        CursorCodec::new(cursor_secret),
+        pages.default,
+        pages.max,
+    ))
+    .finish()
 }
 
 /// Adds what lives for one request: the instrument DataLoader, whose batching and

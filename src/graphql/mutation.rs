@@ -2,10 +2,12 @@
 //! need the `trade` scope; business outcomes go in `userErrors`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use uuid::Uuid;
 
+use super::audited;
 use super::enums::{OrderSide, OrderType, TimeInForce};
 use super::error::{GatewayError, GqlResult};
 use super::ids::{decode_as, NodeKind};
@@ -87,7 +89,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: SubmitOrderInput,
     ) -> GqlResult<SubmitOrderPayload> {
-        require_trade(ctx)?;
+        let started = Instant::now();
         let order = NewOrder {
             idempotency_key: input.idempotency_key,
             symbol: input.symbol.trim().to_string(),
@@ -98,7 +100,26 @@ impl MutationRoot {
             stop_price: input.stop_price.map(|d| d.0),
             time_in_force: input.time_in_force.unwrap_or(TimeInForce::Day).into(),
         };
-        let result = ctx.data::<Arc<OrderService>>()?.submit(order).await?;
+        let (key, audit_input) = (order.idempotency_key, audited::submit_input(&order));
+        let result: GqlResult<orders::SubmitResult> = async {
+            require_trade(ctx)?;
+            Ok(ctx.data::<Arc<OrderService>>()?.submit(order).await?)
+        }
+        .await;
+        let outcome = result.as_ref().map(|r| audited::Outcome {
+            order: r.order.as_ref(),
+            user_errors: &r.user_errors,
+            replayed: r.replayed,
+        });
+        audited::record(
+            ctx,
+            "submitOrder",
+            Some(key.to_string()),
+            audit_input,
+            started,
+            outcome,
+        );
+        let result = result?;
         Ok(SubmitOrderPayload {
             order: result.order.map(Order),
             replayed: result.replayed,
@@ -111,10 +132,22 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: CancelOrderInput,
     ) -> GqlResult<CancelOrderPayload> {
-        require_trade(ctx)?;
-        let _ = input.idempotency_key;
-        let id = decode_as(&input.order_id, NodeKind::Order)?;
-        let result = ctx.data::<Arc<OrderService>>()?.cancel(&id).await?;
+        let started = Instant::now();
+        let audit_input = serde_json::json!({ "orderId": input.order_id.as_str() });
+        let result: GqlResult<orders::CancelResult> = async {
+            require_trade(ctx)?;
+            let id = decode_as(&input.order_id, NodeKind::Order)?;
+            Ok(ctx.data::<Arc<OrderService>>()?.cancel(&id).await?)
+        }
+        .await;
+        let outcome = result.as_ref().map(|r| audited::Outcome {
+            order: r.order.as_ref(),
+            user_errors: &r.user_errors,
+            replayed: false,
+        });
+        let key = input.idempotency_key.map(|k| k.to_string());
+        audited::record(ctx, "cancelOrder", key, audit_input, started, outcome);
+        let result = result?;
         Ok(CancelOrderPayload {
             order: result.order.map(Order),
             user_errors: result.user_errors.into_iter().map(Into::into).collect(),

@@ -1,0 +1,73 @@
+//! Builds the audit record and the idempotency metrics of one mutation attempt,
+//! whatever its result, so `mutation.rs` only brackets each resolver.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_graphql::Context;
+use serde_json::{json, Value};
+
+use super::error::GatewayError;
+use crate::audit::{AuditLog, AuditRecord};
+use crate::auth::Principal;
+use crate::domain::{NewOrder, Order};
+use crate::metrics::Metrics;
+use crate::orders::UserError;
+
+/// What a mutation ended with, in the terms of the audit log.
+pub(crate) struct Outcome<'a> {
+    pub order: Option<&'a Order>,
+    pub user_errors: &'a [UserError],
+    pub replayed: bool,
+}
+
+pub(crate) fn submit_input(order: &NewOrder) -> Value {
+    json!({
+        "symbol": order.symbol,
+        "side": order.side,
+        "type": order.order_type,
+        "quantity": order.quantity.to_string(),
+        "limitPrice": order.limit_price.map(|d| d.to_string()),
+        "stopPrice": order.stop_price.map(|d| d.to_string()),
+        "timeInForce": order.time_in_force,
+    })
+}
+
+pub(crate) fn record(
+    ctx: &Context<'_>,
+    mutation: &'static str,
+    idempotency_key: Option<String>,
+    input: Value,
+    started: Instant,
+    result: Result<Outcome<'_>, &GatewayError>,
+) {
+    let (outcome, broker_order_id, replayed) = match &result {
+        Ok(o) => (
+            o.user_errors
+                .first()
+                .map_or_else(|| "OK".to_string(), |e| e.code.clone()),
+            o.order.map(|order| order.id.clone()),
+            o.replayed,
+        ),
+        Err(e) => (e.code().to_string(), None, false),
+    };
+    if let Some(metrics) = ctx.data_opt::<Arc<Metrics>>() {
+        metrics.mutation(mutation, &outcome, replayed);
+    }
+    let Some(log) = ctx.data_opt::<Arc<AuditLog>>() else {
+        return;
+    };
+    log.record(&AuditRecord {
+        at: chrono::Utc::now().to_rfc3339(),
+        mutation,
+        key_id: ctx
+            .data_opt::<Principal>()
+            .map_or_else(|| Principal::ANONYMOUS.to_string(), |p| p.key_id.clone()),
+        idempotency_key,
+        input,
+        outcome,
+        broker_order_id,
+        replayed,
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+    });
+}

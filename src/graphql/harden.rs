@@ -1,0 +1,60 @@
+//! What production hardening adds to the schema: query limits, the introspection
+//! switch, persisted queries, and the data that mutations audit and count through.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::apollo_persisted_queries::{
+    ApolloPersistedQueries, LruCacheStorage,
+};
+use async_graphql::{ObjectType, SchemaBuilder, SubscriptionType};
+
+use super::limits::QueryLimits;
+use super::observe::Observe;
+use super::persisted::AllowList;
+use crate::audit::AuditLog;
+use crate::config::LimitsSettings;
+use crate::metrics::Metrics;
+
+/// Schema-level settings of the hardening layer, resolved from the config (e.g.
+/// introspection already follows `listen`).
+#[derive(Clone, Debug, Default)]
+pub struct Hardening {
+    pub limits: LimitsSettings,
+    pub introspection: bool,
+    pub metrics: Arc<Metrics>,
+    pub audit: Arc<AuditLog>,
+    /// Automatic persisted queries with this many remembered, or off.
+    pub apq: Option<usize>,
+    /// Only these operations run (and APQ registration is off).
+    pub allow_list: Option<AllowList>,
+}
+
+pub(crate) fn apply<Q, M, S>(
+    builder: SchemaBuilder<Q, M, S>,
+    hardening: &Hardening,
+) -> SchemaBuilder<Q, M, S>
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let l = &hardening.limits;
+    let builder = builder
+        .limit_depth(l.max_depth)
+        .limit_complexity(l.max_complexity)
+        .extension(Observe(hardening.metrics.clone()))
+        .extension(QueryLimits::new(l))
+        .data(hardening.metrics.clone())
+        .data(hardening.audit.clone());
+    // After the limits, so a query's raw text is measured before APQ parses it.
+    let builder = match (&hardening.allow_list, hardening.apq) {
+        (Some(list), _) => builder.extension(list.clone()),
+        (None, Some(n)) => builder.extension(ApolloPersistedQueries::new(LruCacheStorage::new(n))),
+        (None, None) => builder,
+    };
+    if hardening.introspection {
+        builder
+    } else {
+        builder.disable_introspection()
+    }
+}

@@ -1,0 +1,174 @@
+//! The gateway's own counters, rendered with the cache, breaker and rate-limit
+//! state as Prometheus text at `/metrics` (`server::metrics`).
+//!
+//! Hand-written rather than the `prometheus` or `metrics` crates: a dozen series
+//! do not need a dependency, and those crates favour a process-global registry,
+//! while each `Gateway` (tests start dozens in one process) must count only its own.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the request latency histogram.
+const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Operation names are chosen by clients: beyond this many distinct ones, further
+/// names count as `other`, so a client cannot grow the exposition without bound.
+const MAX_OPERATIONS: usize = 200;
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    requests: BTreeMap<(String, String), u64>,
+    latency_counts: [u64; BUCKETS.len()],
+    latency_sum: f64,
+    latency_count: u64,
+    mutations: BTreeMap<(&'static str, String), u64>,
+    replays: u64,
+    conflicts: u64,
+    rate_limited: BTreeMap<String, u64>,
+}
+
+impl Metrics {
+    /// One GraphQL request that reached the schema (or was refused before it).
+    pub(crate) fn request(&self, operation: Option<&str>, outcome: &str, took: Duration) {
+        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut op = operation
+            .filter(|o| !o.is_empty() && o.len() <= 64)
+            .filter(|o| o.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or("anonymous")
+            .to_string();
+        let known = m.requests.keys().any(|(o, _)| *o == op);
+        if !known && m.requests.len() >= MAX_OPERATIONS {
+            op = "other".to_string();
+        }
+        *m.requests.entry((op, outcome.to_string())).or_default() += 1;
+        let secs = took.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                m.latency_counts[i] += 1;
+            }
+        }
+        m.latency_sum += secs;
+        m.latency_count += 1;
+    }
+
+    pub(crate) fn mutation(&self, mutation: &'static str, outcome: &str, replayed: bool) {
+        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        *m.mutations
+            .entry((mutation, outcome.to_string()))
+            .or_default() += 1;
+        m.replays += u64::from(replayed);
+        m.conflicts += u64::from(matches!(
+            outcome,
+            "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE"
+        ));
+    }
+
+    pub(crate) fn rate_limited(&self, key_id: &str) {
+        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        *m.rate_limited.entry(key_id.to_string()).or_default() += 1;
+    }
+
+    /// Appends this registry's series to `out`.
+    pub(crate) fn render(&self, out: &mut String) {
+        let m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        header(
+            out,
+            "brokergraph_graphql_requests_total",
+            "counter",
+            "GraphQL requests by operation name and outcome (ok or the first error code).",
+        );
+        for ((op, outcome), n) in &m.requests {
+            let _ = writeln!(out, "brokergraph_graphql_requests_total{{operation=\"{op}\",outcome=\"{outcome}\"}} {n}");
+        }
+        header(
+            out,
+            "brokergraph_graphql_request_duration_seconds",
+            "histogram",
+            "Time to answer a GraphQL request.",
+        );
+        for (bound, n) in BUCKETS.iter().zip(m.latency_counts) {
+            let _ = writeln!(
+                out,
+                "brokergraph_graphql_request_duration_seconds_bucket{{le=\"{bound}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "brokergraph_graphql_request_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+            m.latency_count
+        );
+        let _ = writeln!(
+            out,
+            "brokergraph_graphql_request_duration_seconds_sum {}",
+            m.latency_sum
+        );
+        let _ = writeln!(
+            out,
+            "brokergraph_graphql_request_duration_seconds_count {}",
+            m.latency_count
+        );
+        header(
+            out,
+            "brokergraph_mutations_total",
+            "counter",
+            "Mutation attempts by mutation and outcome (OK, a userErrors code, or an error code).",
+        );
+        for ((mutation, outcome), n) in &m.mutations {
+            let _ = writeln!(
+                out,
+                "brokergraph_mutations_total{{mutation=\"{mutation}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        header(
+            out,
+            "brokergraph_idempotency_replays_total",
+            "counter",
+            "submitOrder answers replayed from the idempotency store.",
+        );
+        let _ = writeln!(out, "brokergraph_idempotency_replays_total {}", m.replays);
+        header(
+            out,
+            "brokergraph_idempotency_conflicts_total",
+            "counter",
+            "Idempotency keys reused with other input or still in use.",
+        );
+        let _ = writeln!(
+            out,
+            "brokergraph_idempotency_conflicts_total {}",
+            m.conflicts
+        );
+        header(
+            out,
+            "brokergraph_rate_limited_total",
+            "counter",
+            "Requests refused with 429 by the per-key rate limit, by key id.",
+        );
+        for (key, n) in &m.rate_limited {
+            let _ = writeln!(
+                out,
+                "brokergraph_rate_limited_total{{key_id=\"{}\"}} {n}",
+                escape(key)
+            );
+        }
+    }
+}
+
+pub(crate) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A label value as the exposition format requires (key ids come from the config).
+pub(crate) fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

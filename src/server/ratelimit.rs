@@ -1,0 +1,164 @@
+//! Per-gateway-key request rate limits: a token bucket per key id, so one tool
+//! cannot spend the broker budget every other client shares. Over the limit, the
+//! gateway answers 429 itself, with `Retry-After`, before any broker call.
+//!
+//! Anonymous callers (no keys configured: loopback-only development) are not
+//! limited; a request with an unknown key passes through to be refused as
+//! UNAUTHENTICATED, which costs no broker call either.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::AppState;
+use crate::config::RateLimitSettings;
+
+#[derive(Clone, Copy, Debug)]
+struct Rate {
+    per_sec: f64,
+    burst: f64,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    default: Option<Rate>,
+    per_key: HashMap<String, Rate>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(settings: &RateLimitSettings) -> Self {
+        let burst = f64::from(settings.burst.max(1));
+        let rate = |per_minute: u32| {
+            (per_minute > 0).then(|| Rate {
+                per_sec: f64::from(per_minute) / 60.0,
+                burst,
+            })
+        };
+        RateLimiter {
+            default: rate(settings.per_minute),
+            per_key: settings
+                .per_key
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), rate(*v)?)))
+                .collect(),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `key_id`: the tokens left, or how long until one is back.
+    pub(crate) fn take(&self, key_id: &str) -> Result<Option<u32>, Duration> {
+        let Some(rate) = self.per_key.get(key_id).copied().or(self.default) else {
+            return Ok(None);
+        };
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = buckets.entry(key_id.to_string()).or_insert(Bucket {
+            tokens: rate.burst,
+            at: now,
+        });
+        let refill = now.duration_since(bucket.at).as_secs_f64() * rate.per_sec;
+        bucket.tokens = (bucket.tokens + refill).min(rate.burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(Some(bucket.tokens as u32))
+        } else {
+            Err(Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / rate.per_sec,
+            ))
+        }
+    }
+
+    /// Whole tokens left per key that has made a request, for `/metrics`.
+    pub(crate) fn remaining(&self) -> Vec<(String, u32)> {
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = buckets
+            .iter()
+            .map(|(k, b)| (k.clone(), b.tokens as u32))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// Middleware on `/graphql`.
+pub(crate) async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let principal = match state.auth.authenticate(bearer) {
+        Ok(p) if state.auth.keys_configured() => p,
+        _ => return next.run(request).await,
+    };
+    match state.ratelimit.take(&principal.key_id) {
+        Ok(remaining) => {
+            let mut response = next.run(request).await;
+            if let Some(n) = remaining {
+                response
+                    .headers_mut()
+                    .insert("x-ratelimit-remaining", HeaderValue::from(n));
+            }
+            response
+        }
+        Err(wait) => {
+            state.metrics.rate_limited(&principal.key_id);
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let body = json!({ "errors": [{
+                "message": format!("rate limit of gateway key `{}` exceeded; retry in {secs} s", principal.key_id),
+                "extensions": { "code": "RATE_LIMITED", "retryAfterSeconds": secs },
+            }]});
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+        }
+    }
+}
+
+/// `server.body_limit_bytes` for `/graphql`. `DefaultBodyLimit` only binds axum's
+/// own extractors, and async-graphql-axum reads the body stream itself: without
+/// this a 10 MB body was read whole. Reading at most the limit here bounds memory
+/// whatever the client claims in `Content-Length` (or with none, chunked).
+pub(crate) async fn body_limit(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = state.body_limit;
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        super::graphql_http::error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body over server.body_limit_bytes ({limit} bytes)"),
+            "BAD_USER_INPUT",
+        )
+    };
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, bytes.into())).await,
+        Err(_) => too_large(),
+    }
+}
