@@ -13,10 +13,13 @@
 //! - [`server`]: the axum HTTP server: routes (`/graphql`, `/healthz`, `/readyz`),
 //!   gateway-key authentication, request ids, body limit, timeouts, shutdown.
 //!   [`server::Gateway`] is what `main` and the tests start.
+//!   Also the operator's surface: `/metrics`, per-key rate limits, CORS.
 //! - [`auth`]: gateway API keys (SHA-256 hashes in the config) and their scopes.
+//! - [`audit`]: the mutation audit log (target `audit`, optional JSON-lines file);
+//!   [`metrics`]: the gateway's own counters behind `/metrics`.
 //! - [`graphql`]: the schema of DESIGN.md §5: queries, mutations, Relay connections
 //!   over broker cursors, global ids, the instrument DataLoader, and the one mapping
-//!   of every error to `extensions.code`.
+//!   of every error to `extensions.code`; query limits and persisted queries.
 //! - [`orders`]: pre-trade validation and the submit/cancel flows that are safe to
 //!   retry.
 //! - [`cache`]: the read cache of DESIGN.md §7 as a `Broker` that wraps a `Broker`:
