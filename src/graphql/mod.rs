@@ -1,9 +1,9 @@
 //! The GraphQL API of DESIGN.md §5: schema, Relay connections over broker cursors,
 //! DataLoaders, and the mapping of every error to `extensions.code`.
 
+mod audited;
 #[doc(hidden)]
 pub mod bench_support;
-mod audited;
 mod connection;
 mod cursor;
 mod enums;
