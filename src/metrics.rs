@@ -33,6 +33,12 @@ struct Inner {
     replays: u64,
     conflicts: u64,
     rate_limited: BTreeMap<String, u64>,
+    broker_calls: BTreeMap<(&'static str, &'static str), u64>,
+    broker_latency_sum: f64,
+    broker_latency_count: u64,
+    broker_latency_counts: [u64; BUCKETS.len()],
+    /// The broker's `X-RateLimit-Remaining` and `-Limit`, as last seen.
+    broker_budget: Option<(u32, u32)>,
 }
 
 impl Metrics {
@@ -74,6 +80,25 @@ impl Metrics {
     pub(crate) fn rate_limited(&self, key_id: &str) {
         let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         *m.rate_limited.entry(key_id.to_string()).or_default() += 1;
+    }
+
+    /// One call to the broker adapter (one HTTP attempt), by route and result.
+    pub(crate) fn broker_call(&self, route: &'static str, status: &'static str, took: Duration) {
+        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        *m.broker_calls.entry((route, status)).or_default() += 1;
+        let secs = took.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                m.broker_latency_counts[i] += 1;
+            }
+        }
+        m.broker_latency_sum += secs;
+        m.broker_latency_count += 1;
+    }
+
+    pub(crate) fn broker_budget(&self, remaining: u32, limit: u32) {
+        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        m.broker_budget = Some((remaining, limit));
     }
 
     /// Appends this registry's series to `out`.
@@ -145,6 +170,7 @@ impl Metrics {
             "brokergraph_idempotency_conflicts_total {}",
             m.conflicts
         );
+        render_broker(&m, out);
         header(
             out,
             "brokergraph_rate_limited_total",
@@ -158,6 +184,54 @@ impl Metrics {
                 escape(key)
             );
         }
+    }
+}
+
+fn render_broker(m: &Inner, out: &mut String) {
+    header(
+        out,
+        "brokergraph_broker_requests_total",
+        "counter",
+        "HTTP attempts to the broker (retries included) by route and result.",
+    );
+    for ((route, status), n) in &m.broker_calls {
+        let _ = writeln!(
+            out,
+            "brokergraph_broker_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+        );
+    }
+    let name = "brokergraph_broker_request_duration_seconds";
+    header(
+        out,
+        name,
+        "histogram",
+        "Time of one HTTP attempt to the broker.",
+    );
+    for (bound, n) in BUCKETS.iter().zip(m.broker_latency_counts) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{le=\"+Inf\"}} {}",
+        m.broker_latency_count
+    );
+    let _ = writeln!(out, "{name}_sum {}", m.broker_latency_sum);
+    let _ = writeln!(out, "{name}_count {}", m.broker_latency_count);
+    if let Some((remaining, limit)) = m.broker_budget {
+        header(
+            out,
+            "brokergraph_broker_rate_limit_remaining",
+            "gauge",
+            "The broker's X-RateLimit-Remaining as last reported.",
+        );
+        let _ = writeln!(out, "brokergraph_broker_rate_limit_remaining {remaining}");
+        header(
+            out,
+            "brokergraph_broker_rate_limit_limit",
+            "gauge",
+            "The broker's X-RateLimit-Limit as last reported.",
+        );
+        let _ = writeln!(out, "brokergraph_broker_rate_limit_limit {limit}");
     }
 }
 

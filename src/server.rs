@@ -6,6 +6,7 @@ mod cors;
 mod graphiql;
 mod graphql_http;
 mod health;
+mod metered;
 mod metrics;
 mod ratelimit;
 mod responses;
@@ -102,7 +103,12 @@ impl Gateway {
         #[cfg(feature = "embedded-sim")]
         let embedded = endpoint.embedded;
         let (url, api_key) = (endpoint.url, endpoint.identity);
-        let resilient = ResilientBroker::new(endpoint.broker, RetryPolicy::default());
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let adapter: Arc<dyn Broker> = Arc::new(metered::MeteredBroker::new(
+            endpoint.broker,
+            metrics.clone(),
+        ));
+        let resilient = ResilientBroker::new(adapter, RetryPolicy::default());
         let breaker = resilient.breaker();
         let broker: Arc<dyn Broker> = Arc::new(resilient);
         let identity = account_identity(&url, &api_key);
@@ -133,7 +139,6 @@ impl Gateway {
                 deadline: SUBMIT_DEADLINE,
             },
         ));
-        let metrics = Arc::new(crate::metrics::Metrics::default());
         let pq = &config.persisted_queries;
         let hardening = graphql::Hardening {
             limits: config.limits.clone(),
