@@ -31,7 +31,8 @@
 //! - [`resilience`]: retries with backoff and a retry budget, and the circuit
 //!   breaker, as a `Broker` that wraps the adapter.
 //! - [`broker`]: the `Broker` trait in domain types, `BrokerError`, and the adapters
-//!   that speak a broker's REST dialect ([`broker::http`]: the generic v1 dialect).
+//!   that speak a broker's REST dialect ([`broker::http`]: the generic v1 dialect;
+//!   `broker::alpaca`: Alpaca's Trading API v2).
 //! - [`domain`]: accounts, instruments, positions, orders: what every layer above the
 //!   adapters speaks, with `Decimal` money.
 //! - [`config`] and [`cli`]: the typed configuration (defaults < TOML < env < flags)
