@@ -18,7 +18,7 @@ mod wire;
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -80,13 +80,6 @@ impl fmt::Debug for AlpacaBroker {
             .field("base", &self.base.as_str())
             .finish_non_exhaustive()
     }
-}
-
-struct Exchange {
-    status: reqwest::StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    received_at: DateTime<Utc>,
 }
 
 /// A decoded 2xx answer and when it arrived (the domain objects' `as_of`).
@@ -175,10 +168,10 @@ impl AlpacaBroker {
         &self,
         request: RequestBuilder,
         route: Route,
-    ) -> Result<Exchange, BrokerError> {
+    ) -> Result<shared::Exchange, BrokerError> {
         let span = tracing::Span::current();
         let started = Instant::now();
-        let outcome = self.exchange(request).await;
+        let outcome = shared::exchange(request, &self.rate_limit).await;
         span.record("latency_ms", started.elapsed().as_millis() as u64);
         let exchange = outcome?;
         span.record("status", exchange.status.as_u16());
@@ -200,58 +193,12 @@ impl AlpacaBroker {
         }
         Err(err)
     }
-
-    async fn exchange(&self, request: RequestBuilder) -> Result<Exchange, BrokerError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| shared::transport_error(&e))?;
-        let received_at = Utc::now();
-        let status = response.status();
-        let headers = response.headers().clone();
-        self.observe_rate_limit(&headers);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| shared::transport_error(&e))?
-            .into();
-        Ok(Exchange {
-            status,
-            headers,
-            body,
-            received_at,
-        })
-    }
-
-    fn observe_rate_limit(&self, headers: &HeaderMap) {
-        let Some(fresh) = shared::rate_limit(headers, SystemTime::now()) else {
-            return;
-        };
-        let mut kept = self.rate_limit.lock().unwrap_or_else(|p| p.into_inner());
-        if shared::supersedes(&fresh, kept.as_ref()) {
-            *kept = Some(fresh);
-        }
-    }
 }
 
-/// An absolute http(s) URL with a host, no query or fragment, and without `/v2`.
+/// See `check_base_url`; the dialect's version is `/v2`.
 fn parse_base_url(raw: &str) -> Result<Url, AlpacaBrokerConfigError> {
-    let fail = |reason: &str| AlpacaBrokerConfigError::BaseUrl {
+    shared::check_base_url(raw, "/v2").map_err(|reason| AlpacaBrokerConfigError::BaseUrl {
         url: raw.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let url = Url::parse(raw.trim()).map_err(|e| fail(&e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(fail("the scheme must be http or https"));
-    }
-    if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(fail("it needs a host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(fail("it must not have a query or fragment"));
-    }
-    if url.path().trim_end_matches('/').ends_with("/v2") {
-        return Err(fail("give the base URL without /v2"));
-    }
-    Ok(url)
+        reason,
+    })
 }

@@ -11,7 +11,7 @@ mod wire;
 
 use std::fmt;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
@@ -65,14 +65,6 @@ impl fmt::Debug for GenericBroker {
             .field("base", &self.base.as_str())
             .finish_non_exhaustive()
     }
-}
-
-/// Everything one HTTP exchange produced, before it is judged.
-struct Exchange {
-    status: reqwest::StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    received_at: DateTime<Utc>,
 }
 
 /// A successful answer: the decoded body, whether the broker said it replayed an
@@ -152,9 +144,9 @@ impl GenericBroker {
     ) -> Result<Reply<T>, BrokerError> {
         let span = tracing::Span::current();
         let started = Instant::now();
-        let outcome = self.exchange(request).await;
+        let outcome = response::exchange(request, &self.rate_limit).await;
         span.record("latency_ms", started.elapsed().as_millis() as u64);
-        let Exchange {
+        let response::Exchange {
             status,
             headers,
             body,
@@ -186,59 +178,12 @@ impl GenericBroker {
             Err(err) => Err(response::decode_error(&err, &body, &self.api_key)),
         }
     }
-
-    async fn exchange(&self, request: RequestBuilder) -> Result<Exchange, BrokerError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| response::transport_error(&e))?;
-        let received_at = Utc::now();
-        let status = response.status();
-        let headers = response.headers().clone();
-        self.observe_rate_limit(&headers);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| response::transport_error(&e))?
-            .into();
-        Ok(Exchange {
-            status,
-            headers,
-            body,
-            received_at,
-        })
-    }
-
-    fn observe_rate_limit(&self, headers: &HeaderMap) {
-        let Some(fresh) = response::rate_limit(headers, SystemTime::now()) else {
-            return;
-        };
-        let mut kept = self.rate_limit.lock().unwrap_or_else(|p| p.into_inner());
-        if response::supersedes(&fresh, kept.as_ref()) {
-            *kept = Some(fresh);
-        }
-    }
 }
 
-/// Accepts only an absolute http(s) URL that can take path segments; a query or
-/// fragment would silently end up in every request, so those are refused too.
+/// See `check_base_url`; the dialect's version is `/v1`.
 fn parse_base_url(raw: &str) -> Result<Url, GenericBrokerConfigError> {
-    let fail = |reason: &str| GenericBrokerConfigError::BaseUrl {
+    response::check_base_url(raw, "/v1").map_err(|reason| GenericBrokerConfigError::BaseUrl {
         url: raw.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let url = Url::parse(raw.trim()).map_err(|e| fail(&e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(fail("the scheme must be http or https"));
-    }
-    if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(fail("it needs a host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(fail("it must not have a query or fragment"));
-    }
-    if url.path().trim_end_matches('/').ends_with("/v1") {
-        return Err(fail("give the base URL without /v1"));
-    }
-    Ok(url)
+        reason,
+    })
 }

@@ -202,6 +202,63 @@ fn redact(text: String, api_key: &Secret) -> String {
     text.replace(api_key.expose(), "[redacted]")
 }
 
+/// One HTTP round trip, read whole: what both adapters decode from.
+pub(crate) struct Exchange {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Sends `request`, reads the whole body, and keeps the `X-RateLimit-*` headers in
+/// `kept` (newest window wins), whatever the status.
+pub(crate) async fn exchange(
+    request: reqwest::RequestBuilder,
+    kept: &std::sync::Mutex<Option<RateLimitSnapshot>>,
+) -> Result<Exchange, BrokerError> {
+    let response = request.send().await.map_err(|e| transport_error(&e))?;
+    let received_at = Utc::now();
+    let status = response.status();
+    let headers = response.headers().clone();
+    if let Some(fresh) = rate_limit(&headers, SystemTime::now()) {
+        let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+        if supersedes(&fresh, kept.as_ref()) {
+            *kept = Some(fresh);
+        }
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(&e))?
+        .into();
+    Ok(Exchange {
+        status,
+        headers,
+        body,
+        received_at,
+    })
+}
+
+/// Accepts only an absolute http(s) URL that can take path segments and does not
+/// already end in the API version (`version`, e.g. `/v1`); a query or fragment would
+/// silently end up in every request, so those are refused too. `Err` is the reason.
+pub(crate) fn check_base_url(raw: &str, version: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(raw.trim()).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("the scheme must be http or https".into());
+    }
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err("it needs a host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("it must not have a query or fragment".into());
+    }
+    if url.path().trim_end_matches('/').ends_with(version) {
+        return Err(format!("give the base URL without {version}"));
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
