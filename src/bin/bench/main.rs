@@ -5,6 +5,8 @@
 //! Every scenario runs a few seconds so that `all` takes about two minutes on 2
 //! cores; the numbers are for comparing runs on one machine, not for tests.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod load;
 mod memory;
 mod scenarios;

@@ -121,26 +121,7 @@ impl Stack {
 
     /// `n` tradable lot-1 symbols, priced at 1.00 so thousands of buys fit the cash.
     pub async fn cheap_symbols(&self, n: usize) -> Vec<String> {
-        let list: Value = self
-            .broker(reqwest::Method::GET, "/v1/instruments?limit=100")
-            .send()
-            .await
-            .expect("sim answers")
-            .json()
-            .await
-            .expect("JSON");
-        let symbols: Vec<String> = list["data"]
-            .as_array()
-            .expect("data")
-            .iter()
-            .filter(|i| i["tradable"] == json!(true) && i["lot_size"] == json!("1"))
-            .take(n)
-            .map(|i| i["symbol"].as_str().expect("symbol").to_string())
-            .collect();
-        for s in &symbols {
-            self.sim.set_price(s, "1.00").await;
-        }
-        symbols
+        crate::common::cheap_symbols(&self.sim, SIM_KEY, n).await
     }
 
     /// Buys one share of `symbol` at the broker directly; returns its order id.
@@ -184,15 +165,4 @@ pub async fn floor_server(body: Bytes) -> SocketAddr {
     addr
 }
 
-/// Resident set size of this process (sim, gateway and load generator), MiB.
-pub fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kib| kib / 1024.0)
-        .unwrap_or(0.0)
-}
+pub use crate::common::rss_mib;

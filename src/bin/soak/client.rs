@@ -92,31 +92,6 @@ impl Tally {
     }
 }
 
-/// Tradable lot-size-1 symbols, priced at 1.00 so thousands of buys fit the cash.
-pub async fn pick_symbols(sim: &broker_sim::SimHandle, n: usize) -> Vec<String> {
-    let body: Value = reqwest::Client::new()
-        .get(format!("{}/v1/instruments?limit=100", sim.base_url()))
-        .bearer_auth(super::SIM_KEY)
-        .send()
-        .await
-        .expect("sim answers")
-        .json()
-        .await
-        .expect("json");
-    let symbols: Vec<String> = body["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .filter(|i| i["tradable"] == json!(true) && i["lot_size"] == json!("1"))
-        .take(n)
-        .map(|i| i["symbol"].as_str().expect("symbol").to_string())
-        .collect();
-    for s in &symbols {
-        sim.set_price(s, "1.00").await;
-    }
-    symbols
-}
-
 pub struct Client {
     http: reqwest::Client,
     url: String,

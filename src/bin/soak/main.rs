@@ -7,6 +7,8 @@
 //! `cargo run --release --bin soak -- --clients 32 --orders 300` (see docs/soak.md).
 
 mod client;
+#[path = "../common/mod.rs"]
+mod common;
 mod reconcile;
 
 use std::sync::Arc;
@@ -53,18 +55,6 @@ fn fault_profile(seed: u64, scale: f64) -> serde_json::Value {
     ]})
 }
 
-fn rss_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map(|kib| kib / 1024)
-        .unwrap_or(0)
-}
-
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -99,9 +89,9 @@ async fn run(args: Args) -> bool {
     tokio::spawn(gateway.run(async {
         let _ = stop_rx.await;
     }));
-    let rss_start = rss_mib();
+    let rss_start = common::rss_mib();
 
-    let symbols = client::pick_symbols(&sim, 5).await;
+    let symbols = common::cheap_symbols(&sim, SIM_KEY, 5).await;
     sim.set_faults(fault_profile(args.seed, args.fault_scale))
         .await;
     let tally = Arc::new(client::Tally::default());
@@ -127,7 +117,7 @@ async fn run(args: Args) -> bool {
     tally.stop();
     let _ = poller.await;
     sim.clear_faults().await;
-    let rss_end = rss_mib();
+    let rss_end = common::rss_mib();
 
     let report = reconcile::reconcile(&sim, &outcomes).await;
     let t = tally.snapshot();
@@ -135,7 +125,7 @@ async fn run(args: Args) -> bool {
     println!(
         "soak: clients={} submitted={} answered={} broker_orders={} duplicates={} lost={} orphans={} \
          gave_up={} cancels={} polls={} undocumented_errors={} http_500={} retried_answers={} retry_codes={} \
-         rss_start_mib={} rss_end_mib={} secs={:.1} result={}",
+         rss_start_mib={:.0} rss_end_mib={:.0} secs={:.1} result={}",
         args.clients,
         outcomes.len(),
         report.answered,
