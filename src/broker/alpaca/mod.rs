@@ -128,23 +128,13 @@ impl AlpacaBroker {
         })
     }
 
-    /// `base/v2/<segments>`, each segment percent-encoded.
+    /// `base/v2/<segments>` (see `response::versioned_url`).
     fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        url.path_segments_mut()
-            .expect("checked in parse_base_url")
-            .pop_if_empty()
-            .push("v2")
-            .extend(segments);
-        url
+        shared::versioned_url(&self.base, "v2", segments)
     }
 
-    /// A URL for one object; `.`/`..`/empty would name another path: not found.
     fn object_url(&self, collection: &str, id: &str) -> Result<Url, BrokerError> {
-        if matches!(id, "" | "." | "..") {
-            return Err(BrokerError::NotFound);
-        }
-        Ok(self.url(&[collection, id]))
+        shared::object_url(&self.base, "v2", collection, id)
     }
 
     /// Sends one request and decodes a 2xx JSON body.

@@ -103,26 +103,13 @@ impl GenericBroker {
         })
     }
 
-    /// `base/v1/<segments>`, each segment percent-encoded so that an id containing
-    /// `/`, `?`, `#` or `%` stays one path segment.
+    /// `base/v1/<segments>` (see `response::versioned_url`).
     fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        url.path_segments_mut()
-            .expect("checked in parse_base_url")
-            .pop_if_empty()
-            .push("v1")
-            .extend(segments);
-        url
+        response::versioned_url(&self.base, "v1", segments)
     }
 
-    /// A URL for one object by id. `.` and `..` would be resolved away as path steps
-    /// (and an empty id would name the list), so they can name no object: not found,
-    /// without asking.
     fn object_url(&self, collection: &str, id: &str) -> Result<Url, BrokerError> {
-        if matches!(id, "" | "." | "..") {
-            return Err(BrokerError::NotFound);
-        }
-        Ok(self.url(&[collection, id]))
+        response::object_url(&self.base, "v1", collection, id)
     }
 
     fn list_url(&self, collection: &str, page: &PageRequest) -> Url {

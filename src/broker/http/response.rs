@@ -259,6 +259,33 @@ pub(crate) fn check_base_url(raw: &str, version: &str) -> Result<reqwest::Url, S
     Ok(url)
 }
 
+/// `base/<version>/<segments>`, each segment percent-encoded so that an id
+/// containing `/`, `?`, `#` or `%` stays one path segment.
+pub(crate) fn versioned_url(base: &reqwest::Url, version: &str, segments: &[&str]) -> reqwest::Url {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .expect("checked in check_base_url")
+        .pop_if_empty()
+        .push(version)
+        .extend(segments);
+    url
+}
+
+/// A URL for one object by id. `.` and `..` would be resolved away as path steps
+/// (and an empty id would name the list), so they can name no object: not found,
+/// without asking.
+pub(crate) fn object_url(
+    base: &reqwest::Url,
+    version: &str,
+    collection: &str,
+    id: &str,
+) -> Result<reqwest::Url, BrokerError> {
+    if matches!(id, "" | "." | "..") {
+        return Err(BrokerError::NotFound);
+    }
+    Ok(versioned_url(base, version, &[collection, id]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
