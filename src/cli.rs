@@ -71,6 +71,16 @@ pub struct Cli {
         allow_hyphen_values = true
     )]
     pub broker_secret: Option<Secret>,
+
+    /// Redis shared by several replicas, e.g. redis://127.0.0.1:6379 [env: BROKERGRAPH_REDIS_URL]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        value_parser = secret,
+        allow_hyphen_values = true
+    )]
+    pub redis_url: Option<Secret>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Subcommand)]

@@ -58,5 +58,6 @@ pub mod orders;
 pub mod resilience;
 pub mod secret;
 pub mod server;
+pub mod shared;
 pub mod telemetry;
 mod throttle;

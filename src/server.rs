@@ -38,12 +38,6 @@ use crate::orders::{OrderService, OrderSettings};
 use crate::resilience::{CircuitBreaker, ResilientBroker, RetryPolicy};
 use crate::secret::Secret;
 
-/// How long an in-flight submit holds its key if it never finishes (a hung task):
-/// longer than any submit can take with its resends.
-const SUBMIT_LEASE: Duration = Duration::from_secs(60);
-/// The most one submit spends resending to learn its outcome.
-const SUBMIT_DEADLINE: Duration = Duration::from_secs(15);
-
 /// What every request handler shares.
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -54,6 +48,8 @@ pub(crate) struct AppState {
     graphiql: bool,
     /// The broker's circuit breaker, which `/readyz` reports.
     breaker: Arc<CircuitBreaker>,
+    /// The Redis replicas share, if configured; `/readyz` reports it.
+    redis: Option<Arc<crate::shared::Redis>>,
     /// Whole answers of read-only queries, reused while exact (issue 7's hot path).
     responses: Arc<responses::ResponseCache>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -85,6 +81,8 @@ pub enum ServeError {
     Audit(#[from] crate::audit::AuditError),
     #[error(transparent)]
     AllowList(#[from] graphql::persisted::AllowListError),
+    #[error(transparent)]
+    Redis(#[from] crate::shared::RedisError),
 }
 
 /// A gateway bound to its port and ready to run; tests build one on port 0.
@@ -100,6 +98,10 @@ pub struct Gateway {
 impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
         let endpoint = adapter::connect(&config).await?;
+        let redis = crate::shared::Redis::open(&config.redis)?.map(Arc::new);
+        if let Some(redis) = &redis {
+            redis.check_eviction_policy().await;
+        }
         #[cfg(feature = "embedded-sim")]
         let embedded = endpoint.embedded;
         let (url, api_key) = (endpoint.url, endpoint.identity);
@@ -135,8 +137,8 @@ impl Gateway {
             ),
             OrderSettings {
                 wait: Duration::from_millis(config.idempotency.wait_ms),
-                lease: SUBMIT_LEASE,
-                deadline: SUBMIT_DEADLINE,
+                lease: Duration::from_millis(config.idempotency.lease_ms),
+                deadline: Duration::from_millis(config.idempotency.resend_deadline_ms),
             },
         ));
         let pq = &config.persisted_queries;
@@ -165,6 +167,7 @@ impl Gateway {
             auth,
             graphiql: config.server.graphiql_on(config.listen),
             breaker,
+            redis,
             responses: Arc::new(responses::ResponseCache::new(cache.clone())),
             metrics,
             cache: cache.stats(),

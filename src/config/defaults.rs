@@ -25,6 +25,7 @@ impl Default for Config {
             rate_limit: Default::default(),
             audit: Default::default(),
             persisted_queries: Default::default(),
+            redis: Default::default(),
         }
     }
 }
@@ -70,6 +71,8 @@ impl Default for IdempotencySettings {
             ttl_secs: 86_400,
             max_entries: 1_000_000,
             wait_ms: 5_000,
+            lease_ms: 60_000,
+            resend_deadline_ms: 15_000,
         }
     }
 }

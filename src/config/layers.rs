@@ -85,6 +85,11 @@ pub(super) fn collect(
         ),
         ("broker.kind", "--broker", cli.broker.clone()),
         (
+            "redis.url",
+            "--redis-url",
+            cli.redis_url.as_ref().map(|s| s.expose().to_string()),
+        ),
+        (
             "broker.key_id",
             "--broker-key-id",
             cli.broker_key_id.as_ref().map(|s| s.expose().to_string()),

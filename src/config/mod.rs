@@ -11,6 +11,7 @@ mod defaults;
 mod hardening;
 mod layers;
 mod render;
+mod scaleout;
 mod settings;
 mod validate;
 
@@ -27,6 +28,7 @@ pub use cache::{CacheSettings, ThrottleSettings};
 pub use hardening::{AuditSettings, LimitsSettings, PersistedQuerySettings, RateLimitSettings};
 pub use layers::{Origin, Origins};
 pub use render::to_redacted_toml;
+pub use scaleout::RedisSettings;
 pub use settings::{reference_table, unknown_env_vars};
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -49,6 +51,8 @@ pub struct Config {
     pub rate_limit: RateLimitSettings,
     pub audit: AuditSettings,
     pub persisted_queries: PersistedQuerySettings,
+    /// Shared state for several replicas; unset: everything stays in this process.
+    pub redis: RedisSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -181,6 +185,11 @@ pub struct IdempotencySettings {
     pub max_entries: u64,
     /// How long a concurrent duplicate waits for the first request's result.
     pub wait_ms: u64,
+    /// How long an in-flight submit holds its key if its owner never finishes (a
+    /// crashed replica, a hung task); longer than `resend_deadline_ms`.
+    pub lease_ms: u64,
+    /// The most one submit spends resending with its key to learn an unknown outcome.
+    pub resend_deadline_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]

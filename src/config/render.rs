@@ -55,6 +55,8 @@ pub(crate) fn to_table(config: &Config) -> Table {
     idempotency.insert("ttl_secs".into(), int(i.ttl_secs));
     idempotency.insert("max_entries".into(), int(i.max_entries));
     idempotency.insert("wait_ms".into(), int(i.wait_ms));
+    idempotency.insert("lease_ms".into(), int(i.lease_ms));
+    idempotency.insert("resend_deadline_ms".into(), int(i.resend_deadline_ms));
     root.insert("idempotency".into(), idempotency.into());
 
     let c = &config.cache;
@@ -116,6 +118,7 @@ pub(crate) fn to_table(config: &Config) -> Table {
         root.insert("keys".into(), Value::Array(keys));
     }
     super::hardening::render(config, &mut root);
+    super::scaleout::render(config, &mut root);
     root
 }
 

@@ -115,6 +115,19 @@ pub(crate) const SETTINGS: &[Setting] = &[
     s("idempotency.ttl_secs", Kind::Int, "How long a submitted order's idempotency key is remembered."),
     s("idempotency.max_entries", Kind::Int, "Most idempotency records kept in memory."),
     s("idempotency.wait_ms", Kind::Int, "How long a concurrent duplicate waits for the first request's result."),
+    s("idempotency.lease_ms", Kind::Int, "How long an in-flight submit holds its key if it never finishes (a crashed replica); longer than `idempotency.resend_deadline_ms`."),
+    s("idempotency.resend_deadline_ms", Kind::Int, "The most one submit spends resending with its key to learn an unknown outcome before `OUTCOME_UNKNOWN`."),
+    Setting {
+        flag: Some("--redis-url"),
+        secret: true,
+        ..s(
+            "redis.url",
+            Kind::Str,
+            "Redis shared by replicas (idempotency keys, broker budget, invalidation), e.g. `redis://127.0.0.1:6379`; unset: all in this process. Needs `maxmemory-policy noeviction`.",
+        )
+    },
+    s("redis.timeout_ms", Kind::Int, "Bound on every Redis call; past it Redis counts as down (reads from local cache, mutations `BROKER_UNAVAILABLE`)."),
+    s("redis.key_prefix", Kind::Str, "Prefix of every Redis key and channel, so deployments can share one Redis."),
     s("cache.account_ttl_ms", Kind::Int, "How long an account read is reused."),
     s("cache.positions_ttl_ms", Kind::Int, "How long a page of positions is reused."),
     s("cache.orders_ttl_ms", Kind::Int, "How long a page of an `orders` list is reused."),

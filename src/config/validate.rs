@@ -91,6 +91,7 @@ pub(super) fn validate(mut config: Config) -> Result<Config, (String, String)> {
     keys(&mut config)?;
     listen(&config)?;
     super::hardening::validate(&config)?;
+    super::scaleout::validate(&config)?;
     Ok(config)
 }
 

@@ -19,32 +19,56 @@ pub(crate) async fn healthz() -> impl IntoResponse {
 
 /// Ready when the broker answers an account read (through the cache, once there is
 /// one). Not ready says why, so an operator sees a bad key apart from an outage.
+///
+/// Redis down does not make a replica unready: every replica shares the one Redis,
+/// so taking them out of rotation would stop the reads that still work from local
+/// caches. It is reported as `"status": "degraded"` with the reason, and mutations
+/// answer BROKER_UNAVAILABLE meanwhile.
 pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let (code, mut body) = broker_readiness(&state).await;
+    if let Some(redis) = &state.redis {
+        let redis_status = match redis.ping().await {
+            Ok(()) => json!({ "status": "up" }),
+            Err(e) => {
+                if code == StatusCode::OK {
+                    body["status"] = json!("degraded");
+                    body["reason"] = json!(
+                        "redis is unreachable: reads are served, mutations are refused (BROKER_UNAVAILABLE)"
+                    );
+                }
+                let down_for = redis.health().since.elapsed().as_secs();
+                json!({ "status": "down", "reason": e.to_string(), "down_for_secs": down_for })
+            }
+        };
+        body["redis"] = redis_status;
+    }
+    (code, Json(body))
+}
+
+async fn broker_readiness(state: &AppState) -> (StatusCode, serde_json::Value) {
     let breaker = state.breaker.state();
     if breaker == BreakerState::Open {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not ready", "code": "BROKER_UNAVAILABLE",
-                "reason": "the broker has been failing: circuit open", "breaker": breaker.as_str() })),
+            json!({ "status": "not ready", "code": "BROKER_UNAVAILABLE",
+                "reason": "the broker has been failing: circuit open", "breaker": breaker.as_str() }),
         );
     }
     match tokio::time::timeout(Duration::from_secs(3), state.broker.account()).await {
         Ok(Ok(_)) => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "breaker": breaker.as_str() })),
+            json!({ "status": "ready", "breaker": breaker.as_str() }),
         ),
         Ok(Err(e)) => {
             let err = GatewayError::from(e);
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "not ready", "code": err.code(), "reason": err.message() })),
+                json!({ "status": "not ready", "code": err.code(), "reason": err.message() }),
             )
         }
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(
-                json!({ "status": "not ready", "code": "BROKER_UNAVAILABLE", "reason": "the broker did not answer within 3 s" }),
-            ),
+            json!({ "status": "not ready", "code": "BROKER_UNAVAILABLE", "reason": "the broker did not answer within 3 s" }),
         ),
     }
 }
