@@ -50,6 +50,8 @@ pub(crate) struct AppState {
     breaker: Arc<CircuitBreaker>,
     /// The Redis replicas share, if configured; `/readyz` reports it.
     redis: Option<Arc<crate::shared::Redis>>,
+    /// `broker`'s cache layer, which learns of other replicas' mutations per request.
+    cached: Arc<CachedBroker>,
     /// Whole answers of read-only queries, reused while exact (issue 7's hot path).
     responses: Arc<responses::ResponseCache>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -115,12 +117,17 @@ impl Gateway {
         let broker: Arc<dyn Broker> = Arc::new(resilient);
         let identity = account_identity(&url, &api_key);
         let cache = CacheStore::new(&config.cache);
-        let broker: Arc<dyn Broker> = Arc::new(CachedBroker::new(
+        let mut cached = CachedBroker::new(
             broker,
             &cache_account(&identity),
             cache.clone(),
             &config.throttle,
-        ));
+        );
+        if let Some(redis) = &redis {
+            cached = cached.with_replicas(redis.clone());
+        }
+        let cached = Arc::new(cached);
+        let broker: Arc<dyn Broker> = cached.clone();
         let pages = PageSizes {
             default: config.graphql.default_page_size,
             max: config.graphql.max_page_size,
@@ -168,6 +175,7 @@ impl Gateway {
             graphiql: config.server.graphiql_on(config.listen),
             breaker,
             redis,
+            cached,
             responses: Arc::new(responses::ResponseCache::new(cache.clone())),
             metrics,
             cache: cache.stats(),

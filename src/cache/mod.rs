@@ -18,6 +18,7 @@
 mod fill;
 mod keys;
 mod read;
+mod replicas;
 mod slot;
 mod stale;
 mod stats;
@@ -112,6 +113,8 @@ pub struct CachedBroker {
     throttle: Throttle,
     /// Bumped by every submit or cancel that may have changed the account.
     epoch: AtomicU64,
+    /// With several replicas: how they tell each other of mutations (`replicas`).
+    replicas: Option<crate::shared::epoch::SharedEpoch>,
 }
 
 impl CachedBroker {
@@ -129,6 +132,7 @@ impl CachedBroker {
             throttle: Throttle::new(throttle, store.counters.clone()),
             store,
             epoch: AtomicU64::new(1),
+            replicas: None,
         }
     }
 

@@ -102,7 +102,9 @@ impl CachedBroker {
                 called.store(true, Ordering::Relaxed);
                 counters.call(policy.route);
                 let result = fetch().await;
-                self.throttle.observe(self.inner.rate_limit(), &result);
+                self.throttle
+                    .observe(self.inner.rate_limit(), &result)
+                    .await;
                 let value = result?;
                 let keep = (policy.ttl)(store, &value).max(store.stale_ttl);
                 let entry =

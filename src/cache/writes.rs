@@ -30,12 +30,17 @@ impl CachedBroker {
         self.throttle.acquire(Priority::Mutation, true).await?;
         self.store.counters.call(route);
         let result = call().await;
-        self.throttle.observe(self.inner.rate_limit(), &result);
+        self.throttle
+            .observe(self.inner.rate_limit(), &result)
+            .await;
         match &result {
             Ok(answer) => self.invalidate(target, Some(order_of(answer))).await,
             // It may have happened: treat the account as changed.
             Err(e) if e.outcome_unknown() => self.invalidate(target, None).await,
             Err(_) => {}
+        }
+        if result.is_ok() || result.as_ref().is_err_and(|e| e.outcome_unknown()) {
+            self.tell_replicas().await;
         }
         result
     }

@@ -69,6 +69,8 @@ async fn execute(
             )
         }
     };
+    // Before the whole-response cache too: it is built on the same reads.
+    state.cached.sync_replicas().await;
     let candidate = match state.responses.lookup(&request, &principal) {
         Ok(hit) => return hit,
         Err(candidate) => candidate,

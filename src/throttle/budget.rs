@@ -92,6 +92,26 @@ impl Budget {
         }
     }
 
+    /// The shared budget's view of `cap`: (cap at the window's end, cap at its
+    /// start, window). Only refreshes are paced, so only they differ.
+    pub fn caps(&self, priority: Priority) -> (u32, u32, Duration) {
+        let reserve = self.reserve();
+        let (share, burst) = match priority {
+            Priority::Mutation => (self.limit, self.limit),
+            Priority::Confirm => (self.limit - reserve / 2, self.limit - reserve / 2),
+            Priority::Read => (self.limit - reserve, self.limit - reserve),
+            Priority::Refresh => self.refresh_share(),
+        };
+        (share, burst, self.window)
+    }
+
+    /// What the broker's headers say of the current window: calls spent and the
+    /// time to its reset, if it has not already ended.
+    pub fn reading(snap: &RateLimitSnapshot, wall: SystemTime) -> Option<(u32, Duration)> {
+        let reset_in = snap.reset_at.duration_since(wall).ok()?;
+        (!reset_in.is_zero()).then(|| (snap.limit.saturating_sub(snap.remaining), reset_in))
+    }
+
     fn elapsed(&self, now: Instant) -> Duration {
         self.start
             .map_or(Duration::ZERO, |s| now.saturating_duration_since(s))

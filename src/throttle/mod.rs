@@ -9,12 +9,14 @@
 //! back on never waits here: the cache serves it stale instead.
 
 mod budget;
+mod shared;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use budget::Budget;
 pub use budget::Priority;
+pub(crate) use shared::SharedBudget;
 
 use crate::broker::{BrokerError, RateLimitSnapshot};
 use crate::cache::Counters;
@@ -25,6 +27,10 @@ pub(crate) struct Throttle {
     max_read_wait: Duration,
     max_mutation_wait: Duration,
     counters: Arc<Counters>,
+    /// With several replicas: the window's count in Redis, which all of them take
+    /// from. `budget` then only learns the limit and window (and stands in while
+    /// Redis is unreachable).
+    shared: Option<SharedBudget>,
 }
 
 impl Throttle {
@@ -38,7 +44,30 @@ impl Throttle {
             max_read_wait: Duration::from_millis(settings.max_read_wait_ms),
             max_mutation_wait: Duration::from_millis(settings.max_mutation_wait_ms),
             counters,
+            shared: None,
         }
+    }
+
+    /// Draws from the budget all replicas share instead of this process's own.
+    pub fn share(&mut self, shared: SharedBudget) {
+        self.shared = Some(shared);
+    }
+
+    /// Takes one call now, or says when to ask again.
+    async fn try_take(&self, priority: Priority, now: Instant) -> Result<(), Instant> {
+        if let Some(shared) = &self.shared {
+            let (share, burst, window) = self.budget().caps(priority);
+            match shared.take(window, share, burst).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(wait)) => return Err(now + wait),
+                // Redis is down: this replica's own count is the best left. The
+                // broker's headers and 429s still hold every replica back.
+                Err(e) => {
+                    tracing::debug!(error = %e, "shared budget unavailable; using the local one")
+                }
+            }
+        }
+        self.budget().try_take(priority, now)
     }
 
     fn budget(&self) -> std::sync::MutexGuard<'_, Budget> {
@@ -60,7 +89,7 @@ impl Throttle {
         let mut waited = false;
         loop {
             let now = Instant::now();
-            let next = match self.budget().try_take(priority, now) {
+            let next = match self.try_take(priority, now).await {
                 Ok(()) => return Ok(()),
                 Err(next) => next,
             };
@@ -84,11 +113,38 @@ impl Throttle {
     }
 
     /// Learns from one finished call: the broker's headers, and a 429 if it sent one.
-    pub fn observe<T>(&self, snapshot: Option<RateLimitSnapshot>, result: &Result<T, BrokerError>) {
+    pub async fn observe<T>(
+        &self,
+        snapshot: Option<RateLimitSnapshot>,
+        result: &Result<T, BrokerError>,
+    ) {
+        self.observe_local(snapshot.as_ref(), result);
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let wall = SystemTime::now();
+        let outcome = match (result, snapshot.and_then(|s| Budget::reading(&s, wall))) {
+            (Err(BrokerError::RateLimited { retry_after }), _) => shared.block(*retry_after).await,
+            (_, Some((spent, reset_in))) => {
+                let window = self.budget().caps(Priority::Mutation).2;
+                shared.observe(spent, reset_in, window).await
+            }
+            (_, None) => Ok(()),
+        };
+        if let Err(e) = outcome {
+            tracing::debug!(error = %e, "could not share the broker's rate-limit reading");
+        }
+    }
+
+    fn observe_local<T>(
+        &self,
+        snapshot: Option<&RateLimitSnapshot>,
+        result: &Result<T, BrokerError>,
+    ) {
         let now = Instant::now();
         let mut budget = self.budget();
         if let Some(snap) = snapshot {
-            budget.observe(&snap, now, SystemTime::now());
+            budget.observe(snap, now, SystemTime::now());
         }
         if let Err(BrokerError::RateLimited { retry_after }) = result {
             Counters::bump(&self.counters.broker_429s);
