@@ -12,6 +12,7 @@
 //! `complete` and `release` are compare-and-set scripts on the owner's lease id.
 
 mod memory;
+mod redis_store;
 
 #[doc(hidden)]
 pub mod conformance;
@@ -22,6 +23,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub use memory::MemoryStore;
+pub use redis_store::RedisStore;
 
 /// SHA-256 of the normalized input; the caller computes it.
 ///
