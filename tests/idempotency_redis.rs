@@ -126,6 +126,64 @@ fn fp(input: &str) -> Fingerprint {
     Fingerprint::of(input.as_bytes())
 }
 
+/// A record's value and remaining ms, read behind the store's back.
+async fn inspect(raw: &mut redis::aio::MultiplexedConnection, record: &str) -> (Vec<u8>, i64) {
+    let value: Vec<u8> = redis::cmd("GET")
+        .arg(record)
+        .query_async(raw)
+        .await
+        .unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(record)
+        .query_async(raw)
+        .await
+        .unwrap();
+    (value, pttl)
+}
+
+/// The record layout the module doc promises (operators read it with redis-cli),
+/// its lease and TTL, and outcomes that are not UTF-8 or contain the separator.
+#[tokio::test]
+async fn record_layout_lease_ttl_and_binary_outcomes() {
+    let server = RedisServer::start();
+    let store = store(&server);
+    let (scope, key, lease) = ("acct-layout", Uuid::new_v4(), Duration::from_secs(60));
+    let record = format!("brokergraph:idem:{scope}:{key}");
+    let mut raw = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+
+    let token = match store.claim(scope, key, fp("buy 10"), UNIT, lease).await {
+        Ok(Claim::Acquired(token)) => token,
+        other => panic!("expected Acquired, got {other:?}"),
+    };
+    let (value, pttl) = inspect(&mut raw, &record).await;
+    let in_flight = format!("f:{}:", hex::encode(fp("buy 10").0));
+    assert!(value.starts_with(in_flight.as_bytes()), "{value:?}");
+    assert_eq!(value.len(), in_flight.len() + 36, "then the lease uuid");
+    assert!(
+        pttl > 0 && pttl <= 60_000,
+        "in flight for the lease: {pttl}"
+    );
+
+    let body: Vec<u8> = (0..=255u8).chain(*b":d:f:").collect();
+    let outcome = StoredOutcome(body.clone());
+    store.complete_claim(&token, outcome).await.unwrap();
+    let (value, pttl) = inspect(&mut raw, &record).await;
+    let done = format!("d:{}:", hex::encode(fp("buy 10").0));
+    assert_eq!(value, [done.as_bytes(), &body].concat());
+    assert!(
+        pttl > 60_000 && pttl <= DAY.as_millis() as i64,
+        "kept for the TTL: {pttl}"
+    );
+    match store.claim(scope, key, fp("buy 10"), UNIT, lease).await {
+        Ok(Claim::Replay(out)) => assert_eq!(out.0, body),
+        other => panic!("expected Replay, got {other:?}"),
+    }
+}
+
 /// With Redis gone, a claim is refused (bounded by `redis.timeout_ms`), never
 /// answered from local state, and its error does not leak the URL. Once Redis is
 /// back, the same store works again without being rebuilt.

@@ -7,9 +7,10 @@
 //! (`Mismatch`, `InUse`).
 //!
 //! A key is in one of three states: free, in flight (claimed by one attempt, with a
-//! lease), or done (an outcome kept for the store's TTL). The trait is shaped for a
-//! Redis backend too: a claim is `SET NX` of the in-flight record with a `PX` lease,
-//! `complete` and `release` are compare-and-set scripts on the owner's lease id.
+//! lease), or done (an outcome kept for the store's TTL). Two backends: [`MemoryStore`]
+//! for one process, [`RedisStore`] for several replicas, where a claim is a Lua
+//! script that creates the in-flight record with a `PX` lease, and `complete` and
+//! `release` are compare-and-set scripts on the owner's lease id.
 
 mod memory;
 mod redis_store;
