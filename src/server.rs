@@ -33,7 +33,7 @@ use crate::broker::Broker;
 use crate::cache::{CacheStats, CacheStatsHandle, CacheStore, CachedBroker};
 use crate::config::Config;
 use crate::graphql::{self, AppSchema, PageSizes};
-use crate::idempotency::{IdempotencyStore, MemoryStore};
+use crate::idempotency::{IdempotencyStore, MemoryStore, RedisStore};
 use crate::orders::{OrderService, OrderSettings};
 use crate::resilience::{CircuitBreaker, ResilientBroker, RetryPolicy};
 use crate::secret::Secret;
@@ -132,10 +132,14 @@ impl Gateway {
             default: config.graphql.default_page_size,
             max: config.graphql.max_page_size,
         };
-        let store: Arc<dyn IdempotencyStore> = Arc::new(MemoryStore::new(
-            Duration::from_secs(config.idempotency.ttl_secs),
-            config.idempotency.max_entries,
-        ));
+        let ttl = Duration::from_secs(config.idempotency.ttl_secs);
+        // With replicas, a retry may land on any of them: the store must be theirs,
+        // and never falls back to memory when Redis is down (that could place a
+        // second order); the submit is refused instead.
+        let store: Arc<dyn IdempotencyStore> = match &redis {
+            Some(redis) => Arc::new(RedisStore::new(redis.clone(), ttl)),
+            None => Arc::new(MemoryStore::new(ttl, config.idempotency.max_entries)),
+        };
         let orders = Arc::new(OrderService::new(
             broker.clone(),
             store,

@@ -1,0 +1,360 @@
+//! Three gateway processes on one Redis and one broker-sim behave as one gateway
+//! (issue 10): one order per idempotency key whichever replica a retry lands on,
+//! one broker budget, and a mutation on one replica seen by a query on another.
+
+#[path = "replicas/cluster.rs"]
+mod cluster;
+mod common;
+#[path = "common/redis_server.rs"]
+mod redis_server;
+
+use std::time::{Duration, Instant};
+
+use broker_sim::SimConfig;
+use cluster::Cluster;
+use common::sim_config;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const SUBMIT: &str = r#"
+mutation($input: SubmitOrderInput!) {
+  submitOrder(input: $input) {
+    replayed
+    order { id brokerOrderId status }
+    userErrors { code message }
+  }
+}"#;
+
+const ORDERS: &str = "{ orders(first: 50) { nodes { id brokerOrderId status } } }";
+
+const DASHBOARD: &str = r#"
+query Dashboard {
+  account { id cash buyingPower equity asOf }
+  positions(first: 20) { nodes { symbol quantity asOf instrument { symbol lotSize } } }
+  orders(first: 20) { nodes { brokerOrderId symbol status asOf } }
+}"#;
+
+/// A tradable lot-1 instrument, priced at 10.00 so buys are cheap.
+async fn cheap_symbol(cluster: &Cluster) -> String {
+    let data = cluster
+        .data(
+            0,
+            "{ instruments(first: 100) { nodes { symbol tradable lotSize } } }",
+            json!({}),
+        )
+        .await;
+    let symbol = data["instruments"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["tradable"] == json!(true) && i["lotSize"] == json!("1"))
+        .expect("a tradable lot-1 instrument")["symbol"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cluster.sim.set_price(&symbol, "10.00").await;
+    symbol
+}
+
+fn buy(key: Uuid, symbol: &str, order_type: &str) -> Value {
+    let mut input = json!({ "idempotencyKey": key, "symbol": symbol, "side": "BUY",
+        "type": order_type, "quantity": "1" });
+    if order_type == "LIMIT" {
+        // Far below the price: it rests, open, until canceled.
+        input["limitPrice"] = json!("1.00");
+        input["timeInForce"] = json!("GTC");
+    }
+    json!({ "input": input })
+}
+
+fn order_ids(data: &Value) -> Vec<String> {
+    data["orders"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["brokerOrderId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Long TTLs: without cross-replica invalidation, replica B would keep answering
+/// its cached list for a minute.
+const LONG_TTLS: cluster::Env = &[
+    ("CACHE_ORDERS_TTL_MS", "60000"),
+    ("CACHE_OPEN_ORDER_TTL_MS", "60000"),
+    ("CACHE_ACCOUNT_TTL_MS", "60000"),
+];
+
+#[tokio::test]
+async fn a_submit_on_one_replica_shows_in_an_orders_query_on_another_at_once() {
+    let cluster = Cluster::default(LONG_TTLS).await;
+    let symbol = cheap_symbol(&cluster).await;
+    for b in [1, 2] {
+        cluster.data(b, ORDERS, json!({})).await; // cached on B and C
+    }
+    let submitted = cluster
+        .data(0, SUBMIT, buy(Uuid::new_v4(), &symbol, "LIMIT"))
+        .await;
+    let broker_id = submitted["submitOrder"]["order"]["brokerOrderId"]
+        .as_str()
+        .expect("an order")
+        .to_string();
+    let gid = submitted["submitOrder"]["order"]["id"].clone();
+    for b in [1, 2] {
+        let listed = cluster.data(b, ORDERS, json!({})).await;
+        assert!(
+            order_ids(&listed).contains(&broker_id),
+            "replica {b} does not list the order just placed on replica 0: {listed:#}"
+        );
+    }
+
+    // Cached by id on replica 1, canceled on replica 2, read again on replica 1.
+    let by_id = "query($id: ID!) { order(id: $id) { status } }";
+    let open = cluster.data(1, by_id, json!({ "id": gid })).await;
+    assert_ne!(open["order"]["status"], json!("CANCELED"));
+    let cancel = "mutation($id: ID!) { cancelOrder(input: { orderId: $id }) { order { status } userErrors { code } } }";
+    let canceled = cluster.data(2, cancel, json!({ "id": gid })).await;
+    assert_eq!(
+        canceled["cancelOrder"]["order"]["status"],
+        json!("CANCELED")
+    );
+    let seen = cluster.data(1, by_id, json!({ "id": gid })).await;
+    assert_eq!(
+        seen["order"]["status"],
+        json!("CANCELED"),
+        "replica 1 still serves the open order"
+    );
+}
+
+/// Three replicas against broker-sim limited to 20 requests per 10 s. Pollers
+/// want more than that (short TTLs), and other clients look up instruments
+/// nobody has cached, all three replicas at once. Each replica alone would
+/// spend the whole read share before the broker's headers told it about the
+/// others; drawing from one budget in Redis, together they never exceed it.
+#[tokio::test]
+async fn a_polling_storm_over_three_replicas_never_reaches_the_brokers_limit() {
+    let sim = SimConfig {
+        positions: 1,
+        rate_limit: 20,
+        rate_window_secs: 10,
+        ..sim_config()
+    };
+    let env: cluster::Env = &[
+        ("THROTTLE_REQUESTS", "20"),
+        ("THROTTLE_WINDOW_SECS", "10"),
+        ("THROTTLE_MAX_READ_WAIT_MS", "0"),
+        ("CACHE_ACCOUNT_TTL_MS", "250"),
+        ("CACHE_POSITIONS_TTL_MS", "250"),
+        ("CACHE_ORDERS_TTL_MS", "250"),
+        ("CACHE_INSTRUMENTS_TTL_MS", "300000"),
+        ("CACHE_STALE_TTL_MS", "60000"),
+    ];
+    let cluster = Cluster::start(3, sim, env).await;
+    for replica in 0..3 {
+        cluster.data(replica, DASHBOARD, json!({})).await; // each has a value to fall back on
+    }
+    let symbols: Vec<String> = {
+        let data = cluster
+            .data(
+                0,
+                "{ instruments(first: 100) { nodes { symbol } } }",
+                json!({}),
+            )
+            .await;
+        data["instruments"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["symbol"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let length = Duration::from_secs(12);
+    let poll = |client: usize| {
+        let (cluster, symbols) = (&cluster, &symbols);
+        async move {
+            let replica = client % 3;
+            let started = Instant::now();
+            let (mut answered, mut errors, mut refused) = (0u32, Vec::new(), 0u32);
+            let mut n = client;
+            while started.elapsed() < length {
+                let body = cluster.graphql(replica, DASHBOARD, json!({})).await;
+                match body.get("errors") {
+                    None => answered += 1,
+                    Some(e) => errors.push(e.clone()),
+                }
+                // A cold read: nothing cached to fall back on.
+                n = (n + 7) % symbols.len();
+                let lookup = "query($s: String!) { instrument(symbol: $s) { symbol } }";
+                let body = cluster
+                    .graphql(replica, lookup, json!({ "s": symbols[n] }))
+                    .await;
+                match body["errors"][0]["extensions"]["code"].as_str() {
+                    None => {}
+                    Some("RATE_LIMITED") => refused += 1,
+                    Some(_) => errors.push(body["errors"].clone()),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (answered, errors, refused)
+        }
+    };
+    let results = futures::future::join_all((0..15).map(poll)).await;
+    let stats = cluster.sim.stats().await;
+    let answered: u32 = results.iter().map(|r| r.0).sum();
+    let errors: Vec<&Value> = results.iter().flat_map(|r| &r.1).collect();
+    let refused: u32 = results.iter().map(|r| r.2).sum();
+    eprintln!(
+        "storm over 3 replicas: {answered} dashboards, {refused} cold lookups refused, \
+         broker 429s {}, broker requests {:?}",
+        stats.rate_limited, stats.requests
+    );
+    assert_eq!(stats.rate_limited, 0, "the broker sent 429s: {stats:?}");
+    assert!(errors.is_empty(), "clients saw errors: {errors:?}");
+    assert!(answered >= 15 * 20, "only {answered} dashboards answered");
+    assert!(refused > 0, "the storm never wanted more than the budget");
+}
+
+#[tokio::test]
+async fn with_redis_down_reads_are_served_and_submits_refused_until_it_is_back() {
+    let mut cluster = Cluster::default(LONG_TTLS).await;
+    let symbol = cheap_symbol(&cluster).await;
+    cluster.data(1, DASHBOARD, json!({})).await;
+    cluster.redis.kill();
+
+    let read = cluster.graphql(1, DASHBOARD, json!({})).await;
+    assert!(read.get("errors").is_none(), "{read:#}");
+    let refused = cluster
+        .graphql(1, SUBMIT, buy(Uuid::new_v4(), &symbol, "MARKET"))
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"],
+        json!("BROKER_UNAVAILABLE"),
+        "{refused:#}"
+    );
+    let (status, ready) = cluster.readyz(1).await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["status"], json!("degraded"), "{ready}");
+    assert_eq!(ready["redis"]["status"], json!("down"), "{ready}");
+    assert_eq!(cluster.sim.stats().await.orders_created, 0);
+
+    cluster.redis.restart();
+    let key = Uuid::new_v4();
+    let mut placed = Value::Null;
+    for _ in 0..50 {
+        placed = cluster
+            .graphql(1, SUBMIT, buy(key, &symbol, "MARKET"))
+            .await;
+        if placed.get("errors").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        placed["data"]["submitOrder"]["order"]["brokerOrderId"].is_string(),
+        "{placed:#}"
+    );
+    let (_, ready) = cluster.readyz(1).await;
+    assert_eq!(ready["redis"]["status"], json!("up"), "{ready}");
+    assert_eq!(cluster.sim.stats().await.orders_created, 1);
+}
+
+/// Submits until the answer is not IDEMPOTENCY_KEY_IN_USE (the bounded answer while
+/// another replica holds the key), as a client following the docs would.
+async fn submit_settled(cluster: &Cluster, replica: usize, input: &Value) -> Value {
+    for _ in 0..100 {
+        let body = cluster.graphql(replica, SUBMIT, input.clone()).await;
+        if body["errors"][0]["extensions"]["code"] != json!("IDEMPOTENCY_KEY_IN_USE") {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the key stayed in use for 10 s");
+}
+
+#[tokio::test]
+async fn thirty_concurrent_submits_of_one_key_over_three_replicas_place_one_order() {
+    let cluster = Cluster::default(&[]).await;
+    let symbol = cheap_symbol(&cluster).await;
+    let input = buy(Uuid::new_v4(), &symbol, "MARKET");
+    let answers =
+        futures::future::join_all((0..30).map(|i| submit_settled(&cluster, i % 3, &input))).await;
+    let mut fresh = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for body in &answers {
+        let payload = &body["data"]["submitOrder"];
+        assert!(body.get("errors").is_none(), "{body:#}");
+        assert_eq!(payload["userErrors"], json!([]), "{body:#}");
+        ids.insert(
+            payload["order"]["brokerOrderId"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        if payload["replayed"] == json!(false) {
+            fresh += 1;
+        }
+    }
+    assert_eq!(ids.len(), 1, "different orders: {ids:?}");
+    assert_eq!(
+        fresh, 1,
+        "exactly one answer is the original, 29 are replays"
+    );
+    let stats = cluster.sim.stats().await;
+    assert_eq!(stats.orders_created, 1, "{stats:?}");
+}
+
+/// The replica holding the claim dies while its broker call hangs; the client's
+/// retry on another replica waits out the lease and settles the key with one order.
+#[tokio::test]
+async fn a_replica_killed_while_holding_the_claim_leaves_one_order_after_a_retry() {
+    let env: cluster::Env = &[
+        ("IDEMPOTENCY_LEASE_MS", "2000"),
+        ("IDEMPOTENCY_RESEND_DEADLINE_MS", "1000"),
+        ("IDEMPOTENCY_WAIT_MS", "200"),
+    ];
+    let mut cluster = Cluster::default(env).await;
+    let symbol = cheap_symbol(&cluster).await;
+    cluster
+        .sim
+        .set_faults(json!({ "rules": [{ "route": "POST /v1/orders", "kind": "hang" }] }))
+        .await;
+    let input = buy(Uuid::new_v4(), &symbol, "MARKET");
+    let (url, http, body) = (
+        format!("http://{}/graphql", cluster.replicas[0].addr),
+        cluster.http.clone(),
+        json!({ "query": SUBMIT, "variables": input }),
+    );
+    let doomed = tokio::spawn(async move { http.post(url).json(&body).send().await });
+
+    // Replica 1 sees the key held (by replica 0, whose broker call hangs).
+    let mut held = false;
+    for _ in 0..50 {
+        let body = cluster.graphql(1, SUBMIT, input.clone()).await;
+        if body["errors"][0]["extensions"]["code"] == json!("IDEMPOTENCY_KEY_IN_USE") {
+            held = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(held, "replica 0 never held the key");
+    cluster.kill(0);
+    assert!(
+        doomed.await.unwrap().is_err(),
+        "the killed replica answered"
+    );
+    cluster.sim.clear_faults().await;
+
+    let settled = submit_settled(&cluster, 1, &input).await;
+    let payload = &settled["data"]["submitOrder"];
+    assert!(payload["order"]["brokerOrderId"].is_string(), "{settled:#}");
+    let again = submit_settled(&cluster, 2, &input).await;
+    assert_eq!(
+        again["data"]["submitOrder"]["replayed"],
+        json!(true),
+        "{again:#}"
+    );
+    assert_eq!(
+        again["data"]["submitOrder"]["order"]["brokerOrderId"],
+        payload["order"]["brokerOrderId"]
+    );
+    assert_eq!(cluster.sim.stats().await.orders_created, 1);
+}

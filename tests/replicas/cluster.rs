@@ -1,0 +1,138 @@
+//! `Cluster::start`: one real redis-server, one broker-sim, and N gateway
+//! *processes* (the real `brokergraph` binary), so a replica can be killed mid-submit
+//! like a crashed pod.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use broker_sim::{SimConfig, SimHandle};
+use serde_json::{json, Value};
+
+use crate::common::{sim_config, SIM_KEY};
+use crate::redis_server::RedisServer;
+
+pub struct Replica {
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Cluster {
+    pub redis: RedisServer,
+    pub sim: SimHandle,
+    pub replicas: Vec<Replica>,
+    pub http: reqwest::Client,
+}
+
+/// Settings every replica gets, as `BROKERGRAPH_*` variables (name without prefix).
+pub type Env = &'static [(&'static str, &'static str)];
+
+impl Cluster {
+    pub async fn start(replicas: usize, sim: SimConfig, env: Env) -> Cluster {
+        let redis = RedisServer::start();
+        let sim = broker_sim::spawn(sim).await.expect("broker-sim starts");
+        let replicas = (0..replicas)
+            .map(|_| spawn_replica(&sim.base_url(), &redis.url(), env))
+            .collect();
+        Cluster {
+            redis,
+            sim,
+            replicas,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn default(env: Env) -> Cluster {
+        Cluster::start(3, sim_config(), env).await
+    }
+
+    /// SIGKILL: no shutdown, no release of anything it holds, as a crashed pod.
+    pub fn kill(&mut self, replica: usize) {
+        let _ = self.replicas[replica].child.kill();
+        let _ = self.replicas[replica].child.wait();
+    }
+
+    pub async fn graphql(&self, replica: usize, query: &str, variables: Value) -> Value {
+        let url = format!("http://{}/graphql", self.replicas[replica].addr);
+        let response = self
+            .http
+            .post(url)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("the replica answers");
+        assert_ne!(
+            response.status().as_u16(),
+            500,
+            "a 500 from replica {replica}"
+        );
+        response.json().await.expect("a JSON answer")
+    }
+
+    pub async fn data(&self, replica: usize, query: &str, variables: Value) -> Value {
+        let body = self.graphql(replica, query, variables).await;
+        assert!(body.get("errors").is_none(), "replica {replica}: {body:#}");
+        body["data"].clone()
+    }
+
+    pub async fn readyz(&self, replica: usize) -> (u16, Value) {
+        let url = format!("http://{}/readyz", self.replicas[replica].addr);
+        let response = self.http.get(url).send().await.expect("readyz answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("readyz JSON"))
+    }
+}
+
+/// Starts one gateway process and waits for its "listening" log line to learn
+/// the port it bound (it listens on port 0).
+fn spawn_replica(broker_url: &str, redis_url: &str, env: Env) -> Replica {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_brokergraph"));
+    command
+        .env_clear()
+        .env("BROKERGRAPH_LISTEN", "127.0.0.1:0")
+        .env("BROKERGRAPH_BROKER_URL", broker_url)
+        .env("BROKERGRAPH_BROKER_API_KEY", SIM_KEY)
+        .env("BROKERGRAPH_REDIS_URL", redis_url)
+        .env("BROKERGRAPH_LOG_FORMAT", "json")
+        .env("BROKERGRAPH_LOG_FILTER", "warn,brokergraph=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(format!("BROKERGRAPH_{name}"), value);
+    }
+    let mut child = command.spawn().expect("the brokergraph binary starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let addr = serde_json::from_str::<Value>(&line)
+                .ok()
+                .and_then(|v| v["fields"]["addr"].as_str().map(str::to_string));
+            match (addr, tx.as_ref()) {
+                (Some(addr), Some(sender)) => {
+                    let _ = sender.send(addr);
+                    tx = None;
+                }
+                // Keep draining so the process never blocks on a full pipe; show
+                // what it logged when a test fails.
+                _ => eprintln!("[replica] {line}"),
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the replica logs its address")
+        .parse()
+        .expect("a socket address");
+    Replica { addr, child }
+}
