@@ -5,6 +5,8 @@
 #[path = "replicas/cluster.rs"]
 mod cluster;
 mod common;
+#[path = "replicas/failures.rs"]
+mod failures;
 #[path = "common/redis_server.rs"]
 mod redis_server;
 

@@ -59,7 +59,7 @@ impl SharedEpoch {
         let key = self.key.clone();
         let now = self
             .redis
-            .call("GET epoch", async move {
+            .call_optional("GET epoch", async move {
                 redis::cmd("GET")
                     .arg(&key)
                     .query_async::<Option<u64>>(&mut conn)

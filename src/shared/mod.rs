@@ -33,7 +33,14 @@ pub(crate) struct Health {
     /// Why the last failed call failed (`None` after a success).
     pub reason: Option<String>,
     pub since: Instant,
+    /// When the last call finished, so optional calls can skip a Redis that was
+    /// down a moment ago instead of each waiting out the timeout.
+    pub checked: Instant,
 }
+
+/// How long optional calls (the epoch check, the shared budget) skip Redis after a
+/// failure: reads would otherwise each pay the timeout while Redis hangs.
+const SKIP_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 /// One gateway's connection to the shared Redis.
 pub struct Redis {
@@ -81,6 +88,7 @@ impl Redis {
                 ok: true,
                 reason: None,
                 since: Instant::now(),
+                checked: Instant::now(),
             }),
         }))
     }
@@ -137,6 +145,24 @@ impl Redis {
         }
         health.ok = ok;
         health.reason = error.map(ToString::to_string);
+        health.checked = Instant::now();
+    }
+
+    /// [`Self::call`] for calls the caller can do without (it has a local fallback):
+    /// fails at once while Redis failed within the last second, so one probe per
+    /// second pays the timeout rather than every request.
+    pub async fn call_optional<T, F>(&self, what: &'static str, call: F) -> Result<T, RedisError>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        let health = self.health();
+        if !health.ok && health.checked.elapsed() < SKIP_AFTER_FAILURE {
+            return Err(RedisError::Failed {
+                what,
+                reason: "skipped: redis failed less than a second ago".to_string(),
+            });
+        }
+        self.call(what, call).await
     }
 
     pub(crate) fn health(&self) -> Health {

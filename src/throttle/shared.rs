@@ -132,7 +132,7 @@ impl SharedBudget {
             .arg(burst);
         let wait_ms: u64 = self
             .redis
-            .call("budget take", call.invoke_async(&mut conn))
+            .call_optional("budget take", call.invoke_async(&mut conn))
             .await?;
         Ok((wait_ms > 0).then(|| Duration::from_millis(wait_ms)))
     }
@@ -149,7 +149,7 @@ impl SharedBudget {
             .arg(reset_in.as_millis() as u64)
             .arg(window.as_millis().max(1) as u64);
         self.redis
-            .call("budget observe", call.invoke_async::<u64>(&mut conn))
+            .call_optional("budget observe", call.invoke_async::<u64>(&mut conn))
             .await
             .map(drop)
     }
@@ -164,7 +164,7 @@ impl SharedBudget {
         };
         call.arg(ms).arg(all);
         self.redis
-            .call("budget block", call.invoke_async::<u64>(&mut conn))
+            .call_optional("budget block", call.invoke_async::<u64>(&mut conn))
             .await
             .map(drop)
     }

@@ -3,6 +3,7 @@
 //! Never skipped: if `redis-server` is missing or does not start, the test fails
 //! and says so (`.ci/run` installs it). Started with `noeviction`, no persistence,
 //! as docs/operations.md asks of a production Redis.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -11,21 +12,26 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     pub port: u16,
     child: Child,
+    /// Extra `redis-server` arguments (`--requirepass`), kept for `restart`.
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// With extra server arguments, e.g. `["--requirepass", "..."]`.
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .args(["--maxmemory-policy", "noeviction"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server must be installed (apt-get install redis-server; .ci/run does it)");
-            let mut server = RedisServer { port, child };
+            let child = spawn(port, &extra);
+            let mut server = RedisServer {
+                port,
+                child,
+                extra: extra.clone(),
+            };
             if server.wait_ready() {
                 return server;
             }
@@ -62,17 +68,43 @@ impl RedisServer {
     /// Starts it again on the same port (after `kill`), empty.
     pub fn restart(&mut self) {
         self.kill();
-        let port = self.port;
-        self.child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(["--maxmemory-policy", "noeviction"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server restarts");
-        assert!(self.wait_ready(), "redis-server restarts on port {port}");
+        self.child = spawn(self.port, &self.extra);
+        assert!(
+            self.wait_ready(),
+            "redis-server restarts on port {}",
+            self.port
+        );
     }
+
+    /// SIGSTOP: the server keeps its connections but answers nothing, as a hung
+    /// or partitioned Redis looks to a client. `resume` undoes it.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} redis-server");
+    }
+}
+
+fn spawn(port: u16, extra: &[String]) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(["--maxmemory-policy", "noeviction"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed (scripts/test installs it with apt-get)")
 }
 
 impl Drop for RedisServer {
@@ -88,7 +120,8 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// `PING` over a plain socket: no client library needed to know the server is up.
+/// `PING` over a plain socket: no client library needed to know the server is up
+/// (one with a password answers `-NOAUTH`, which is up too).
 fn ping(port: u16) -> bool {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
@@ -96,5 +129,7 @@ fn ping(port: u16) -> bool {
     };
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
     let mut buf = [0u8; 7];
-    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    s.write_all(b"PING\r\n").is_ok()
+        && s.read_exact(&mut buf).is_ok()
+        && (&buf == b"+PONG\r\n" || &buf == b"-NOAUTH")
 }

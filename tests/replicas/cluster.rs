@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use broker_sim::{SimConfig, SimHandle};
@@ -17,6 +17,14 @@ use crate::redis_server::RedisServer;
 pub struct Replica {
     pub addr: SocketAddr,
     child: Child,
+    /// Every line it logged after its address, for tests that grep them.
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Replica {
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
 }
 
 impl Drop for Replica {
@@ -39,9 +47,21 @@ pub type Env = &'static [(&'static str, &'static str)];
 impl Cluster {
     pub async fn start(replicas: usize, sim: SimConfig, env: Env) -> Cluster {
         let redis = RedisServer::start();
+        let url = redis.url();
+        Cluster::start_on(redis, &url, replicas, sim, env).await
+    }
+
+    /// On a given Redis, reached with `redis_url` (which may carry a password).
+    pub async fn start_on(
+        redis: RedisServer,
+        redis_url: &str,
+        replicas: usize,
+        sim: SimConfig,
+        env: Env,
+    ) -> Cluster {
         let sim = broker_sim::spawn(sim).await.expect("broker-sim starts");
         let replicas = (0..replicas)
-            .map(|_| spawn_replica(&sim.base_url(), &redis.url(), env))
+            .map(|_| spawn_replica(&sim.base_url(), redis_url, env))
             .collect();
         Cluster {
             redis,
@@ -112,6 +132,8 @@ fn spawn_replica(broker_url: &str, redis_url: &str, env: Env) -> Replica {
     let mut child = command.spawn().expect("the brokergraph binary starts");
     let stderr = child.stderr.take().expect("piped stderr");
     let (tx, rx) = mpsc::channel();
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let kept = logs.clone();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -125,7 +147,10 @@ fn spawn_replica(broker_url: &str, redis_url: &str, env: Env) -> Replica {
                 }
                 // Keep draining so the process never blocks on a full pipe; show
                 // what it logged when a test fails.
-                _ => eprintln!("[replica] {line}"),
+                _ => {
+                    eprintln!("[replica] {line}");
+                    kept.lock().unwrap().push(line);
+                }
             }
         }
     });
@@ -134,5 +159,5 @@ fn spawn_replica(broker_url: &str, redis_url: &str, env: Env) -> Replica {
         .expect("the replica logs its address")
         .parse()
         .expect("a socket address");
-    Replica { addr, child }
+    Replica { addr, child, logs }
 }

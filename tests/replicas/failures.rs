@@ -1,0 +1,105 @@
+//! How replicas behave when Redis misbehaves: hung (SIGSTOP), and reached with a
+//! password that must never leak.
+
+use std::time::Duration;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::cluster::Cluster;
+use crate::common::sim_config;
+use crate::redis_server::RedisServer;
+use crate::{buy, cheap_symbol, DASHBOARD, LONG_TTLS, SUBMIT};
+
+/// A Redis that accepts connections but never answers must not hang anything:
+/// every Redis call is bounded by `redis.timeout_ms`.
+#[tokio::test]
+async fn a_hung_redis_bounds_submits_with_broker_unavailable_and_reads_go_on() {
+    let env: crate::cluster::Env = &[
+        ("REDIS_TIMEOUT_MS", "300"),
+        ("CACHE_ORDERS_TTL_MS", "60000"),
+        ("CACHE_ACCOUNT_TTL_MS", "60000"),
+        ("CACHE_POSITIONS_TTL_MS", "60000"),
+    ];
+    let cluster = Cluster::default(env).await;
+    let symbol = cheap_symbol(&cluster).await;
+    cluster.data(0, DASHBOARD, json!({})).await;
+    cluster.redis.pause();
+
+    let read = cluster.graphql(0, DASHBOARD, json!({})).await;
+    assert!(read.get("errors").is_none(), "{read:#}");
+    let refused = cluster
+        .graphql(0, SUBMIT, buy(Uuid::new_v4(), &symbol, "MARKET"))
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"],
+        json!("BROKER_UNAVAILABLE"),
+        "{refused:#}"
+    );
+    let (status, ready) = cluster.readyz(0).await;
+    assert_eq!(
+        (status, &ready["redis"]["status"]),
+        (200, &json!("down")),
+        "{ready}"
+    );
+
+    cluster.redis.resume();
+    let key = Uuid::new_v4();
+    let mut placed = json!(null);
+    for _ in 0..50 {
+        placed = cluster
+            .graphql(0, SUBMIT, buy(key, &symbol, "MARKET"))
+            .await;
+        if placed.get("errors").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        placed["data"]["submitOrder"]["order"]["brokerOrderId"].is_string(),
+        "{placed:#}"
+    );
+    assert_eq!(cluster.sim.stats().await.orders_created, 1);
+}
+
+const PASSWORD: &str = "REDISPASS-q7v2k-do-not-leak";
+
+/// One replica with the right password works; one with a wrong password refuses
+/// submits; neither says the password in a log line, an answer or `/readyz`.
+#[tokio::test]
+async fn the_redis_password_never_appears_in_logs_or_answers() {
+    let redis = RedisServer::start_with(&["--requirepass", PASSWORD]);
+    let good = format!("redis://:{PASSWORD}@127.0.0.1:{}", redis.port);
+    let cluster = Cluster::start_on(redis, &good, 1, sim_config(), LONG_TTLS).await;
+    let symbol = cheap_symbol(&cluster).await;
+    let placed = cluster
+        .data(0, SUBMIT, buy(Uuid::new_v4(), &symbol, "MARKET"))
+        .await;
+    assert!(placed["submitOrder"]["order"]["brokerOrderId"].is_string());
+
+    let wrong = format!("redis://:{PASSWORD}-wrong@127.0.0.1:{}", cluster.redis.port);
+    let other = Cluster::start_on(RedisServer::start(), &wrong, 1, sim_config(), &[]).await;
+    let refused = other
+        .graphql(0, SUBMIT, buy(Uuid::new_v4(), &symbol, "MARKET"))
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"],
+        json!("BROKER_UNAVAILABLE")
+    );
+    let (_, ready) = other.readyz(0).await;
+    assert_eq!(ready["redis"]["status"], json!("down"), "{ready}");
+
+    let mut seen = vec![refused.to_string(), ready.to_string(), placed.to_string()];
+    seen.extend(cluster.replicas[0].logs());
+    seen.extend(other.replicas[0].logs());
+    for text in &seen {
+        assert!(
+            !text.contains(PASSWORD),
+            "the Redis password leaked: {text}"
+        );
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("redis")),
+        "the failing replica logged nothing about Redis: {seen:?}"
+    );
+}
