@@ -24,10 +24,15 @@
 //!   retry.
 //! - [`cache`]: the read cache of DESIGN.md §7 as a `Broker` that wraps a `Broker`:
 //!   per-resource moka caches keyed by account, single-flight, stale-on-error with
-//!   `extensions.stale`, invalidation by mutations; with `throttle`, which spends
-//!   the broker's rate-limit budget so its 429 is practically never reached.
-//! - [`idempotency`]: the store that claims idempotency keys and replays outcomes
-//!   (in memory; the trait fits Redis).
+//!   `extensions.stale`, invalidation by mutations (and, with replicas, by other
+//!   replicas' mutations: `cache::replicas`); with `throttle`, which spends the
+//!   broker's rate-limit budget so its 429 is practically never reached (one budget
+//!   for all replicas: `throttle::shared`).
+//! - [`idempotency`]: the store that claims idempotency keys and replays outcomes:
+//!   in memory for one process, in Redis (`RedisStore`) for several.
+//! - [`shared`]: the Redis that replicas share (issue 10): one timeout-bounded
+//!   handle with its health for `/readyz`, and the per-account epoch that tells
+//!   replicas of each other's mutations. Absent without `redis.url`.
 //! - [`resilience`]: retries with backoff and a retry budget, and the circuit
 //!   breaker, as a `Broker` that wraps the adapter.
 //! - [`broker`]: the `Broker` trait in domain types, `BrokerError`, and the adapters

@@ -107,6 +107,16 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         );
     }
 
+    if let Some(redis) = &state.redis {
+        help(
+            &mut out,
+            "brokergraph_redis_up",
+            "gauge",
+            "1 when the last call to the shared Redis succeeded (replicas only).",
+        );
+        let _ = writeln!(out, "brokergraph_redis_up {}", u8::from(redis.health().ok));
+    }
+
     help(
         &mut out,
         "brokergraph_rate_limit_remaining",

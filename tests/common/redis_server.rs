@@ -1,8 +1,9 @@
 //! A real `redis-server` for a test, on a free loopback port, killed on drop.
 //!
 //! Never skipped: if `redis-server` is missing or does not start, the test fails
-//! and says so (`.ci/run` installs it). Started with `noeviction`, no persistence,
-//! as docs/operations.md asks of a production Redis.
+//! and says so (`scripts/test` installs it). Started with `noeviction`, as
+//! docs/operations.md asks of a production Redis, but without persistence: a test
+//! needs none.
 #![allow(dead_code)]
 
 use std::net::TcpListener;

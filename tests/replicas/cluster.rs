@@ -104,6 +104,12 @@ impl Cluster {
         body["data"].clone()
     }
 
+    pub async fn metrics(&self, replica: usize) -> String {
+        let url = format!("http://{}/metrics", self.replicas[replica].addr);
+        let response = self.http.get(url).send().await.expect("metrics answers");
+        response.text().await.expect("metrics text")
+    }
+
     pub async fn readyz(&self, replica: usize) -> (u16, Value) {
         let url = format!("http://{}/readyz", self.replicas[replica].addr);
         let response = self.http.get(url).send().await.expect("readyz answers");

@@ -42,6 +42,8 @@ async fn a_hung_redis_bounds_submits_with_broker_unavailable_and_reads_go_on() {
         (200, &json!("down")),
         "{ready}"
     );
+    let metrics = cluster.metrics(0).await;
+    assert!(metrics.contains("brokergraph_redis_up 0"), "{metrics}");
 
     cluster.redis.resume();
     let key = Uuid::new_v4();
