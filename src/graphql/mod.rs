@@ -15,6 +15,8 @@ mod loader;
 mod mutation;
 mod observe;
 pub mod persisted;
+#[doc(hidden)]
+pub mod probe;
 mod query;
 mod scalars;
 mod types;
