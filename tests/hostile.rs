@@ -76,3 +76,52 @@ async fn random_cursors_decimals_and_ids_get_clean_errors() {
     // Still up.
     app.data("{ account { cash } }", json!({})).await;
 }
+
+/// A web page can POST `text/plain`, form and multipart bodies to loopback without
+/// a CORS preflight; the gateway read them as JSON and ran them, so any page a
+/// developer visited could place an order through a keyless local gateway.
+#[tokio::test]
+async fn a_mutation_posted_as_a_simple_cross_site_type_is_refused_and_places_nothing() {
+    let app = common::spawn_app().await;
+    let (symbol, lot) = app.tradable_instruments().await.remove(0);
+    let mutation = json!({ "query": format!(
+        "mutation {{ submitOrder(input: {{ idempotencyKey: \"{}\", symbol: \"{symbol}\", \
+         side: BUY, type: MARKET, quantity: \"{lot}\" }}) {{ order {{ id }} }} }}",
+        uuid::Uuid::new_v4()
+    ) });
+    let orders = app.route("POST /v1/orders");
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let mut req = app
+            .http
+            .post(app.url("/graphql"))
+            .body(mutation.to_string());
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.send().await.expect("gateway answers");
+        assert_eq!(resp.status().as_u16(), 415, "{content_type:?}");
+        let body: Value = resp.json().await.expect("a JSON error");
+        assert_eq!(code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
+    }
+    let stats = app.stats().await;
+    assert!(!stats.requests.contains_key(&orders), "an order was sent");
+    // The same request as JSON is what a real client sends, and it places the order.
+    let resp = app
+        .http
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(mutation.to_string())
+        .send()
+        .await
+        .expect("gateway answers");
+    let body: Value = resp.json().await.expect("JSON");
+    assert!(
+        body["data"]["submitOrder"]["order"]["id"].is_string(),
+        "{body}"
+    );
+}

@@ -98,10 +98,30 @@ pub(crate) async fn post_graphql(
     headers: HeaderMap,
     request: Result<GraphQLRequest<BadRequest>, BadRequest>,
 ) -> Response {
+    if !is_json(&headers) {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as `Content-Type: application/json`; other types are refused \
+             because a web page may post them cross-site without asking (CSRF)",
+            "BAD_USER_INPUT",
+        );
+    }
     match request {
         Ok(request) => execute(&state, &headers, request.into_inner()).await,
         Err(rejection) => rejection.into_response(),
     }
+}
+
+/// Whether a POST says it is JSON. A browser sends `text/plain`, form and multipart
+/// bodies from any page without a CORS preflight, and async-graphql would read them
+/// as JSON anyway: without this, a page a developer visits could place an order
+/// through a gateway on loopback without keys.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// A browser gets GraphiQL; anything else is a query sent as a GET (never a
