@@ -9,6 +9,7 @@
 mod common;
 mod load;
 mod memory;
+mod replica;
 mod scenarios;
 mod setup;
 
@@ -25,6 +26,8 @@ enum Scenario {
     Storm,
     Submit,
     Memory,
+    /// Hot path with `redis.url` set ÷ without (starts its own redis-server).
+    Replica,
     All,
 }
 
@@ -89,6 +92,7 @@ async fn main() {
         Scenario::Storm,
         Scenario::Submit,
         Scenario::Memory,
+        Scenario::Replica,
     ] {
         if wants(scenario) {
             rows.extend(match scenario {
@@ -96,6 +100,7 @@ async fn main() {
                 Scenario::Fanout => scenarios::fanout(&args).await,
                 Scenario::Storm => scenarios::storm(&args).await,
                 Scenario::Submit => scenarios::submit(&args).await,
+                Scenario::Replica => replica::replica(&args).await,
                 _ => memory::memory(&args).await,
             });
             progress(&rows);

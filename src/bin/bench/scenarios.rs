@@ -15,13 +15,17 @@ use super::{Args, Row};
 /// Broker latency for `cold` and `fanout`: a nearby broker's REST API.
 const BROKER_MS: u64 = 20;
 
-async fn run(load: Load) -> Outcome {
+pub(crate) async fn run(load: Load) -> Outcome {
     tokio::task::spawn_blocking(move || load::run(load))
         .await
         .expect("load thread")
 }
 
-fn dashboard_load(addr: std::net::SocketAddr, connections: usize, duration: Duration) -> Load {
+pub(crate) fn dashboard_load(
+    addr: std::net::SocketAddr,
+    connections: usize,
+    duration: Duration,
+) -> Load {
     Load {
         addr,
         path: "/graphql",
@@ -47,9 +51,9 @@ fn errors_note(out: &Outcome) -> String {
 
 /// Rounds of `floor` then `hot`, interleaved so that whatever else the machine is
 /// doing meanwhile weighs on both alike; the table shows the median round.
-const ROUNDS: usize = 3;
+pub(crate) const ROUNDS: usize = 3;
 
-fn median(mut xs: Vec<f64>) -> f64 {
+pub(crate) fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
 }
