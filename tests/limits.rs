@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::{spawn_app, spawn_app_with, AppOptions};
 use serde_json::{json, Value};
 
@@ -54,9 +52,7 @@ async fn a_1000_deep_query_is_refused_before_execution() {
     let app = spawn_app().await;
     let query = format!("{}{}", "{ account ".repeat(1000), "}".repeat(1000));
     let before = broker_calls(&app).await;
-    let started = Instant::now();
     let (status, body) = app.graphql_raw(&query, json!({})).await;
-    assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(status, 200);
     let (code, message) = first_error(&body);
     assert_eq!(code, "QUERY_TOO_COMPLEX", "{body:#}");
@@ -88,13 +84,29 @@ async fn ten_thousand_aliases_are_refused() {
         .map(|i| format!("a{i}: account {{ cash }} "))
         .collect();
     let before = broker_calls(&app).await;
-    let started = Instant::now();
     let body = app.graphql(&format!("{{ {fields} }}"), json!({})).await;
-    assert!(started.elapsed() < Duration::from_secs(2));
     let (code, message) = first_error(&body);
     assert_eq!(code, "QUERY_TOO_COMPLEX");
     assert!(message.contains("limits.max_aliases"), "{message}");
     assert_eq!(broker_calls(&app).await, before, "nothing executed");
+}
+
+/// A GET query is checked for a mutation before the schema's limits run, so its
+/// size is bounded first: a huge one is refused, not parsed.
+#[tokio::test]
+async fn a_huge_get_query_is_refused_with_a_pointer_to_post() {
+    let app = spawn_app().await;
+    let fields: String = (0..2_000)
+        .map(|i| format!("a{i}: account {{ cash }} "))
+        .collect();
+    let query = format!("{{ {fields} }}");
+    let url = reqwest::Url::parse_with_params(&app.url("/graphql"), &[("query", &query)]).unwrap();
+    let response = app.http.get(url).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 414);
+    let body: Value = response.json().await.unwrap();
+    let (code, message) = first_error(&body);
+    assert_eq!(code, "BAD_USER_INPUT");
+    assert!(message.contains("POST"), "{message}");
 }
 
 #[tokio::test]

@@ -21,6 +21,13 @@ use async_graphql::{
 
 use crate::config::LimitsSettings;
 
+/// Largest document parsed *outside* the schema, before these limits have run (the
+/// HTTP layer's checks: is it a query the response cache may keep, is a GET a
+/// mutation). Parsing is the expensive step the limits exist to skip: a 200 KB
+/// document of aliases takes tens of milliseconds to parse and microseconds to
+/// refuse. The dashboard query is about 1 KB.
+pub(crate) const MAX_PREPARSE_BYTES: usize = 16 * 1024;
+
 /// Selection depth plus this much slack is allowed in the raw text: braces also
 /// open input objects in arguments, which are not selection depth.
 const TEXT_DEPTH_SLACK: usize = 16;
@@ -76,11 +83,21 @@ impl Extension for LimitsExtension {
                 "BAD_USER_INPUT",
             ));
         }
-        if text_depth(&request.query) > l.max_depth + TEXT_DEPTH_SLACK {
+        let shape = text_shape(&request.query);
+        if shape.depth > l.max_depth + TEXT_DEPTH_SLACK {
             return Err(too_complex(
                 "nested too deep",
                 "limits.max_depth",
                 l.max_depth,
+            ));
+        }
+        // Also counted on the parsed document; counted here first because parsing
+        // 10 000 aliases costs tens of milliseconds, this scan microseconds.
+        if shape.aliases > l.max_aliases {
+            return Err(too_complex(
+                &format!("{} aliases", shape.aliases),
+                "limits.max_aliases",
+                l.max_aliases,
             ));
         }
         next.run(ctx, request).await
@@ -146,39 +163,56 @@ fn recode(err: ServerError, l: &LimitsSettings) -> ServerError {
     }
 }
 
-/// Deepest `{` nesting outside strings and comments: an upper bound of the
-/// selection depth, computed without parsing.
-fn text_depth(query: &str) -> usize {
-    let (mut depth, mut max) = (0usize, 0usize);
-    let mut bytes = query.bytes();
-    while let Some(b) = bytes.next() {
-        match b {
+/// What the raw text shows before any parsing: the deepest `{` nesting (an upper
+/// bound of the selection depth) and the aliases (`name:` outside parentheses,
+/// which is the only place GraphQL puts a colon outside arguments and variable
+/// definitions). Strings, block strings and comments are skipped.
+#[derive(Debug, PartialEq, Eq)]
+struct TextShape {
+    depth: usize,
+    aliases: usize,
+}
+
+fn text_shape(query: &str) -> TextShape {
+    let b = query.as_bytes();
+    let (mut depth, mut max, mut parens, mut aliases) = (0usize, 0usize, 0usize, 0usize);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
             b'{' => {
                 depth += 1;
                 max = max.max(depth);
             }
             b'}' => depth = depth.saturating_sub(1),
+            b'(' => parens += 1,
+            b')' => parens = parens.saturating_sub(1),
+            b':' if parens == 0 => aliases += 1,
             b'#' => {
-                for c in bytes.by_ref() {
-                    if c == b'\n' {
-                        break;
-                    }
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
                 }
             }
+            b'"' if b[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < b.len() && !(b[i..].starts_with(b"\"\"\"") && b[i - 1] != b'\\') {
+                    i += 1;
+                }
+                i += 2;
+            }
             b'"' => {
-                let mut escaped = false;
-                for c in bytes.by_ref() {
-                    match c {
-                        b'\\' if !escaped => escaped = true,
-                        b'"' if !escaped => break,
-                        _ => escaped = false,
-                    }
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
                 }
             }
             _ => {}
         }
+        i += 1;
     }
-    max
+    TextShape {
+        depth: max,
+        aliases,
+    }
 }
 
 fn count_aliases(doc: &ExecutableDocument) -> usize {
@@ -232,18 +266,49 @@ fn root_fields<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::text_depth;
+    use super::{text_shape, TextShape};
+
+    fn depth(q: &str) -> usize {
+        text_shape(q).depth
+    }
+
+    fn aliases(q: &str) -> usize {
+        text_shape(q).aliases
+    }
 
     #[test]
     fn text_depth_ignores_braces_in_strings_and_comments() {
-        assert_eq!(text_depth("{ a { b } }"), 2);
+        assert_eq!(depth("{ a { b } }"), 2);
         assert_eq!(
-            text_depth(
+            depth(
                 r#"{ a(s: "{{{\"{") # {{{{
         { b } }"#
             ),
             2
         );
-        assert_eq!(text_depth(&"{".repeat(1000)), 1000);
+        assert_eq!(depth(&"{".repeat(1000)), 1000);
+    }
+
+    #[test]
+    fn text_aliases_count_colons_outside_arguments_strings_and_comments() {
+        let q = r#"query Q($a: Int, $b: [String!]!) @x(k: 1) {
+            x: account { id }
+            orders(first: $a, filter: { status: ALL }) { nodes { y: id } }
+            i: instrument(symbol: "A:B") { symbol } # c: d
+            j: instrument(symbol: """ a "quoted" ( b: """) { symbol }
+        }
+        fragment F on Order { z: id }"#;
+        assert_eq!(
+            text_shape(q),
+            TextShape {
+                depth: 3,
+                aliases: 5
+            }
+        );
+        assert_eq!(aliases("{ account { id } }"), 0);
+        let many: String = (0..10_000)
+            .map(|i| format!("a{i}: account {{ id }} "))
+            .collect();
+        assert_eq!(aliases(&format!("{{ {many} }}")), 10_000);
     }
 }

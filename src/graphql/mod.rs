@@ -10,7 +10,7 @@ mod enums;
 pub mod error;
 mod harden;
 mod ids;
-mod limits;
+pub(crate) mod limits;
 mod loader;
 mod mutation;
 mod observe;

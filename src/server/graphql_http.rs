@@ -147,6 +147,17 @@ pub(crate) async fn get_graphql(
             return BadRequest(ParseRequestError::InvalidRequest(Box::new(e))).into_response()
         }
     };
+    if request.query.len() > graphql::limits::MAX_PREPARSE_BYTES {
+        // Checked for a mutation before the schema's limits run, so bounded here.
+        return error_response(
+            StatusCode::URI_TOO_LONG,
+            &format!(
+                "a query sent with GET is limited to {} bytes; send it with POST",
+                graphql::limits::MAX_PREPARSE_BYTES
+            ),
+            "BAD_USER_INPUT",
+        );
+    }
     if is_mutation(&request) {
         return error_response(
             StatusCode::METHOD_NOT_ALLOWED,

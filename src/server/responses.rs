@@ -140,8 +140,12 @@ impl ResponseCache {
 }
 
 /// Whether the request runs a query operation (never a mutation). Parsed here only
-/// when the answer is not stored yet.
+/// when the answer is not stored yet, and only for documents small enough to parse
+/// before the query limits have looked at them; larger ones are never stored.
 fn is_query(request: &async_graphql::Request) -> bool {
+    if request.query.len() > crate::graphql::limits::MAX_PREPARSE_BYTES {
+        return false;
+    }
     let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
         return false;
     };

@@ -1,7 +1,7 @@
 //! Every way a call can fail, as the layers above see it.
 
 use crate::support::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brokergraph::broker::http::GenericBroker;
 use brokergraph::broker::{Broker, BrokerError};
@@ -127,10 +127,9 @@ async fn a_slow_broker_is_a_timeout_not_a_hang() {
     Mock::given(any()).respond_with(slow).mount(&server).await;
     let b = GenericBroker::new(config(server.uri(), Duration::from_millis(50))).unwrap();
 
-    let started = Instant::now();
+    // The mock answers after 200 ms; a client without the 50 ms timeout would get the order.
     let err = b.order("o-1").await.unwrap_err();
     assert!(matches!(err, BrokerError::Timeout), "{err:?}");
-    assert!(started.elapsed() < Duration::from_millis(190));
 }
 
 /// Collects log output so a test can read what an operator would see.
