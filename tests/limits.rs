@@ -31,15 +31,6 @@ fn first_error(body: &Value) -> (String, String) {
     )
 }
 
-async fn broker_calls(app: &common::TestApp) -> u64 {
-    app.stats()
-        .await
-        .requests
-        .values()
-        .flat_map(|m| m.values())
-        .sum()
-}
-
 #[tokio::test]
 async fn the_dashboard_query_passes_the_default_limits() {
     let app = spawn_app().await;
@@ -51,13 +42,13 @@ async fn the_dashboard_query_passes_the_default_limits() {
 async fn a_1000_deep_query_is_refused_before_execution() {
     let app = spawn_app().await;
     let query = format!("{}{}", "{ account ".repeat(1000), "}".repeat(1000));
-    let before = broker_calls(&app).await;
+    let before = app.broker_requests().await;
     let (status, body) = app.graphql_raw(&query, json!({})).await;
     assert_eq!(status, 200);
     let (code, message) = first_error(&body);
     assert_eq!(code, "QUERY_TOO_COMPLEX", "{body:#}");
     assert!(message.contains("limits.max_depth"), "{message}");
-    assert_eq!(broker_calls(&app).await, before, "nothing executed");
+    assert_eq!(app.broker_requests().await, before, "nothing executed");
 }
 
 #[tokio::test]
@@ -83,12 +74,12 @@ async fn ten_thousand_aliases_are_refused() {
     let fields: String = (0..10_000)
         .map(|i| format!("a{i}: account {{ cash }} "))
         .collect();
-    let before = broker_calls(&app).await;
+    let before = app.broker_requests().await;
     let body = app.graphql(&format!("{{ {fields} }}"), json!({})).await;
     let (code, message) = first_error(&body);
     assert_eq!(code, "QUERY_TOO_COMPLEX");
     assert!(message.contains("limits.max_aliases"), "{message}");
-    assert_eq!(broker_calls(&app).await, before, "nothing executed");
+    assert_eq!(app.broker_requests().await, before, "nothing executed");
 }
 
 /// A GET query is checked for a mutation before the schema's limits run, so its

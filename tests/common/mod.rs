@@ -263,6 +263,16 @@ impl TestApp {
     pub async fn stats(&self) -> Stats {
         self.sim.stats().await
     }
+
+    /// Every request the broker has received, any route, any answer.
+    pub async fn broker_requests(&self) -> u64 {
+        self.stats()
+            .await
+            .requests
+            .values()
+            .flat_map(|m| m.values())
+            .sum()
+    }
 }
 
 impl Drop for TestApp {

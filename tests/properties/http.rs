@@ -33,15 +33,6 @@ fn harness() -> Harness {
     Harness { rt, app }
 }
 
-async fn broker_calls(app: &TestApp) -> u64 {
-    app.stats()
-        .await
-        .requests
-        .values()
-        .flat_map(|m| m.values())
-        .sum()
-}
-
 fn codes(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
@@ -75,12 +66,12 @@ fn any_cursor_over_http_is_bad_user_input_with_no_broker_call() {
     runner(120, 11)
         .run(&(hostile_string(), 0..3usize), |(cursor, q)| {
             h.rt.block_on(async {
-                let before = broker_calls(&h.app).await;
+                let before = h.app.broker_requests().await;
                 let (status, body) = h.app.graphql_raw(queries[q], json!({ "c": cursor })).await;
                 prop_assert_eq!(status, 200);
                 prop_assert_eq!(codes(&body), vec!["BAD_USER_INPUT".to_string()], "{}", body);
                 prop_assert_eq!(
-                    broker_calls(&h.app).await,
+                    h.app.broker_requests().await,
                     before,
                     "garbage reached the broker"
                 );

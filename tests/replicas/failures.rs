@@ -1,5 +1,5 @@
-//! How replicas behave when Redis misbehaves: hung (SIGSTOP), and reached with a
-//! password that must never leak.
+//! How replicas behave when Redis misbehaves: down (killed), hung (SIGSTOP), and
+//! reached with a password that must never leak.
 
 use std::time::Duration;
 
@@ -10,6 +10,61 @@ use crate::cluster::Cluster;
 use crate::common::sim_config;
 use crate::redis_server::RedisServer;
 use crate::{buy, cheap_symbol, DASHBOARD, LONG_TTLS, SUBMIT};
+
+/// With Redis unusable: reads are answered, a submit is BROKER_UNAVAILABLE with
+/// nothing sent to the broker, `/readyz` says degraded and why, `/metrics` too.
+async fn assert_degraded(cluster: &Cluster, replica: usize, symbol: &str) {
+    let read = cluster.graphql(replica, DASHBOARD, json!({})).await;
+    assert!(read.get("errors").is_none(), "{read:#}");
+    let orders_before = cluster.sim.stats().await.orders_created;
+    let refused = cluster
+        .graphql(replica, SUBMIT, buy(Uuid::new_v4(), symbol, "MARKET"))
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"],
+        json!("BROKER_UNAVAILABLE"),
+        "{refused:#}"
+    );
+    assert_eq!(cluster.sim.stats().await.orders_created, orders_before);
+    let (status, ready) = cluster.readyz(replica).await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["status"], json!("degraded"), "{ready}");
+    assert_eq!(ready["redis"]["status"], json!("down"), "{ready}");
+    let metrics = cluster.metrics(replica).await;
+    assert!(metrics.contains("brokergraph_redis_up 0"), "{metrics}");
+}
+
+/// With Redis back, a submit goes through again (once the connection is back), no
+/// restart needed, and `/readyz` says Redis is up.
+async fn assert_recovered(cluster: &Cluster, replica: usize, symbol: &str) {
+    let input = buy(Uuid::new_v4(), symbol, "MARKET");
+    let mut placed = json!(null);
+    for _ in 0..50 {
+        placed = cluster.graphql(replica, SUBMIT, input.clone()).await;
+        if placed.get("errors").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        placed["data"]["submitOrder"]["order"]["brokerOrderId"].is_string(),
+        "{placed:#}"
+    );
+    let (_, ready) = cluster.readyz(replica).await;
+    assert_eq!(ready["redis"]["status"], json!("up"), "{ready}");
+}
+
+#[tokio::test]
+async fn with_redis_down_reads_are_served_and_submits_refused_until_it_is_back() {
+    let mut cluster = Cluster::default(LONG_TTLS).await;
+    let symbol = cheap_symbol(&cluster).await;
+    cluster.data(1, DASHBOARD, json!({})).await;
+    cluster.redis.kill();
+    assert_degraded(&cluster, 1, &symbol).await;
+    cluster.redis.restart();
+    assert_recovered(&cluster, 1, &symbol).await;
+    assert_eq!(cluster.sim.stats().await.orders_created, 1);
+}
 
 /// A Redis that accepts connections but never answers must not hang anything:
 /// every Redis call is bounded by `redis.timeout_ms`.
@@ -25,42 +80,9 @@ async fn a_hung_redis_bounds_submits_with_broker_unavailable_and_reads_go_on() {
     let symbol = cheap_symbol(&cluster).await;
     cluster.data(0, DASHBOARD, json!({})).await;
     cluster.redis.pause();
-
-    let read = cluster.graphql(0, DASHBOARD, json!({})).await;
-    assert!(read.get("errors").is_none(), "{read:#}");
-    let refused = cluster
-        .graphql(0, SUBMIT, buy(Uuid::new_v4(), &symbol, "MARKET"))
-        .await;
-    assert_eq!(
-        refused["errors"][0]["extensions"]["code"],
-        json!("BROKER_UNAVAILABLE"),
-        "{refused:#}"
-    );
-    let (status, ready) = cluster.readyz(0).await;
-    assert_eq!(
-        (status, &ready["redis"]["status"]),
-        (200, &json!("down")),
-        "{ready}"
-    );
-    let metrics = cluster.metrics(0).await;
-    assert!(metrics.contains("brokergraph_redis_up 0"), "{metrics}");
-
+    assert_degraded(&cluster, 0, &symbol).await;
     cluster.redis.resume();
-    let key = Uuid::new_v4();
-    let mut placed = json!(null);
-    for _ in 0..50 {
-        placed = cluster
-            .graphql(0, SUBMIT, buy(key, &symbol, "MARKET"))
-            .await;
-        if placed.get("errors").is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        placed["data"]["submitOrder"]["order"]["brokerOrderId"].is_string(),
-        "{placed:#}"
-    );
+    assert_recovered(&cluster, 0, &symbol).await;
     assert_eq!(cluster.sim.stats().await.orders_created, 1);
 }
 
