@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use broker_sim::SimConfig;
 use cluster::Cluster;
-use common::sim_config;
+use common::{cheap_symbol_in, sim_config, INSTRUMENTS_FOR_PICKING};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -38,24 +38,8 @@ query Dashboard {
 
 /// A tradable lot-1 instrument, priced at 10.00 so buys are cheap.
 async fn cheap_symbol(cluster: &Cluster) -> String {
-    let data = cluster
-        .data(
-            0,
-            "{ instruments(first: 100) { nodes { symbol tradable lotSize } } }",
-            json!({}),
-        )
-        .await;
-    let symbol = data["instruments"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["tradable"] == json!(true) && i["lotSize"] == json!("1"))
-        .expect("a tradable lot-1 instrument")["symbol"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    cluster.sim.set_price(&symbol, "10.00").await;
-    symbol
+    let data = cluster.data(0, INSTRUMENTS_FOR_PICKING, json!({})).await;
+    cheap_symbol_in(&data, &cluster.sim).await
 }
 
 fn buy(key: Uuid, symbol: &str, order_type: &str) -> Value {

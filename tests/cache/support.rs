@@ -3,7 +3,7 @@
 use brokergraph::config::Config;
 use serde_json::{json, Value};
 
-use crate::common::TestApp;
+use crate::common::{cheap_symbol_in, TestApp, INSTRUMENTS_FOR_PICKING};
 
 /// What a trading screen polls: the account, positions with their instruments,
 /// recent orders with theirs.
@@ -32,23 +32,8 @@ pub fn ttls(config: &mut Config, ms: u64) {
 /// A tradable instrument with lot size 1, found through the gateway (so the
 /// gateway's throttle sees the call) and priced at 10.00 so buys are cheap.
 pub async fn cheap_symbol(app: &TestApp) -> String {
-    let data = app
-        .data(
-            "{ instruments(first: 100) { nodes { symbol tradable lotSize } } }",
-            json!({}),
-        )
-        .await;
-    let symbol = data["instruments"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["tradable"] == json!(true) && i["lotSize"] == json!("1"))
-        .expect("a tradable instrument with lot size 1")["symbol"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.sim.set_price(&symbol, "10.00").await;
-    symbol
+    let data = app.data(INSTRUMENTS_FOR_PICKING, json!({})).await;
+    cheap_symbol_in(&data, &app.sim).await
 }
 
 pub fn market_buy(symbol: &str, qty: &str) -> Value {

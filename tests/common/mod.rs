@@ -282,3 +282,23 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// Lists instruments so that a test can pick one (with [`cheap_symbol_in`]).
+pub const INSTRUMENTS_FOR_PICKING: &str =
+    "{ instruments(first: 100) { nodes { symbol tradable lotSize } } }";
+
+/// A tradable lot-1 instrument of an answer to [`INSTRUMENTS_FOR_PICKING`], priced at
+/// 10.00 in `sim` so that buys are cheap.
+pub async fn cheap_symbol_in(data: &Value, sim: &SimHandle) -> String {
+    let symbol = data["instruments"]["nodes"]
+        .as_array()
+        .expect("an instruments page")
+        .iter()
+        .find(|i| i["tradable"] == json!(true) && i["lotSize"] == json!("1"))
+        .expect("a tradable instrument with lot size 1")["symbol"]
+        .as_str()
+        .expect("a symbol")
+        .to_string();
+    sim.set_price(&symbol, "10.00").await;
+    symbol
+}
