@@ -252,6 +252,8 @@ async fn a_replica_killed_while_holding_the_claim_leaves_one_order_after_a_retry
         ("IDEMPOTENCY_LEASE_MS", "2000"),
         ("IDEMPOTENCY_RESEND_DEADLINE_MS", "1000"),
         ("IDEMPOTENCY_WAIT_MS", "200"),
+        // Bounds the hung broker call if the test itself goes wrong.
+        ("BROKER_REQUEST_TIMEOUT_MS", "3000"),
     ];
     let mut cluster = Cluster::default(env).await;
     let symbol = cheap_symbol(&cluster).await;
@@ -267,17 +269,28 @@ async fn a_replica_killed_while_holding_the_claim_leaves_one_order_after_a_retry
     );
     let doomed = tokio::spawn(async move { http.post(url).json(&body).send().await });
 
-    // Replica 1 sees the key held (by replica 0, whose broker call hangs).
+    // Wait until replica 0 holds the claim (its in-flight record is in Redis); only
+    // then may replica 1 try, or replica 1 could win the claim and hang instead.
+    let record = format!(
+        "brokergraph:idem:*:{}",
+        input["input"]["idempotencyKey"].as_str().unwrap()
+    );
     let mut held = false;
-    for _ in 0..50 {
-        let body = cluster.graphql(1, SUBMIT, input.clone()).await;
-        if body["errors"][0]["extensions"]["code"] == json!("IDEMPOTENCY_KEY_IN_USE") {
+    for _ in 0..100 {
+        let reply = cluster.redis.command(&["KEYS", &record]);
+        if reply.contains(":idem:") {
             held = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(held, "replica 0 never held the key");
+    assert!(held, "replica 0 never claimed the key");
+    let busy = cluster.graphql(1, SUBMIT, input.clone()).await;
+    assert_eq!(
+        busy["errors"][0]["extensions"]["code"],
+        json!("IDEMPOTENCY_KEY_IN_USE"),
+        "{busy:#}"
+    );
     cluster.kill(0);
     assert!(
         doomed.await.unwrap().is_err(),
