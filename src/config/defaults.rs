@@ -93,6 +93,8 @@ impl Default for LogSettings {
         LogSettings {
             format: LogFormat::Text,
             filter: "info,brokergraph=info".to_string(),
+            otlp_endpoint: None,
+            otlp_service_name: "brokergraph".to_string(),
         }
     }
 }

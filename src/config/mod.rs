@@ -209,6 +209,12 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// `EnvFilter` directives; `RUST_LOG` overrides them when set.
     pub filter: String,
+    /// OTLP/HTTP collector base URL (`/v1/traces` is appended); unset: no export.
+    /// Accepted by every build so one config file fits all, refused at validation
+    /// by a build without the `otlp` feature rather than silently not exporting.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans, to tell deployments apart.
+    pub otlp_service_name: String,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -100,6 +100,13 @@ pub(crate) fn to_table(config: &Config) -> Table {
     };
     log.insert("format".into(), format.into());
     log.insert("filter".into(), config.log.filter.clone().into());
+    if let Some(endpoint) = &config.log.otlp_endpoint {
+        log.insert("otlp_endpoint".into(), endpoint.clone().into());
+    }
+    log.insert(
+        "otlp_service_name".into(),
+        config.log.otlp_service_name.clone().into(),
+    );
     root.insert("log".into(), log.into());
 
     let keys: Vec<Value> = config

@@ -148,6 +148,8 @@ pub(crate) const SETTINGS: &[Setting] = &[
     s("paper.positions", Kind::Int, "Starting positions of the paper account (at most `paper.instruments`)."),
     s("log.format", Kind::Str, "`text` or `json` (one JSON object per line, for log shippers)."),
     s("log.filter", Kind::Str, "tracing `EnvFilter` directives; `RUST_LOG`, when set, wins."),
+    s("log.otlp_endpoint", Kind::Str, "OpenTelemetry collector to export spans to over OTLP/HTTP, e.g. `http://otel-collector:4318`; unset: no export. Needs a build with `--features otlp`."),
+    s("log.otlp_service_name", Kind::Str, "`service.name` of the exported spans."),
 ];
 
 /// The prefix of every brokergraph environment variable.

@@ -88,11 +88,37 @@ pub(super) fn validate(mut config: Config) -> Result<Config, (String, String)> {
     if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&config.log.filter) {
         fail("log.filter", format!("is not a valid filter: {e}"))?;
     }
+    otlp(&config.log)?;
     keys(&mut config)?;
     listen(&config)?;
     super::hardening::validate(&config)?;
     super::scaleout::validate(&config)?;
     Ok(config)
+}
+
+/// A build without the exporter refuses the endpoint: an operator who asked for
+/// traces would otherwise see none and no reason why.
+fn otlp(log: &super::LogSettings) -> Check {
+    let Some(endpoint) = &log.otlp_endpoint else {
+        return Ok(());
+    };
+    if !cfg!(feature = "otlp") {
+        fail(
+            "log.otlp_endpoint",
+            "needs a brokergraph built with `--features otlp` (this build cannot export traces)",
+        )?;
+    }
+    let endpoint = endpoint.trim();
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        fail(
+            "log.otlp_endpoint",
+            "must be an http:// or https:// URL such as http://otel-collector:4318",
+        )?;
+    }
+    if log.otlp_service_name.trim().is_empty() {
+        fail("log.otlp_service_name", "must not be empty")?;
+    }
+    Ok(())
 }
 
 fn positive(values: &[(&str, u64)]) -> Check {
