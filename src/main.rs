@@ -26,11 +26,7 @@ fn main() -> ExitCode {
                 Ok(config) => config,
                 Err(e) => return config_error(&e),
             };
-            brokergraph::telemetry::init(&config.log);
-            for name in config::unknown_env_vars(&env) {
-                tracing::warn!(variable = %name, "ignoring unknown BROKERGRAPH_* environment variable");
-            }
-            serve(config)
+            serve(config, &env)
         }
     };
     match result {
@@ -48,13 +44,25 @@ fn config_error(e: &config::ConfigError) -> ExitCode {
     ExitCode::from(CONFIG_ERROR)
 }
 
-fn serve(config: Config) -> anyhow::Result<()> {
-    tracing::debug!(?config, "effective configuration");
+/// Logging starts inside the runtime because the OTLP exporter, when configured,
+/// runs on it; the guard is dropped after the server has stopped and before the
+/// runtime, which flushes the spans of the last requests.
+fn serve(config: Config, env: &HashMap<String, String>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(brokergraph::server::serve(config))?;
+    let telemetry = {
+        let _inside = runtime.enter();
+        brokergraph::telemetry::init(&config.log)
+    };
+    for name in config::unknown_env_vars(env) {
+        tracing::warn!(variable = %name, "ignoring unknown BROKERGRAPH_* environment variable");
+    }
+    tracing::debug!(?config, "effective configuration");
+    let served = runtime.block_on(brokergraph::server::serve(config));
+    drop(telemetry);
+    served?;
     Ok(())
 }
 

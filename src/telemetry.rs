@@ -1,34 +1,89 @@
 //! Logging: tracing-subscriber's fmt layer, human text or one JSON object per line,
 //! to stderr (stdout is for command output such as `schema`). The filter is
 //! `RUST_LOG` when set, since that is what an operator reaches for while debugging,
-//! else `log.filter`.
+//! else `log.filter`. With the `otlp` feature and `log.otlp_endpoint`, the same
+//! spans also go to an OpenTelemetry collector (see `otlp`).
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Layer, Layered, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::config::{LogFormat, LogSettings};
 
+#[cfg(feature = "otlp")]
+mod otlp;
+
+/// The subscriber every output layer sits on: one filter for logs and spans alike,
+/// so `log.filter` decides what is exported as well as what is printed.
+type Filtered = Layered<EnvFilter, Registry>;
+type BoxedLayer = Box<dyn Layer<Filtered> + Send + Sync>;
+
+/// Holds the span exporter, if any. Dropping it flushes the spans still buffered
+/// and stops the exporter, so the last requests before a graceful shutdown are not
+/// lost; keep it until the server has stopped, and drop it while the tokio runtime
+/// is still alive (the exporter runs on it).
+#[must_use = "dropping the guard stops the span export"]
+#[derive(Default)]
+pub struct Guard {
+    #[cfg(feature = "otlp")]
+    otlp: Option<otlp::Exporter>,
+}
+
 /// Installs the global subscriber. A second call (or a subscriber installed by
 /// someone else, e.g. a test harness) is left in place rather than panicking.
-pub fn init(log: &LogSettings) {
+///
+/// With `log.otlp_endpoint` set (only possible in an `otlp` build: validation
+/// refuses it otherwise) this must run inside a tokio runtime, whose tasks send the
+/// batches.
+pub fn init(log: &LogSettings) -> Guard {
     let rust_log = std::env::var("RUST_LOG").ok();
     let (filter, rejected) = filter(&log.filter, rust_log.as_deref());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let installed = match log.format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
-        LogFormat::Json => builder
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    #[allow(unused_mut)]
+    let mut layers: Vec<BoxedLayer> = vec![match log.format {
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).boxed(),
+        LogFormat::Json => fmt
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
+            .boxed(),
+    }];
+    #[allow(unused_mut)]
+    let mut guard = Guard::default();
+    #[cfg(feature = "otlp")]
+    let otlp_error = match log.otlp_endpoint.as_deref() {
+        None => None,
+        Some(endpoint) => match otlp::exporter(endpoint, &log.otlp_service_name) {
+            Ok((layer, exporter)) => {
+                layers.push(layer);
+                guard.otlp = Some(exporter);
+                None
+            }
+            Err(e) => Some(e),
+        },
     };
-    if let (Ok(()), Some(error)) = (installed, rejected) {
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(layers)
+        .try_init();
+    if let (Ok(()), Some(error)) = (&installed, rejected) {
         tracing::warn!(%error, filter = %log.filter, "RUST_LOG is not a valid filter; using log.filter");
+    }
+    #[cfg(feature = "otlp")]
+    if let Some(error) = otlp_error {
+        tracing::error!(%error, "cannot export spans over OTLP; serving without");
+    }
+    guard
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        #[cfg(feature = "otlp")]
+        if let Some(exporter) = self.otlp.take() {
+            exporter.shutdown();
+        }
     }
 }
 
