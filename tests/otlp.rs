@@ -44,6 +44,49 @@ async fn collector() -> (String, Received) {
     (format!("http://{addr}"), received)
 }
 
+/// The binary with no inherited `BROKERGRAPH_*`, `OTEL_*` or `RUST_LOG`.
+fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_brokergraph"));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().to_string();
+        if name.starts_with("BROKERGRAPH_") || name.starts_with("OTEL_") || name == "RUST_LOG" {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// With the exporter built in, a typo'd endpoint stops the process at start-up
+/// (exit 2, one line naming the key) rather than failing every export later.
+#[test]
+fn the_endpoint_must_be_an_http_url() {
+    let out = binary()
+        .arg("check-config")
+        .env("BROKERGRAPH_LOG_OTLP_ENDPOINT", "otel-collector:4318")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("`log.otlp_endpoint`"), "{stderr}");
+    assert!(stderr.contains("http://"), "{stderr}");
+
+    let out = binary()
+        .arg("check-config")
+        .env(
+            "BROKERGRAPH_LOG_OTLP_ENDPOINT",
+            "http://otel-collector:4318",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("otlp_endpoint = \"http://otel-collector:4318\""),
+        "{stdout}"
+    );
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -69,14 +112,7 @@ async fn spans_of_a_request_reach_the_collector_and_are_flushed_on_sigterm() {
     )
     .unwrap();
 
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_brokergraph"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().to_string();
-        if name.starts_with("BROKERGRAPH_") || name.starts_with("OTEL_") || name == "RUST_LOG" {
-            cmd.env_remove(name);
-        }
-    }
-    let mut gateway = cmd
+    let mut gateway = binary()
         .args(["serve", "--config", config.to_str().unwrap()])
         .env("BROKERGRAPH_LISTEN", "127.0.0.1:0")
         .env("BROKERGRAPH_BROKER_URL", sim.base_url())
