@@ -77,6 +77,8 @@ pub enum ServeError {
     Broker(#[from] GenericBrokerConfigError),
     #[error("Alpaca client: {0}")]
     Alpaca(#[from] AlpacaBrokerConfigError),
+    #[error("broker.ca_file: {0}")]
+    CaFile(String),
     #[error("server error: {0}")]
     Io(std::io::Error),
     #[error(transparent)]

@@ -7,3 +7,5 @@ mod failures;
 mod requests;
 #[path = "broker_http/support.rs"]
 mod support;
+#[path = "broker_http/tls.rs"]
+mod tls;

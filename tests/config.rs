@@ -194,6 +194,10 @@ fn other_invalid_values_name_their_key() {
         ),
         (&[("BROKERGRAPH_BROKER_API_KEY", "k")], "broker.url"),
         (&[("BROKERGRAPH_LOG_FORMAT", "xml")], "log.format"),
+        (
+            &[("BROKERGRAPH_BROKER_CA_FILE", "/nonexistent/ca.pem")],
+            "broker.ca_file",
+        ),
         (&[("BROKERGRAPH_LOG_FILTER", "=[nope")], "log.filter"),
         (&[("BROKERGRAPH_PAPER_CASH", "-5")], "paper.cash"),
         (

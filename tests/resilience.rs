@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use brokergraph::broker::http::{GenericBroker, GenericBrokerConfig};
+use brokergraph::broker::http::{GenericBroker, GenericBrokerConfig, Transport};
 use brokergraph::broker::{Broker, BrokerError};
 use brokergraph::domain::{NewOrder, OrderSide, OrderType, TimeInForce};
 use brokergraph::resilience::{BreakerPolicy, BreakerState, ResilientBroker, RetryPolicy};
@@ -18,8 +18,11 @@ fn resilient(server: &MockServer, policy: RetryPolicy) -> ResilientBroker {
     let adapter = GenericBroker::new(GenericBrokerConfig {
         base_url: server.uri(),
         api_key: Secret::new("k"),
-        connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_millis(300),
+        transport: Transport {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_millis(300),
+            extra_roots: Vec::new(),
+        },
     })
     .unwrap();
     ResilientBroker::new(Arc::new(adapter), policy)

@@ -40,6 +40,7 @@ impl Default for BrokerSettings {
             secret: None,
             connect_timeout_ms: 2_000,
             request_timeout_ms: 10_000,
+            ca_file: None,
         }
     }
 }

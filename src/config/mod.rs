@@ -69,6 +69,9 @@ pub struct BrokerSettings {
     pub secret: Option<Secret>,
     pub connect_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// PEM certificates trusted besides the built-in roots: a broker (or a proxy in
+    /// front of it) with a certificate from a private CA.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// The broker's REST dialect, i.e. which adapter the gateway builds.

@@ -28,6 +28,9 @@ pub(crate) fn to_table(config: &Config) -> Table {
     }
     broker.insert("connect_timeout_ms".into(), int(b.connect_timeout_ms));
     broker.insert("request_timeout_ms".into(), int(b.request_timeout_ms));
+    if let Some(path) = &b.ca_file {
+        broker.insert("ca_file".into(), path.display().to_string().into());
+    }
     root.insert("broker".into(), broker.into());
 
     let s = &config.server;

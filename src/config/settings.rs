@@ -94,6 +94,7 @@ pub(crate) const SETTINGS: &[Setting] = &[
     },
     s("broker.connect_timeout_ms", Kind::Int, "TCP/TLS connect timeout towards the broker."),
     s("broker.request_timeout_ms", Kind::Int, "Timeout of one broker HTTP request."),
+    s("broker.ca_file", Kind::Str, "PEM file of CA certificates trusted besides the built-in roots, for an `https://` broker behind a private CA."),
     s("server.body_limit_bytes", Kind::Int, "Largest accepted request body."),
     s("server.request_timeout_ms", Kind::Int, "Timeout of one gateway request, end to end."),
     s("server.graphiql", Kind::Bool, "Serve GraphiQL to browsers at `GET /graphql`. Unset: on when `listen` is loopback, off otherwise."),

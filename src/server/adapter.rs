@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::ServeError;
 use crate::broker::alpaca::{AlpacaBroker, AlpacaBrokerConfig};
-use crate::broker::http::{GenericBroker, GenericBrokerConfig};
+use crate::broker::http::{load_roots, GenericBroker, GenericBrokerConfig, Transport};
 use crate::broker::Broker;
 use crate::config::{BrokerKind, Config};
 use crate::secret::Secret;
@@ -70,15 +70,20 @@ pub(super) async fn connect(config: &Config) -> Result<Endpoint, ServeError> {
             return Err(ServeError::NoBroker);
         }
     };
-    let connect_timeout = Duration::from_millis(b.connect_timeout_ms);
-    let request_timeout = Duration::from_millis(b.request_timeout_ms);
+    let transport = Transport {
+        connect_timeout: Duration::from_millis(b.connect_timeout_ms),
+        request_timeout: Duration::from_millis(b.request_timeout_ms),
+        extra_roots: match &b.ca_file {
+            Some(path) => load_roots(path).map_err(ServeError::CaFile)?,
+            None => Vec::new(),
+        },
+    };
     let (broker, identity): (Arc<dyn Broker>, Secret) = match credentials {
         Credentials::Bearer(api_key) => (
             Arc::new(GenericBroker::new(GenericBrokerConfig {
                 base_url: url.clone(),
                 api_key: api_key.clone(),
-                connect_timeout,
-                request_timeout,
+                transport,
             })?),
             api_key,
         ),
@@ -88,8 +93,7 @@ pub(super) async fn connect(config: &Config) -> Result<Endpoint, ServeError> {
                 base_url: url.clone(),
                 key_id,
                 secret,
-                connect_timeout,
-                request_timeout,
+                transport,
             })?;
             (Arc::new(broker), identity)
         }

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use brokergraph::broker::alpaca::{AlpacaBroker, AlpacaBrokerConfig};
+use brokergraph::broker::alpaca::{AlpacaBroker, AlpacaBrokerConfig, Transport};
 use brokergraph::domain::*;
 use brokergraph::secret::Secret;
 use rust_decimal::Decimal;
@@ -23,8 +23,11 @@ pub(crate) fn broker(server: &MockServer) -> AlpacaBroker {
         base_url: server.uri(),
         key_id: Secret::new(KEY_ID),
         secret: Secret::new(SECRET),
-        connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(5),
+        transport: Transport {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(5),
+            extra_roots: Vec::new(),
+        },
     })
     .unwrap()
 }

@@ -205,36 +205,3 @@ async fn refused_and_reset_connections_are_unavailable_without_a_status() {
     );
     assert!(err.outcome_unknown());
 }
-
-/// Real brokers (Alpaca paper and live) are https only: the adapter must speak TLS
-/// to an `https://` URL. The server here reads the first bytes the client sends and
-/// checks they open a TLS handshake (a ClientHello record: 0x16, version 3.x), then
-/// hangs up, so the call fails without a certificate having been checked.
-#[tokio::test]
-async fn an_https_broker_url_is_spoken_to_over_tls() {
-    use tokio::io::AsyncReadExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let first_bytes = tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        let mut head = [0u8; 2];
-        socket.read_exact(&mut head).await.unwrap();
-        head
-    });
-    let b = GenericBroker::new(config(
-        format!("https://127.0.0.1:{port}"),
-        Duration::from_secs(5),
-    ))
-    .unwrap();
-    let err = b.account().await.unwrap_err();
-    // A client without TLS refuses the URL without connecting: nothing arrives.
-    let head = tokio::time::timeout(Duration::from_secs(10), first_bytes)
-        .await
-        .unwrap_or_else(|_| panic!("the client never connected: {err:?}"))
-        .unwrap();
-    assert_eq!(head, [0x16, 0x03], "not a TLS ClientHello");
-    assert!(
-        matches!(err, BrokerError::Unavailable { .. } | BrokerError::Timeout),
-        "{err:?}"
-    );
-}

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brokergraph::broker::http::{GenericBroker, GenericBrokerConfig};
+use brokergraph::broker::http::{GenericBroker, GenericBrokerConfig, Transport};
 use brokergraph::broker::{Broker, BrokerError};
 use brokergraph::domain::*;
 use brokergraph::secret::Secret;
@@ -22,8 +22,11 @@ pub(crate) fn config(base_url: String, request_timeout: Duration) -> GenericBrok
     GenericBrokerConfig {
         base_url,
         api_key: Secret::new(KEY),
-        connect_timeout: Duration::from_secs(2),
-        request_timeout,
+        transport: Transport {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout,
+            extra_roots: Vec::new(),
+        },
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use brokergraph::broker::http::{GenericBroker, GenericBrokerConfig};
+use brokergraph::broker::http::{GenericBroker, GenericBrokerConfig, Transport};
 use brokergraph::broker::Broker;
 use brokergraph::cache::{CacheStore, CachedBroker};
 use brokergraph::config::{CacheSettings, ThrottleSettings};
@@ -75,8 +75,11 @@ async fn two_accounts_sharing_one_store_never_see_each_other() {
         let inner = GenericBroker::new(GenericBrokerConfig {
             base_url: sim.base_url(),
             api_key: Secret::new(key),
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(5),
+            transport: Transport {
+                connect_timeout: Duration::from_secs(2),
+                request_timeout: Duration::from_secs(5),
+                extra_roots: Vec::new(),
+            },
         })
         .unwrap();
         CachedBroker::new(

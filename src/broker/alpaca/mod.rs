@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 
 use self::response::Route;
 use crate::broker::http::response as shared;
+pub use crate::broker::http::Transport;
 use crate::broker::{BrokerError, RateLimitSnapshot};
 use crate::domain::{Instrument, TradingHours};
 use crate::secret::Secret;
@@ -47,8 +48,7 @@ pub struct AlpacaBrokerConfig {
     pub base_url: String,
     pub key_id: Secret,
     pub secret: Secret,
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
+    pub transport: Transport,
 }
 
 /// Why an `AlpacaBroker` could not be built: always an operator's configuration.
@@ -109,14 +109,7 @@ impl AlpacaBroker {
             HeaderName::from_static("apca-api-secret-key"),
             header(&config.secret)?,
         );
-        let client = Client::builder()
-            .default_headers(headers)
-            .user_agent(concat!("brokergraph/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            // A redirect would carry the credentials to a URL nobody configured.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let client = shared::client(headers, &config.transport)
             .map_err(|e| AlpacaBrokerConfigError::Client(e.to_string()))?;
         Ok(AlpacaBroker {
             client,

@@ -6,12 +6,14 @@
 //! above, which need the unvarnished outcome of each single call to decide.
 
 pub(crate) mod response;
+
+pub use response::{load_roots, Transport};
 mod routes;
 mod wire;
 
 use std::fmt;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
@@ -30,10 +32,7 @@ pub struct GenericBrokerConfig {
     /// prefix (`https://gw.example/broker`) is kept.
     pub base_url: String,
     pub api_key: Secret,
-    /// Bound on establishing a TCP (and TLS) connection.
-    pub connect_timeout: Duration,
-    /// Bound on a whole call, from sending to the last byte of the body.
-    pub request_timeout: Duration,
+    pub transport: Transport,
 }
 
 /// Why a `GenericBroker` could not be built: always an operator's configuration.
@@ -86,14 +85,7 @@ impl GenericBroker {
         bearer.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, bearer);
-        let client = Client::builder()
-            .default_headers(headers)
-            .user_agent(concat!("brokergraph/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            // A redirect would carry the bearer key to a URL nobody configured.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let client = response::client(headers, &config.transport)
             .map_err(|e| GenericBrokerConfigError::Client(e.to_string()))?;
         Ok(GenericBroker {
             client,
