@@ -12,7 +12,7 @@ mod redis_server;
 
 use std::time::{Duration, Instant};
 
-use broker_sim::SimConfig;
+use broker_sim::{Dialect, SimConfig};
 use cluster::Cluster;
 use common::{cheap_symbol_in, sim_config, INSTRUMENTS_FOR_PICKING};
 use serde_json::{json, Value};
@@ -70,9 +70,12 @@ const LONG_TTLS: cluster::Env = &[
     ("CACHE_ACCOUNT_TTL_MS", "60000"),
 ];
 
-#[tokio::test]
-async fn a_submit_on_one_replica_shows_in_an_orders_query_on_another_at_once() {
-    let cluster = Cluster::default(LONG_TTLS).await;
+async fn a_submit_on_one_replica_shows_in_an_orders_query_on_another_at_once(dialect: Dialect) {
+    let sim = SimConfig {
+        dialect,
+        ..sim_config()
+    };
+    let cluster = Cluster::start(3, sim, LONG_TTLS).await;
     let symbol = cheap_symbol(&cluster).await;
     for b in [1, 2] {
         cluster.data(b, ORDERS, json!({})).await; // cached on B and C
@@ -204,6 +207,12 @@ async fn a_polling_storm_over_three_replicas_never_reaches_the_brokers_limit() {
     assert!(refused > 0, "the storm never wanted more than the budget");
 }
 
+// What depends on the broker's dialect (its own dedup, its cancel answer), in both.
+crate::in_both_dialects!(
+    a_submit_on_one_replica_shows_in_an_orders_query_on_another_at_once,
+    thirty_concurrent_submits_of_one_key_over_three_replicas_place_one_order,
+);
+
 /// Submits until the answer is not IDEMPOTENCY_KEY_IN_USE (the bounded answer while
 /// another replica holds the key), as a client following the docs would.
 async fn submit_settled(cluster: &Cluster, replica: usize, input: &Value) -> Value {
@@ -217,9 +226,16 @@ async fn submit_settled(cluster: &Cluster, replica: usize, input: &Value) -> Val
     panic!("the key stayed in use for 10 s");
 }
 
-#[tokio::test]
-async fn thirty_concurrent_submits_of_one_key_over_three_replicas_place_one_order() {
-    let cluster = Cluster::default(&[]).await;
+/// Also in the Alpaca dialect, where the broker's own dedup is `client_order_id`
+/// and a duplicate is read back rather than replayed by the broker.
+async fn thirty_concurrent_submits_of_one_key_over_three_replicas_place_one_order(
+    dialect: Dialect,
+) {
+    let sim = SimConfig {
+        dialect,
+        ..sim_config()
+    };
+    let cluster = Cluster::start(3, sim, &[]).await;
     let symbol = cheap_symbol(&cluster).await;
     let input = buy(Uuid::new_v4(), &symbol, "MARKET");
     let answers =

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use broker_sim::{SimConfig, SimHandle};
+use broker_sim::{Dialect, SimConfig, SimHandle};
 use serde_json::{json, Value};
 
 use crate::common::{sim_config, SIM_KEY};
@@ -59,9 +59,10 @@ impl Cluster {
         sim: SimConfig,
         env: Env,
     ) -> Cluster {
+        let dialect = sim.dialect;
         let sim = broker_sim::spawn(sim).await.expect("broker-sim starts");
         let replicas = (0..replicas)
-            .map(|_| spawn_replica(&sim.base_url(), redis_url, env))
+            .map(|_| spawn_replica(&sim.base_url(), redis_url, dialect, env))
             .collect();
         Cluster {
             redis,
@@ -120,18 +121,25 @@ impl Cluster {
 
 /// Starts one gateway process and waits for its "listening" log line to learn
 /// the port it bound (it listens on port 0).
-fn spawn_replica(broker_url: &str, redis_url: &str, env: Env) -> Replica {
+fn spawn_replica(broker_url: &str, redis_url: &str, dialect: Dialect, env: Env) -> Replica {
     let mut command = Command::new(env!("CARGO_BIN_EXE_brokergraph"));
     command
         .env_clear()
         .env("BROKERGRAPH_LISTEN", "127.0.0.1:0")
         .env("BROKERGRAPH_BROKER_URL", broker_url)
-        .env("BROKERGRAPH_BROKER_API_KEY", SIM_KEY)
         .env("BROKERGRAPH_REDIS_URL", redis_url)
         .env("BROKERGRAPH_LOG_FORMAT", "json")
         .env("BROKERGRAPH_LOG_FILTER", "warn,brokergraph=info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    match dialect {
+        Dialect::Generic => command.env("BROKERGRAPH_BROKER_API_KEY", SIM_KEY),
+        // The sim takes an account's key as both key id and secret.
+        Dialect::Alpaca => command
+            .env("BROKERGRAPH_BROKER", "alpaca")
+            .env("BROKERGRAPH_BROKER_KEY_ID", SIM_KEY)
+            .env("BROKERGRAPH_BROKER_SECRET", SIM_KEY),
+    };
     for (name, value) in env {
         command.env(format!("BROKERGRAPH_{name}"), value);
     }
