@@ -109,7 +109,7 @@ impl AlpacaBroker {
             HeaderName::from_static("apca-api-secret-key"),
             header(&config.secret)?,
         );
-        let client = shared::client(headers, &config.transport)
+        let client = crate::broker::http::client::client(headers, &config.transport)
             .map_err(|e| AlpacaBrokerConfigError::Client(e.to_string()))?;
         Ok(AlpacaBroker {
             client,

@@ -5,9 +5,10 @@
 //! URLs, or sees broker JSON. It does no retries and no caching: those are layers
 //! above, which need the unvarnished outcome of each single call to decide.
 
+pub(crate) mod client;
 pub(crate) mod response;
 
-pub use response::{load_roots, Transport};
+pub use client::{load_roots, Transport};
 mod routes;
 mod wire;
 
@@ -85,7 +86,7 @@ impl GenericBroker {
         bearer.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, bearer);
-        let client = response::client(headers, &config.transport)
+        let client = client::client(headers, &config.transport)
             .map_err(|e| GenericBrokerConfigError::Client(e.to_string()))?;
         Ok(GenericBroker {
             client,

@@ -1,0 +1,149 @@
+//! The broker's budget across replicas: one budget in Redis keeps three replicas
+//! under the broker's limit, and what each replica's own cache costs in broker calls.
+
+use std::time::{Duration, Instant};
+
+use broker_sim::SimConfig;
+use serde_json::{json, Value};
+
+use crate::cluster::{self, Cluster};
+use crate::common::sim_config;
+use crate::DASHBOARD;
+
+/// Three replicas against broker-sim limited to 20 requests per 10 s. Pollers
+/// want more than that (short TTLs), and other clients look up instruments
+/// nobody has cached, all three replicas at once. Each replica alone would
+/// spend the whole read share before the broker's headers told it about the
+/// others; drawing from one budget in Redis, together they never exceed it.
+#[tokio::test]
+async fn a_polling_storm_over_three_replicas_never_reaches_the_brokers_limit() {
+    let sim = SimConfig {
+        positions: 1,
+        rate_limit: 20,
+        rate_window_secs: 10,
+        ..sim_config()
+    };
+    let env: cluster::Env = &[
+        ("THROTTLE_REQUESTS", "20"),
+        ("THROTTLE_WINDOW_SECS", "10"),
+        ("THROTTLE_MAX_READ_WAIT_MS", "0"),
+        ("CACHE_ACCOUNT_TTL_MS", "250"),
+        ("CACHE_POSITIONS_TTL_MS", "250"),
+        ("CACHE_ORDERS_TTL_MS", "250"),
+        ("CACHE_INSTRUMENTS_TTL_MS", "300000"),
+        ("CACHE_STALE_TTL_MS", "60000"),
+    ];
+    let cluster = Cluster::start(3, sim, env).await;
+    for replica in 0..3 {
+        cluster.data(replica, DASHBOARD, json!({})).await; // each has a value to fall back on
+    }
+    let symbols: Vec<String> = {
+        let data = cluster
+            .data(
+                0,
+                "{ instruments(first: 100) { nodes { symbol } } }",
+                json!({}),
+            )
+            .await;
+        data["instruments"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["symbol"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let length = Duration::from_secs(12);
+    let poll = |client: usize| {
+        let (cluster, symbols) = (&cluster, &symbols);
+        async move {
+            let replica = client % 3;
+            let started = Instant::now();
+            let (mut answered, mut errors, mut refused) = (0u32, Vec::new(), 0u32);
+            let mut n = client;
+            while started.elapsed() < length {
+                let body = cluster.graphql(replica, DASHBOARD, json!({})).await;
+                match body.get("errors") {
+                    None => answered += 1,
+                    Some(e) => errors.push(e.clone()),
+                }
+                // A cold read: nothing cached to fall back on.
+                n = (n + 7) % symbols.len();
+                let lookup = "query($s: String!) { instrument(symbol: $s) { symbol } }";
+                let body = cluster
+                    .graphql(replica, lookup, json!({ "s": symbols[n] }))
+                    .await;
+                match body["errors"][0]["extensions"]["code"].as_str() {
+                    None => {}
+                    Some("RATE_LIMITED") => refused += 1,
+                    Some(_) => errors.push(body["errors"].clone()),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (answered, errors, refused)
+        }
+    };
+    let results = futures::future::join_all((0..15).map(poll)).await;
+    let stats = cluster.sim.stats().await;
+    let answered: u32 = results.iter().map(|r| r.0).sum();
+    let errors: Vec<&Value> = results.iter().flat_map(|r| &r.1).collect();
+    let refused: u32 = results.iter().map(|r| r.2).sum();
+    eprintln!(
+        "storm over 3 replicas: {answered} dashboards, {refused} cold lookups refused, \
+         broker 429s {}, broker requests {:?}",
+        stats.rate_limited, stats.requests
+    );
+    assert_eq!(stats.rate_limited, 0, "the broker sent 429s: {stats:?}");
+    assert!(errors.is_empty(), "clients saw errors: {errors:?}");
+    // Every client kept getting answers all along (how many depends on the machine).
+    let per_client: Vec<u32> = results.iter().map(|r| r.0).collect();
+    assert!(
+        per_client.iter().all(|&n| n >= 3),
+        "dashboards per client: {per_client:?}"
+    );
+    assert!(refused > 0, "the storm never wanted more than the budget");
+}
+
+/// Whether a shared L2 read cache would save broker calls (issue 10 asks to build one
+/// only if measurements show it): the same polling load on one replica and spread
+/// over three, broker requests per 1000 dashboards. Each replica refreshes its own
+/// cache, so three make up to three times the refreshes of one.
+/// `cargo test --test replicas l2 -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a measurement: ~15 s, prints numbers"]
+async fn l2_measurement_broker_calls_one_vs_three_replicas() {
+    for replicas in [1, 3] {
+        let env: cluster::Env = &[
+            ("CACHE_ACCOUNT_TTL_MS", "1000"),
+            ("CACHE_POSITIONS_TTL_MS", "1000"),
+            ("CACHE_ORDERS_TTL_MS", "1000"),
+        ];
+        let cluster = Cluster::start(replicas, sim_config(), env).await;
+        let before = cluster.sim.stats().await;
+        let length = Duration::from_secs(6);
+        let poll = |client: usize| {
+            let cluster = &cluster;
+            async move {
+                let started = Instant::now();
+                let mut n = 0u64;
+                while started.elapsed() < length {
+                    cluster.data(client % replicas, DASHBOARD, json!({})).await;
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                n
+            }
+        };
+        let dashboards: u64 = futures::future::join_all((0..15).map(poll))
+            .await
+            .into_iter()
+            .sum();
+        let after = cluster.sim.stats().await;
+        let total =
+            |s: &broker_sim::Stats| -> u64 { s.requests.values().flat_map(|m| m.values()).sum() };
+        let calls = total(&after) - total(&before);
+        eprintln!(
+            "l2 measurement: {replicas} replica(s), {dashboards} dashboards, {calls} broker requests, {:.1} per 1000 dashboards",
+            calls as f64 * 1000.0 / dashboards as f64
+        );
+    }
+}
