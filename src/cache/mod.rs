@@ -37,6 +37,7 @@ use crate::domain::{
 };
 use crate::throttle::Throttle;
 use keys::OrdersQuery;
+pub use read::for_mutation;
 use read::Policy;
 use slot::Slot;
 pub use stale::StaleReads;

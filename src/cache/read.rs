@@ -15,6 +15,21 @@ use super::CachedBroker;
 use crate::broker::BrokerError;
 use crate::throttle::Priority;
 
+tokio::task_local! {
+    /// Set while a submit or cancel reads what it needs (the instrument it checks
+    /// the order against): see [`for_mutation`].
+    static FOR_MUTATION: ();
+}
+
+/// Runs `reads` as part of a submit or cancel: a read with nothing cached then has
+/// the mutation's priority (the whole window, and the mutation's wait). Otherwise a
+/// polling storm that spent the read share (or, with replicas, the confirming reads
+/// every replica makes after a mutation) would refuse a trader's order at its
+/// pre-trade check, with the reserve kept for exactly that order unused.
+pub async fn for_mutation<F: Future>(reads: F) -> F::Output {
+    FOR_MUTATION.scope((), reads).await
+}
+
 /// The broker could not be asked, or could not answer right now: a recent value is
 /// better than an error. An answer (404, a 4xx refusal, a bad key, garbage) is not
 /// papered over with an old value.
@@ -83,6 +98,7 @@ impl CachedBroker {
         let priority = match &fallback {
             Some(e) if e.epoch < epoch => Priority::Confirm,
             Some(_) => Priority::Refresh,
+            None if FOR_MUTATION.try_with(|_| ()).is_ok() => Priority::Mutation,
             None => Priority::Read,
         };
         let flight = (key.clone(), seen, epoch);

@@ -67,7 +67,9 @@ impl OrderService {
         message: &str,
         field: Option<&str>,
     ) -> Result<CancelResult, OrderError> {
-        let order = self.broker.order(order_id).await.ok();
+        let order = crate::cache::for_mutation(self.broker.order(order_id))
+            .await
+            .ok();
         if code != "order_not_cancelable" {
             return Ok(CancelResult {
                 order,
