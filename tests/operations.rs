@@ -14,15 +14,7 @@ async fn metrics_expose_the_documented_names() {
     app.data("query Dashboard { account { cash } }", json!({}))
         .await;
     app.graphql("query Broken { nope }", json!({})).await;
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     for name in [
         "brokergraph_graphql_requests_total{operation=\"Dashboard\",outcome=\"ok\"} 1",
         "brokergraph_graphql_requests_total{operation=\"Broken\",outcome=\"BAD_USER_INPUT\"} 1",
@@ -95,15 +87,7 @@ async fn a_key_over_its_rate_gets_429_with_retry_after_and_others_are_untouched(
     assert!(!body.to_string().contains("bot-key"));
     // Another key has its own bucket.
     assert_eq!(send("ui-key").await.unwrap().status(), 200);
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("brokergraph_rate_limited_total{key_id=\"bot\"} 1"),
         "{metrics}"

@@ -157,16 +157,7 @@ async fn no_secret_appears_in_any_log_line_or_response() {
         seen.iter().any(|s| s.contains("RATE_LIMITED")),
         "the rate limit was reached"
     );
-    seen.push(
-        app.http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    seen.push(app.metrics().await);
 
     // The configuration as check-config and a debug log show it.
     let mut config = Config::default();

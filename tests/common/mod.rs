@@ -264,6 +264,12 @@ impl TestApp {
         self.sim.stats().await
     }
 
+    /// The gateway's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// Every request the broker has received, any route, any answer.
     pub async fn broker_requests(&self) -> u64 {
         self.stats()
