@@ -52,6 +52,7 @@ pub mod auth;
 pub mod broker;
 pub mod cache;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 #[cfg(feature = "embedded-sim")]
@@ -63,6 +64,5 @@ pub mod orders;
 pub mod resilience;
 pub mod secret;
 pub mod server;
-pub mod shared;
 pub mod telemetry;
 mod throttle;

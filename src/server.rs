@@ -6,7 +6,6 @@ mod cors;
 mod graphiql;
 mod graphql_http;
 mod health;
-mod metered;
 mod metrics;
 mod ratelimit;
 mod responses;
@@ -28,14 +27,15 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
 use crate::broker::alpaca::AlpacaBrokerConfigError;
-use crate::broker::http::GenericBrokerConfigError;
-use crate::broker::Broker;
+use crate::broker::generic::GenericBrokerConfigError;
+use crate::broker::{Broker, Layered};
 use crate::cache::{CacheStats, CacheStatsHandle, CacheStore, CachedBroker};
 use crate::config::Config;
 use crate::graphql::{self, AppSchema, PageSizes};
 use crate::idempotency::{IdempotencyStore, MemoryStore, RedisStore};
+use crate::metrics::Meter;
 use crate::orders::{OrderService, OrderSettings};
-use crate::resilience::{CircuitBreaker, ResilientBroker, RetryPolicy};
+use crate::resilience::{CircuitBreaker, Resilience, ResilientBroker, RetryPolicy};
 use crate::secret::Secret;
 
 /// What every request handler shares.
@@ -49,7 +49,7 @@ pub(crate) struct AppState {
     /// The broker's circuit breaker, which `/readyz` reports.
     breaker: Arc<CircuitBreaker>,
     /// The Redis replicas share, if configured; `/readyz` reports it.
-    redis: Option<Arc<crate::shared::Redis>>,
+    redis: Option<Arc<crate::cluster::Redis>>,
     /// `broker`'s cache layer, which learns of other replicas' mutations per request.
     cached: Arc<CachedBroker>,
     /// Whole answers of read-only queries, reused while exact (issue 7's hot path).
@@ -86,7 +86,7 @@ pub enum ServeError {
     #[error(transparent)]
     AllowList(#[from] graphql::persisted::AllowListError),
     #[error(transparent)]
-    Redis(#[from] crate::shared::RedisError),
+    Redis(#[from] crate::cluster::RedisError),
 }
 
 /// A gateway bound to its port and ready to run; tests build one on port 0.
@@ -102,7 +102,7 @@ pub struct Gateway {
 impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
         let endpoint = adapter::connect(&config).await?;
-        let redis = crate::shared::Redis::open(&config.redis)?.map(Arc::new);
+        let redis = crate::cluster::Redis::open(&config.redis)?.map(Arc::new);
         if let Some(redis) = &redis {
             redis.check_eviction_policy().await;
         }
@@ -110,12 +110,10 @@ impl Gateway {
         let embedded = endpoint.embedded;
         let (url, api_key) = (endpoint.url, endpoint.identity);
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let adapter: Arc<dyn Broker> = Arc::new(metered::MeteredBroker::new(
-            endpoint.broker,
-            metrics.clone(),
-        ));
-        let resilient = ResilientBroker::new(adapter, RetryPolicy::default());
-        let breaker = resilient.breaker();
+        let adapter: Arc<dyn Broker> =
+            Arc::new(Layered::new(endpoint.broker, Meter::new(metrics.clone())));
+        let resilient = ResilientBroker::new(adapter, Resilience::new(RetryPolicy::default()));
+        let breaker = resilient.layer().breaker();
         let broker: Arc<dyn Broker> = Arc::new(resilient);
         let identity = account_identity(&url, &api_key);
         let cache = CacheStore::new(&config.cache);

@@ -10,13 +10,13 @@ mod redis_server;
 use std::sync::Arc;
 use std::time::Duration;
 
+use brokergraph::cluster::Redis;
 use brokergraph::config::RedisSettings;
 use brokergraph::idempotency::conformance as suite;
 use brokergraph::idempotency::{
     Claim, Fingerprint, IdempotencyStore, RedisStore, StoreError, StoredOutcome,
 };
 use brokergraph::secret::Secret;
-use brokergraph::shared::Redis;
 use redis_server::RedisServer;
 use tokio::sync::Barrier;
 use uuid::Uuid;

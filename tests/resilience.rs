@@ -4,10 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use brokergraph::broker::http::{GenericBroker, GenericBrokerConfig, Transport};
+use brokergraph::broker::generic::{GenericBroker, GenericBrokerConfig};
+use brokergraph::broker::transport::Transport;
 use brokergraph::broker::{Broker, BrokerError};
 use brokergraph::domain::{NewOrder, OrderSide, OrderType, TimeInForce};
-use brokergraph::resilience::{BreakerPolicy, BreakerState, ResilientBroker, RetryPolicy};
+use brokergraph::resilience::{
+    BreakerPolicy, BreakerState, Resilience, ResilientBroker, RetryPolicy,
+};
 use brokergraph::secret::Secret;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -25,7 +28,7 @@ fn resilient(server: &MockServer, policy: RetryPolicy) -> ResilientBroker {
         },
     })
     .unwrap();
-    ResilientBroker::new(Arc::new(adapter), policy)
+    ResilientBroker::new(Arc::new(adapter), Resilience::new(policy))
 }
 
 fn account() -> Value {
@@ -233,7 +236,7 @@ async fn an_open_circuit_fails_fast_without_calling_then_a_probe_closes_it() {
     for _ in 0..3 {
         assert!(broker.account().await.is_err());
     }
-    assert_eq!(broker.breaker().state(), BreakerState::Open);
+    assert_eq!(broker.layer().breaker().state(), BreakerState::Open);
     let err = broker.account().await.unwrap_err();
     assert!(matches!(err, BrokerError::CircuitOpen));
     assert!(
@@ -247,5 +250,5 @@ async fn an_open_circuit_fails_fast_without_calling_then_a_probe_closes_it() {
         "PA1",
         "the probe goes through"
     );
-    assert_eq!(broker.breaker().state(), BreakerState::Closed);
+    assert_eq!(broker.layer().breaker().state(), BreakerState::Closed);
 }

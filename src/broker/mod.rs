@@ -6,8 +6,11 @@
 
 pub mod alpaca;
 mod error;
-pub mod http;
+pub mod generic;
+mod layer;
 mod rate_limit;
+mod route;
+pub mod transport;
 
 use async_trait::async_trait;
 
@@ -16,7 +19,9 @@ use crate::domain::{
 };
 
 pub use error::BrokerError;
+pub use layer::{CallLayer, Layered};
 pub use rate_limit::RateLimitSnapshot;
+pub use route::Route;
 
 /// The largest page a broker list returns (DESIGN.md §3); asking for more is a 400.
 pub const MAX_BROKER_PAGE: u32 = 100;

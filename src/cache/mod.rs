@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::broker::{Broker, BrokerError, RateLimitSnapshot};
+use crate::broker::{Broker, BrokerError, RateLimitSnapshot, Route};
 use crate::config::{CacheSettings, ThrottleSettings};
 use crate::domain::{
     Account, Instrument, NewOrder, Order, OrderQuery, Page, PageRequest, Position, Submitted,
@@ -42,7 +42,6 @@ use read::Policy;
 use slot::Slot;
 pub use stale::StaleReads;
 pub(crate) use stats::Counters;
-use stats::Route;
 pub use stats::{CacheStats, CacheStatsHandle};
 
 /// The caches of every resource. One per gateway; may be shared by the
@@ -115,7 +114,7 @@ pub struct CachedBroker {
     /// Bumped by every submit or cancel that may have changed the account.
     epoch: AtomicU64,
     /// With several replicas: how they tell each other of mutations (`replicas`).
-    replicas: Option<crate::shared::epoch::SharedEpoch>,
+    replicas: Option<crate::cluster::epoch::ClusterEpoch>,
 }
 
 impl CachedBroker {
@@ -130,7 +129,7 @@ impl CachedBroker {
         CachedBroker {
             inner,
             account: Arc::from(account),
-            throttle: Throttle::new(throttle, store.counters.clone()),
+            throttle: Throttle::new(throttle, store.counters.throttle.clone()),
             store,
             epoch: AtomicU64::new(1),
             replicas: None,
@@ -240,10 +239,10 @@ impl Broker for CachedBroker {
         .await
     }
 
-    #[tracing::instrument(skip_all, fields(route = Route::Submit.as_str(), idempotency_key = %order.idempotency_key))]
+    #[tracing::instrument(skip_all, fields(route = Route::SubmitOrder.as_str(), idempotency_key = %order.idempotency_key))]
     async fn submit_order(&self, order: &NewOrder) -> Result<Submitted, BrokerError> {
         self.write(
-            Route::Submit,
+            Route::SubmitOrder,
             None,
             || self.inner.submit_order(order),
             |s| &s.order,
@@ -251,10 +250,10 @@ impl Broker for CachedBroker {
         .await
     }
 
-    #[tracing::instrument(skip_all, fields(route = Route::Cancel.as_str(), id))]
+    #[tracing::instrument(skip_all, fields(route = Route::CancelOrder.as_str(), id))]
     async fn cancel_order(&self, id: &str) -> Result<Order, BrokerError> {
         self.write(
-            Route::Cancel,
+            Route::CancelOrder,
             Some(id),
             || self.inner.cancel_order(id),
             |o| o,

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use super::keys::{Key, Weigh};
 use super::slot::{Entry, Slot};
 use super::stale::StaleReads;
-use super::stats::{Counters, Route};
+use super::stats::Counters;
 use super::CachedBroker;
 use crate::broker::BrokerError;
+use crate::broker::Route;
 use crate::throttle::Priority;
 
 tokio::task_local! {

@@ -1,23 +1,23 @@
 //! The cache of one replica among several (issue 10): a submit or cancel here is
 //! announced to the others, and their announcements drop our mutable reads.
-//! See `shared::epoch` for why this is versioning, not pub/sub.
+//! See `cluster::epoch` for why this is versioning, not pub/sub.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::stats::Counters;
 use super::CachedBroker;
-use crate::shared::epoch::SharedEpoch;
-use crate::shared::Redis;
-use crate::throttle::SharedBudget;
+use crate::cluster::epoch::ClusterEpoch;
+use crate::cluster::Redis;
+use crate::throttle::ClusterBudget;
 
 impl CachedBroker {
     /// Joins the replicas sharing `redis`: the broker budget and invalidations are
     /// then shared with them.
     pub fn with_replicas(mut self, redis: Arc<Redis>) -> CachedBroker {
         self.throttle
-            .share(SharedBudget::new(redis.clone(), &self.account));
-        self.replicas = Some(SharedEpoch::new(redis, &self.account));
+            .share(ClusterBudget::new(redis.clone(), &self.account));
+        self.replicas = Some(ClusterEpoch::new(redis, &self.account));
         self
     }
 

@@ -1,50 +1,13 @@
-//! Counters of the cache and the throttle, cheap enough to bump on every read (one
+//! Counters of the cache and its throttles, cheap enough to bump on every read (one
 //! relaxed atomic add), readable at any time as a `CacheStats` snapshot by the
-//! benchmark, tests and a future `/metrics`.
+//! benchmark, the tests and `/metrics`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-/// One broker operation, named like broker-sim's stats keys so the two can be
-/// compared line by line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Route {
-    Account,
-    Instrument,
-    Instruments,
-    Positions,
-    Order,
-    Orders,
-    Submit,
-    Cancel,
-}
-
-const ROUTES: [Route; 8] = [
-    Route::Account,
-    Route::Instrument,
-    Route::Instruments,
-    Route::Positions,
-    Route::Order,
-    Route::Orders,
-    Route::Submit,
-    Route::Cancel,
-];
-
-impl Route {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Route::Account => "GET /v1/account",
-            Route::Instrument => "GET /v1/instruments/{symbol}",
-            Route::Instruments => "GET /v1/instruments",
-            Route::Positions => "GET /v1/positions",
-            Route::Order => "GET /v1/orders/{id}",
-            Route::Orders => "GET /v1/orders",
-            Route::Submit => "POST /v1/orders",
-            Route::Cancel => "DELETE /v1/orders/{id}",
-        }
-    }
-}
+use crate::broker::Route;
+use crate::throttle::ThrottleCounters;
 
 /// A point-in-time copy of the counters since the gateway started.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -57,7 +20,8 @@ pub struct CacheStats {
     pub coalesced: u64,
     /// Reads answered with a value past its TTL because the broker could not be asked.
     pub stale_served: u64,
-    /// Calls made to the layer below, by route (`"GET /v1/account"`), reads and writes.
+    /// Calls made to the layer below, by route (`"account"`, see `broker::Route`),
+    /// reads and writes.
     pub broker_calls: BTreeMap<String, u64>,
     /// Times a call waited for rate-limit budget.
     pub throttle_waits: u64,
@@ -82,11 +46,10 @@ pub(crate) struct Counters {
     pub misses: AtomicU64,
     pub coalesced: AtomicU64,
     pub stale_served: AtomicU64,
-    calls: [AtomicU64; ROUTES.len()],
-    pub throttle_waits: AtomicU64,
-    pub throttle_refusals: AtomicU64,
-    pub broker_429s: AtomicU64,
+    calls: [AtomicU64; Route::ALL.len()],
     pub invalidations: AtomicU64,
+    /// Handed to every account's throttle, which counts into it.
+    pub throttle: Arc<ThrottleCounters>,
 }
 
 impl Counters {
@@ -95,8 +58,7 @@ impl Counters {
     }
 
     pub fn call(&self, route: Route) {
-        let i = ROUTES.iter().position(|r| *r == route).expect("listed");
-        self.calls[i].fetch_add(1, Relaxed);
+        self.calls[route.index()].fetch_add(1, Relaxed);
     }
 }
 
@@ -107,7 +69,7 @@ pub struct CacheStatsHandle(pub(crate) Arc<Counters>);
 impl CacheStatsHandle {
     pub fn snapshot(&self) -> CacheStats {
         let c = &self.0;
-        let broker_calls = ROUTES
+        let broker_calls = Route::ALL
             .iter()
             .zip(&c.calls)
             .map(|(r, n)| (r.as_str().to_string(), n.load(Relaxed)))
@@ -119,9 +81,9 @@ impl CacheStatsHandle {
             coalesced: c.coalesced.load(Relaxed),
             stale_served: c.stale_served.load(Relaxed),
             broker_calls,
-            throttle_waits: c.throttle_waits.load(Relaxed),
-            throttle_refusals: c.throttle_refusals.load(Relaxed),
-            broker_429s: c.broker_429s.load(Relaxed),
+            throttle_waits: c.throttle.waits.load(Relaxed),
+            throttle_refusals: c.throttle.refusals.load(Relaxed),
+            broker_429s: c.throttle.broker_429s.load(Relaxed),
             invalidations: c.invalidations.load(Relaxed),
         }
     }

@@ -6,9 +6,10 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 
 use super::keys::Key;
-use super::stats::{Counters, Route};
+use super::stats::Counters;
 use super::CachedBroker;
 use crate::broker::BrokerError;
+use crate::broker::Route;
 use crate::domain::Order;
 use crate::throttle::Priority;
 

@@ -187,7 +187,8 @@ fn broker(config: &mut Config) -> Check {
         b.url = Some(url);
     }
     if let Some(path) = &b.ca_file {
-        crate::broker::http::load_roots(path).map_err(|e| ("broker.ca_file".to_string(), e))?;
+        crate::broker::transport::load_roots(path)
+            .map_err(|e| ("broker.ca_file".to_string(), e))?;
     }
     if b.kind == super::BrokerKind::Alpaca {
         return alpaca(b);

@@ -23,7 +23,7 @@
 //! to memory: a replica deciding alone could let a retry place a second order. A
 //! claim that times out may still have been applied by Redis; its in-flight record
 //! then blocks the key (the client sees IN_USE) until its lease runs out, which is
-//! safe. Error messages come from [`crate::shared::RedisError`], never the URL.
+//! safe. Error messages come from [`crate::cluster::RedisError`], never the URL.
 //!
 //! Redis must run with `maxmemory-policy noeviction` (docs/operations.md;
 //! [`Redis::check_eviction_policy`] warns otherwise): an evicted record is a key that
@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::{Claim, ClaimToken, Fingerprint, IdempotencyStore, StoreError, StoredOutcome};
-use crate::shared::Redis;
+use crate::cluster::Redis;
 
 /// Far enough to mean "never" without overflowing `Instant` or Redis' `PX`.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);

@@ -13,17 +13,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use tokio::time::Instant;
 
 pub(crate) use backoff::backoff;
 pub use breaker::{BreakerPolicy, BreakerState, CircuitBreaker};
 use budget::RetryBudget;
 
-use crate::broker::{Broker, BrokerError, RateLimitSnapshot};
-use crate::domain::{
-    Account, Instrument, NewOrder, Order, OrderQuery, Page, PageRequest, Position, Submitted,
-};
+use crate::broker::{Broker, BrokerError, CallLayer, Layered, Route};
 
 /// How hard to try (DESIGN.md §9 `broker.*` settings).
 #[derive(Clone, Copy, Debug)]
@@ -48,17 +44,20 @@ impl Default for RetryPolicy {
     }
 }
 
-pub struct ResilientBroker {
-    inner: Arc<dyn Broker>,
+/// Retries, the retry budget and the circuit breaker around each call to the
+/// adapter: the `CallLayer` of [`ResilientBroker`].
+pub struct Resilience {
     policy: RetryPolicy,
     budget: RetryBudget,
     breaker: Arc<CircuitBreaker>,
 }
 
-impl ResilientBroker {
-    pub fn new(inner: Arc<dyn Broker>, policy: RetryPolicy) -> Self {
-        ResilientBroker {
-            inner,
+/// The adapter with retries and the circuit breaker in front of it.
+pub type ResilientBroker = Layered<Resilience>;
+
+impl Resilience {
+    pub fn new(policy: RetryPolicy) -> Self {
+        Resilience {
             policy,
             budget: RetryBudget::new(policy.budget_ratio, 10),
             breaker: Arc::new(CircuitBreaker::new(policy.breaker)),
@@ -69,11 +68,22 @@ impl ResilientBroker {
     pub fn breaker(&self) -> Arc<CircuitBreaker> {
         self.breaker.clone()
     }
+}
 
-    async fn call<T, F, Fut>(&self, route: &'static str, op: F) -> Result<T, BrokerError>
+impl CallLayer for Resilience {
+    /// Sends `op` until it succeeds, fails for good, or the attempts, the deadline
+    /// or the retry budget run out. This is the inner of the two loops a submit
+    /// runs: see `orders::submit` for the outer one and how their deadlines nest.
+    async fn call<T, F, Fut>(
+        &self,
+        route: Route,
+        _inner: &dyn Broker,
+        op: F,
+    ) -> Result<T, BrokerError>
     where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, BrokerError>>,
+        T: Send,
+        F: Fn() -> Fut + Send + Sync,
+        Fut: Future<Output = Result<T, BrokerError>> + Send,
     {
         let started = Instant::now();
         let mut attempt = 0u32;
@@ -87,7 +97,7 @@ impl ResilientBroker {
             // failures are the outcome-unknown cases the submit flow resolves by
             // resending, and a burst of them says more about that one route than
             // about whether the broker answers reads. It is still refused while open.
-            if !(down && route == SUBMIT_ROUTE) {
+            if !(down && route == Route::SubmitOrder) {
                 permit.record(!down);
             }
             if attempt == 0 {
@@ -111,13 +121,11 @@ impl ResilientBroker {
             {
                 return Err(err);
             }
-            tracing::debug!(route, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying broker call");
+            tracing::debug!(%route, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying broker call");
             tokio::time::sleep(wait).await;
         }
     }
 }
-
-const SUBMIT_ROUTE: &str = "POST /v1/orders";
 
 /// Worth another try: the broker may answer differently in a moment.
 fn is_transient(err: &BrokerError) -> bool {
@@ -133,50 +141,4 @@ fn is_transient(err: &BrokerError) -> bool {
 /// Says the broker itself is failing (not that it refused us): counts toward the breaker.
 fn marks_broker_down(err: &BrokerError) -> bool {
     matches!(err, BrokerError::Unavailable { .. } | BrokerError::Timeout)
-}
-
-#[async_trait]
-impl Broker for ResilientBroker {
-    async fn account(&self) -> Result<Account, BrokerError> {
-        self.call("GET /v1/account", || self.inner.account()).await
-    }
-    async fn instrument(&self, symbol: &str) -> Result<Instrument, BrokerError> {
-        self.call("GET /v1/instruments/{symbol}", || {
-            self.inner.instrument(symbol)
-        })
-        .await
-    }
-    async fn instruments(&self, page: &PageRequest) -> Result<Page<Instrument>, BrokerError> {
-        self.call("GET /v1/instruments", || self.inner.instruments(page))
-            .await
-    }
-    async fn positions(&self, page: &PageRequest) -> Result<Page<Position>, BrokerError> {
-        self.call("GET /v1/positions", || self.inner.positions(page))
-            .await
-    }
-    async fn order(&self, id: &str) -> Result<Order, BrokerError> {
-        self.call("GET /v1/orders/{id}", || self.inner.order(id))
-            .await
-    }
-    async fn orders(
-        &self,
-        query: &OrderQuery,
-        page: &PageRequest,
-    ) -> Result<Page<Order>, BrokerError> {
-        self.call("GET /v1/orders", || self.inner.orders(query, page))
-            .await
-    }
-    /// Safe to resend: the order carries its idempotency key, and the broker
-    /// replays the original order for a key it has seen.
-    async fn submit_order(&self, order: &NewOrder) -> Result<Submitted, BrokerError> {
-        self.call(SUBMIT_ROUTE, || self.inner.submit_order(order))
-            .await
-    }
-    async fn cancel_order(&self, id: &str) -> Result<Order, BrokerError> {
-        self.call("DELETE /v1/orders/{id}", || self.inner.cancel_order(id))
-            .await
-    }
-    fn rate_limit(&self) -> Option<RateLimitSnapshot> {
-        self.inner.rate_limit()
-    }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::ServeError;
 use crate::broker::alpaca::{AlpacaBroker, AlpacaBrokerConfig};
-use crate::broker::http::{load_roots, GenericBroker, GenericBrokerConfig, Transport};
+use crate::broker::generic::{GenericBroker, GenericBrokerConfig};
+use crate::broker::transport::{load_roots, Transport};
 use crate::broker::Broker;
 use crate::config::{BrokerKind, Config};
 use crate::secret::Secret;

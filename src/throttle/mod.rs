@@ -9,32 +9,44 @@
 //! back on never waits here: the cache serves it stale instead.
 
 mod budget;
-mod shared;
+mod cluster_budget;
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use budget::Budget;
 pub use budget::Priority;
-pub(crate) use shared::SharedBudget;
+pub(crate) use cluster_budget::ClusterBudget;
 
 use crate::broker::{BrokerError, RateLimitSnapshot};
-use crate::cache::Counters;
 use crate::config::ThrottleSettings;
+
+/// What the throttle did, for the cache's stats: one set per cache store, shared
+/// by the throttles of its accounts.
+#[derive(Debug, Default)]
+pub(crate) struct ThrottleCounters {
+    /// Calls that waited for budget.
+    pub waits: AtomicU64,
+    /// Calls that found no budget in time and did not wait (served stale, or RATE_LIMITED).
+    pub refusals: AtomicU64,
+    /// 429s the broker sent despite the throttle.
+    pub broker_429s: AtomicU64,
+}
 
 pub(crate) struct Throttle {
     budget: Mutex<Budget>,
     max_read_wait: Duration,
     max_mutation_wait: Duration,
-    counters: Arc<Counters>,
+    counters: Arc<ThrottleCounters>,
     /// With several replicas: the window's count in Redis, which all of them take
     /// from. `budget` then only learns the limit and window (and stands in while
     /// Redis is unreachable).
-    shared: Option<SharedBudget>,
+    cluster: Option<ClusterBudget>,
 }
 
 impl Throttle {
-    pub fn new(settings: &ThrottleSettings, counters: Arc<Counters>) -> Self {
+    pub fn new(settings: &ThrottleSettings, counters: Arc<ThrottleCounters>) -> Self {
         Throttle {
             budget: Mutex::new(Budget::new(
                 settings.requests,
@@ -44,20 +56,20 @@ impl Throttle {
             max_read_wait: Duration::from_millis(settings.max_read_wait_ms),
             max_mutation_wait: Duration::from_millis(settings.max_mutation_wait_ms),
             counters,
-            shared: None,
+            cluster: None,
         }
     }
 
     /// Draws from the budget all replicas share instead of this process's own.
-    pub fn share(&mut self, shared: SharedBudget) {
-        self.shared = Some(shared);
+    pub fn share(&mut self, cluster: ClusterBudget) {
+        self.cluster = Some(cluster);
     }
 
     /// Takes one call now, or says when to ask again.
     async fn try_take(&self, priority: Priority, now: Instant) -> Result<(), Instant> {
-        if let Some(shared) = &self.shared {
+        if let Some(cluster) = &self.cluster {
             let (share, burst, window) = self.budget().caps(priority);
-            match shared.take(window, share, burst).await {
+            match cluster.take(window, share, burst).await {
                 Ok(None) => return Ok(()),
                 Ok(Some(wait)) => return Err(now + wait),
                 // Redis is down: this replica's own count is the best left. The
@@ -94,14 +106,14 @@ impl Throttle {
                 Err(next) => next,
             };
             if next > deadline {
-                Counters::bump(&self.counters.throttle_refusals);
+                self.counters.refusals.fetch_add(1, Relaxed);
                 return Err(BrokerError::RateLimited {
                     retry_after: Some(next.saturating_duration_since(now)),
                 });
             }
             if !waited {
                 waited = true;
-                Counters::bump(&self.counters.throttle_waits);
+                self.counters.waits.fetch_add(1, Relaxed);
             }
             tracing::debug!(
                 ?priority,
@@ -119,15 +131,15 @@ impl Throttle {
         result: &Result<T, BrokerError>,
     ) {
         self.observe_local(snapshot.as_ref(), result);
-        let Some(shared) = &self.shared else {
+        let Some(cluster) = &self.cluster else {
             return;
         };
         let wall = SystemTime::now();
         let outcome = match (result, snapshot.and_then(|s| Budget::reading(&s, wall))) {
-            (Err(BrokerError::RateLimited { retry_after }), _) => shared.block(*retry_after).await,
+            (Err(BrokerError::RateLimited { retry_after }), _) => cluster.block(*retry_after).await,
             (_, Some((spent, reset_in))) => {
                 let window = self.budget().caps(Priority::Mutation).2;
-                shared.observe(spent, reset_in, window).await
+                cluster.observe(spent, reset_in, window).await
             }
             (_, None) => Ok(()),
         };
@@ -147,7 +159,7 @@ impl Throttle {
             budget.observe(snap, now, SystemTime::now());
         }
         if let Err(BrokerError::RateLimited { retry_after }) = result {
-            Counters::bump(&self.counters.broker_429s);
+            self.counters.broker_429s.fetch_add(1, Relaxed);
             tracing::warn!(
                 retry_after_ms = retry_after.map(|d| d.as_millis() as u64),
                 "the broker rate-limited us despite the throttle; pausing"

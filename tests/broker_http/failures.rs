@@ -3,7 +3,7 @@
 use crate::support::*;
 use std::time::Duration;
 
-use brokergraph::broker::http::GenericBroker;
+use brokergraph::broker::generic::GenericBroker;
 use brokergraph::broker::{Broker, BrokerError};
 use brokergraph::domain::*;
 use chrono::Utc;

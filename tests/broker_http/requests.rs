@@ -3,7 +3,7 @@
 use crate::support::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use brokergraph::broker::http::{GenericBroker, GenericBrokerConfigError};
+use brokergraph::broker::generic::{GenericBroker, GenericBrokerConfigError};
 use brokergraph::broker::Broker;
 use brokergraph::broker::BrokerError;
 use brokergraph::domain::*;

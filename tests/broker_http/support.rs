@@ -6,7 +6,8 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brokergraph::broker::http::{GenericBroker, GenericBrokerConfig, Transport};
+use brokergraph::broker::generic::{GenericBroker, GenericBrokerConfig};
+use brokergraph::broker::transport::Transport;
 use brokergraph::broker::{Broker, BrokerError};
 use brokergraph::domain::*;
 use brokergraph::secret::Secret;

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use brokergraph::broker::http::{load_roots, GenericBroker, GenericBrokerConfig, Transport};
+use brokergraph::broker::generic::{GenericBroker, GenericBrokerConfig};
+use brokergraph::broker::transport::{load_roots, Transport};
 use brokergraph::broker::{Broker, BrokerError};
 use brokergraph::secret::Secret;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};

@@ -25,9 +25,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 
-use self::response::Route;
-use crate::broker::http::response as shared;
-pub use crate::broker::http::Transport;
+use self::response::Expect;
+use crate::broker::transport;
+pub use crate::broker::transport::Transport;
 use crate::broker::{BrokerError, RateLimitSnapshot};
 use crate::domain::{Instrument, TradingHours};
 use crate::secret::Secret;
@@ -109,7 +109,7 @@ impl AlpacaBroker {
             HeaderName::from_static("apca-api-secret-key"),
             header(&config.secret)?,
         );
-        let client = crate::broker::http::client::client(headers, &config.transport)
+        let client = transport::client(headers, &config.transport)
             .map_err(|e| AlpacaBrokerConfigError::Client(e.to_string()))?;
         Ok(AlpacaBroker {
             client,
@@ -121,28 +121,28 @@ impl AlpacaBroker {
         })
     }
 
-    /// `base/v2/<segments>` (see `response::versioned_url`).
+    /// `base/v2/<segments>` (see `transport::versioned_url`).
     fn url(&self, segments: &[&str]) -> Url {
-        shared::versioned_url(&self.base, "v2", segments)
+        transport::versioned_url(&self.base, "v2", segments)
     }
 
     fn object_url(&self, collection: &str, id: &str) -> Result<Url, BrokerError> {
-        shared::object_url(&self.base, "v2", collection, id)
+        transport::object_url(&self.base, "v2", collection, id)
     }
 
     /// Sends one request and decodes a 2xx JSON body.
     async fn call<T: DeserializeOwned>(
         &self,
         request: RequestBuilder,
-        route: Route,
+        expect: Expect,
     ) -> Result<Reply<T>, BrokerError> {
-        let exchange = self.checked(request, route).await?;
+        let exchange = self.checked(request, expect).await?;
         match serde_json::from_slice::<T>(&exchange.body) {
             Ok(body) => Ok(Reply {
                 body,
                 received_at: exchange.received_at,
             }),
-            Err(err) => Err(shared::decode_error(&err, &exchange.body, &self.secret)),
+            Err(err) => Err(transport::decode_error(&err, &exchange.body, &self.secret)),
         }
     }
 
@@ -150,11 +150,11 @@ impl AlpacaBroker {
     async fn checked(
         &self,
         request: RequestBuilder,
-        route: Route,
-    ) -> Result<shared::Exchange, BrokerError> {
+        expect: Expect,
+    ) -> Result<transport::Exchange, BrokerError> {
         let span = tracing::Span::current();
         let started = Instant::now();
-        let outcome = shared::exchange(request, &self.rate_limit).await;
+        let outcome = transport::exchange(request, &self.rate_limit).await;
         span.record("latency_ms", started.elapsed().as_millis() as u64);
         let exchange = outcome?;
         span.record("status", exchange.status.as_u16());
@@ -166,7 +166,7 @@ impl AlpacaBroker {
             exchange.status,
             &exchange.headers,
             &exchange.body,
-            route,
+            expect,
             &self.secret,
         );
         if exchange.status.is_server_error() || exchange.status.as_u16() == 429 {
@@ -180,7 +180,7 @@ impl AlpacaBroker {
 
 /// See `check_base_url`; the dialect's version is `/v2`.
 fn parse_base_url(raw: &str) -> Result<Url, AlpacaBrokerConfigError> {
-    shared::check_base_url(raw, "/v2").map_err(|reason| AlpacaBrokerConfigError::BaseUrl {
+    transport::check_base_url(raw, "/v2").map_err(|reason| AlpacaBrokerConfigError::BaseUrl {
         url: raw.to_owned(),
         reason,
     })

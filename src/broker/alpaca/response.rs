@@ -7,13 +7,13 @@ use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
 use super::wire::ErrorDto;
-use crate::broker::http::response::{log_body, retry_after};
+use crate::broker::transport::{log_body, retry_after};
 use crate::broker::BrokerError;
 use crate::secret::Secret;
 
 /// What a 404 or 422 means on this route.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Route {
+pub(super) enum Expect {
     /// A lookup by id or symbol: 404 is "no such object".
     Lookup,
     /// A list or the account: 404 means a wrong base URL, never an empty answer.
@@ -47,7 +47,7 @@ pub(super) fn status_error(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
-    route: Route,
+    expect: Expect,
     secret: &Secret,
 ) -> BrokerError {
     let code = status.as_u16();
@@ -67,7 +67,7 @@ pub(super) fn status_error(
         403 if numeric.is_none() || message.as_deref() == Some("forbidden") => {
             BrokerError::Unauthorized
         }
-        404 if matches!(route, Route::Lookup | Route::Cancel) => BrokerError::NotFound,
+        404 if matches!(expect, Expect::Lookup | Expect::Cancel) => BrokerError::NotFound,
         429 => BrokerError::RateLimited {
             retry_after: retry_after(headers, SystemTime::now()),
         },
@@ -79,7 +79,7 @@ pub(super) fn status_error(
                 .unwrap_or_else(|| format!("the broker rejected the request with status {status}"));
             BrokerError::Rejected {
                 status: code,
-                code: our_code(code, route, &message, numeric.as_deref()),
+                code: our_code(code, expect, &message, numeric.as_deref()),
                 message,
                 field: None,
             }
@@ -97,9 +97,9 @@ pub(super) fn status_error(
 
 /// Alpaca's codes are numbers shared by many messages, so the code the layers
 /// above act on comes from the route and the message; otherwise `alpaca_<code>`.
-fn our_code(status: u16, route: Route, message: &str, numeric: Option<&str>) -> String {
+fn our_code(status: u16, expect: Expect, message: &str, numeric: Option<&str>) -> String {
     let lower = message.to_ascii_lowercase();
-    if route == Route::Cancel && status == 422 {
+    if expect == Expect::Cancel && status == 422 {
         return "order_not_cancelable".into();
     }
     if lower.contains("insufficient buying power") || lower.contains("insufficient qty") {

@@ -1,5 +1,6 @@
-//! The `Broker` trait over Alpaca's v2 routes. Each call's span is named after its
-//! route template, so logs group by route, never by a URL full of ids.
+//! The `Broker` trait over Alpaca's v2 routes. Each call's span carries its
+//! `route` (the one name of the operation, as for every dialect) and the
+//! `http.route` template it sends, never a URL full of ids.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,10 +10,10 @@ use chrono::{Days, Utc};
 use tracing::field::Empty;
 
 use super::paging::{self, OrdersCursor};
-use super::response::Route;
+use super::response::Expect;
 use super::wire::{AccountDto, AssetDto, CalendarDayDto, OrderDto, PositionDto};
 use super::{mapping, AlpacaBroker, Reply, ASSETS_TTL};
-use crate::broker::{Broker, BrokerError, RateLimitSnapshot};
+use crate::broker::{Broker, BrokerError, RateLimitSnapshot, Route};
 use crate::domain::{
     Account, Instrument, NewOrder, Order, OrderQuery, OrderStatusFilter, Page, PageRequest,
     Position, Submitted, TradingHours,
@@ -20,17 +21,17 @@ use crate::domain::{
 
 #[async_trait]
 impl Broker for AlpacaBroker {
-    #[tracing::instrument(skip_all, fields(route = "GET /v2/account", status = Empty, latency_ms = Empty))]
+    #[tracing::instrument(skip_all, fields(route = %Route::Account, http.route = "GET /v2/account", status = Empty, latency_ms = Empty))]
     async fn account(&self) -> Result<Account, BrokerError> {
         let request = self.client.get(self.url(&["account"]));
-        let reply = self.call::<AccountDto>(request, Route::List).await?;
+        let reply = self.call::<AccountDto>(request, Expect::List).await?;
         Ok(reply.body.into_domain(reply.received_at))
     }
 
-    #[tracing::instrument(skip_all, fields(route = "GET /v2/assets/{symbol}", symbol = symbol, status = Empty, latency_ms = Empty))]
+    #[tracing::instrument(skip_all, fields(route = %Route::Instrument, http.route = "GET /v2/assets/{symbol}", symbol = symbol, status = Empty, latency_ms = Empty))]
     async fn instrument(&self, symbol: &str) -> Result<Instrument, BrokerError> {
         let request = self.client.get(self.object_url("assets", symbol)?);
-        let asset = self.call::<AssetDto>(request, Route::Lookup).await?.body;
+        let asset = self.call::<AssetDto>(request, Expect::Lookup).await?.body;
         let hours = self.trading_hours().await;
         Ok(mapping::instrument(asset, hours.as_ref()))
     }
@@ -45,10 +46,10 @@ impl Broker for AlpacaBroker {
         ))
     }
 
-    #[tracing::instrument(skip_all, fields(route = "GET /v2/positions", limit = page.limit, status = Empty, latency_ms = Empty))]
+    #[tracing::instrument(skip_all, fields(route = %Route::Positions, http.route = "GET /v2/positions", limit = page.limit, status = Empty, latency_ms = Empty))]
     async fn positions(&self, page: &PageRequest) -> Result<Page<Position>, BrokerError> {
         let request = self.client.get(self.url(&["positions"]));
-        let reply = self.call::<Vec<PositionDto>>(request, Route::List).await?;
+        let reply = self.call::<Vec<PositionDto>>(request, Expect::List).await?;
         let as_of = reply.received_at;
         let page = paging::by_symbol(
             reply.body,
@@ -66,7 +67,7 @@ impl Broker for AlpacaBroker {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(route = "GET /v2/orders/{id}", order_id = id, status = Empty, latency_ms = Empty))]
+    #[tracing::instrument(skip_all, fields(route = %Route::Order, http.route = "GET /v2/orders/{id}", order_id = id, status = Empty, latency_ms = Empty))]
     async fn order(&self, id: &str) -> Result<Order, BrokerError> {
         // Alpaca order ids are UUIDs; anything else names no order (and Alpaca would
         // answer it with a validation error, not a 404).
@@ -74,11 +75,11 @@ impl Broker for AlpacaBroker {
             return Err(BrokerError::NotFound);
         }
         let request = self.client.get(self.object_url("orders", id)?);
-        let reply = self.call::<OrderDto>(request, Route::Lookup).await?;
+        let reply = self.call::<OrderDto>(request, Expect::Lookup).await?;
         Ok(reply.body.into_domain(reply.received_at))
     }
 
-    #[tracing::instrument(skip_all, fields(route = "GET /v2/orders", limit = page.limit, status = Empty, latency_ms = Empty))]
+    #[tracing::instrument(skip_all, fields(route = %Route::Orders, http.route = "GET /v2/orders", limit = page.limit, status = Empty, latency_ms = Empty))]
     async fn orders(
         &self,
         query: &OrderQuery,
@@ -106,7 +107,7 @@ impl Broker for AlpacaBroker {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(route = "POST /v2/orders", idempotency_key = %order.idempotency_key, status = Empty, latency_ms = Empty))]
+    #[tracing::instrument(skip_all, fields(route = %Route::SubmitOrder, http.route = "POST /v2/orders", idempotency_key = %order.idempotency_key, status = Empty, latency_ms = Empty))]
     async fn submit_order(&self, order: &NewOrder) -> Result<Submitted, BrokerError> {
         self.submit(order).await
     }
@@ -154,14 +155,14 @@ impl AlpacaBroker {
                 q.append_pair("symbols", symbol);
             }
         }
-        self.call::<Vec<OrderDto>>(self.client.get(url), Route::List)
+        self.call::<Vec<OrderDto>>(self.client.get(url), Expect::List)
             .await
     }
 
-    #[tracing::instrument(skip_all, fields(route = "DELETE /v2/orders/{id}", order_id = id, status = Empty, latency_ms = Empty))]
+    #[tracing::instrument(skip_all, fields(route = %Route::CancelOrder, http.route = "DELETE /v2/orders/{id}", order_id = id, status = Empty, latency_ms = Empty))]
     async fn request_cancel(&self, id: &str) -> Result<(), BrokerError> {
         let request = self.client.delete(self.object_url("orders", id)?);
-        self.checked(request, Route::Cancel).await.map(|_| ())
+        self.checked(request, Expect::Cancel).await.map(|_| ())
     }
 
     /// All active assets, kept for `ASSETS_TTL`: Alpaca has no paging on assets.
@@ -183,12 +184,12 @@ impl AlpacaBroker {
         Ok(all)
     }
 
-    #[tracing::instrument(skip_all, fields(route = "GET /v2/assets", status = Empty, latency_ms = Empty))]
+    #[tracing::instrument(skip_all, fields(http.route = "GET /v2/assets", status = Empty, latency_ms = Empty))]
     async fn fetch_assets(&self) -> Result<Vec<AssetDto>, BrokerError> {
         let mut url = self.url(&["assets"]);
         url.query_pairs_mut().append_pair("status", "active");
         Ok(self
-            .call::<Vec<AssetDto>>(self.client.get(url), Route::List)
+            .call::<Vec<AssetDto>>(self.client.get(url), Expect::List)
             .await?
             .body)
     }
@@ -216,7 +217,7 @@ impl AlpacaBroker {
         hours
     }
 
-    #[tracing::instrument(skip_all, fields(route = "GET /v2/calendar", status = Empty, latency_ms = Empty))]
+    #[tracing::instrument(skip_all, fields(http.route = "GET /v2/calendar", status = Empty, latency_ms = Empty))]
     async fn calendar(&self, from: chrono::NaiveDate) -> Result<Vec<CalendarDayDto>, BrokerError> {
         let to = from.checked_add_days(Days::new(7)).unwrap_or(from);
         let mut url = self.url(&["calendar"]);
@@ -224,7 +225,7 @@ impl AlpacaBroker {
             .append_pair("start", &from.to_string())
             .append_pair("end", &to.to_string());
         Ok(self
-            .call::<Vec<CalendarDayDto>>(self.client.get(url), Route::List)
+            .call::<Vec<CalendarDayDto>>(self.client.get(url), Expect::List)
             .await?
             .body)
     }

@@ -9,7 +9,7 @@
 //! being created, which is an unknown outcome the orders layer resends on.
 
 use super::client_id;
-use super::response::{self, Route};
+use super::response::{self, Expect};
 use super::wire::{NewOrderDto, OrderDto};
 use super::AlpacaBroker;
 use crate::broker::BrokerError;
@@ -22,7 +22,7 @@ impl AlpacaBroker {
             .client
             .post(self.url(&["orders"]))
             .json(&NewOrderDto::new(order, &client_order_id));
-        match self.call::<OrderDto>(request, Route::Submit).await {
+        match self.call::<OrderDto>(request, Expect::Submit).await {
             Ok(reply) => Ok(Submitted {
                 order: reply.body.into_domain(reply.received_at),
                 replayed: false,
@@ -57,13 +57,13 @@ impl AlpacaBroker {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(route = "GET /v2/orders:by_client_order_id", status = tracing::field::Empty, latency_ms = tracing::field::Empty))]
+    #[tracing::instrument(skip_all, fields(http.route = "GET /v2/orders:by_client_order_id", status = tracing::field::Empty, latency_ms = tracing::field::Empty))]
     async fn by_client_order_id(&self, client_order_id: &str) -> Result<Order, BrokerError> {
         let mut url = self.url(&["orders:by_client_order_id"]);
         url.query_pairs_mut()
             .append_pair("client_order_id", client_order_id);
         let reply = self
-            .call::<OrderDto>(self.client.get(url), Route::Lookup)
+            .call::<OrderDto>(self.client.get(url), Expect::Lookup)
             .await?;
         Ok(reply.body.into_domain(reply.received_at))
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::{Redis, RedisError};
 
-pub struct SharedEpoch {
+pub struct ClusterEpoch {
     redis: Arc<Redis>,
     /// `prefix:epoch:<account>`; the account is a hash, not a secret.
     key: String,
@@ -25,9 +25,9 @@ pub struct SharedEpoch {
     seen: AtomicU64,
 }
 
-impl SharedEpoch {
-    pub fn new(redis: Arc<Redis>, account: &str) -> SharedEpoch {
-        SharedEpoch {
+impl ClusterEpoch {
+    pub fn new(redis: Arc<Redis>, account: &str) -> ClusterEpoch {
+        ClusterEpoch {
             key: redis.key(&["epoch", account]),
             redis,
             seen: AtomicU64::new(0),

@@ -5,10 +5,7 @@
 //! URLs, or sees broker JSON. It does no retries and no caching: those are layers
 //! above, which need the unvarnished outcome of each single call to decide.
 
-pub(crate) mod client;
-pub(crate) mod response;
-
-pub use client::{load_roots, Transport};
+mod errors;
 mod routes;
 mod wire;
 
@@ -21,7 +18,8 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Client, RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 
-use self::response::On404;
+use self::errors::On404;
+use crate::broker::transport::{self, Transport};
 use crate::broker::{BrokerError, RateLimitSnapshot};
 use crate::domain::PageRequest;
 use crate::secret::Secret;
@@ -86,7 +84,7 @@ impl GenericBroker {
         bearer.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, bearer);
-        let client = client::client(headers, &config.transport)
+        let client = transport::client(headers, &config.transport)
             .map_err(|e| GenericBrokerConfigError::Client(e.to_string()))?;
         Ok(GenericBroker {
             client,
@@ -96,13 +94,13 @@ impl GenericBroker {
         })
     }
 
-    /// `base/v1/<segments>` (see `response::versioned_url`).
+    /// `base/v1/<segments>` (see `transport::versioned_url`).
     fn url(&self, segments: &[&str]) -> Url {
-        response::versioned_url(&self.base, "v1", segments)
+        transport::versioned_url(&self.base, "v1", segments)
     }
 
     fn object_url(&self, collection: &str, id: &str) -> Result<Url, BrokerError> {
-        response::object_url(&self.base, "v1", collection, id)
+        transport::object_url(&self.base, "v1", collection, id)
     }
 
     fn list_url(&self, collection: &str, page: &PageRequest) -> Url {
@@ -124,9 +122,9 @@ impl GenericBroker {
     ) -> Result<Reply<T>, BrokerError> {
         let span = tracing::Span::current();
         let started = Instant::now();
-        let outcome = response::exchange(request, &self.rate_limit).await;
+        let outcome = transport::exchange(request, &self.rate_limit).await;
         span.record("latency_ms", started.elapsed().as_millis() as u64);
-        let response::Exchange {
+        let transport::Exchange {
             status,
             headers,
             body,
@@ -134,7 +132,7 @@ impl GenericBroker {
         } = outcome?;
         span.record("status", status.as_u16());
         if !status.is_success() {
-            let err = response::status_error(status, &headers, &body, on_404, &self.api_key);
+            let err = errors::status_error(status, &headers, &body, on_404, &self.api_key);
             if status.is_server_error() || status.as_u16() == 429 {
                 tracing::warn!(error = %err, "broker answered with an error");
             } else {
@@ -155,14 +153,14 @@ impl GenericBroker {
                     received_at,
                 })
             }
-            Err(err) => Err(response::decode_error(&err, &body, &self.api_key)),
+            Err(err) => Err(transport::decode_error(&err, &body, &self.api_key)),
         }
     }
 }
 
 /// See `check_base_url`; the dialect's version is `/v1`.
 fn parse_base_url(raw: &str) -> Result<Url, GenericBrokerConfigError> {
-    response::check_base_url(raw, "/v1").map_err(|reason| GenericBrokerConfigError::BaseUrl {
+    transport::check_base_url(raw, "/v1").map_err(|reason| GenericBrokerConfigError::BaseUrl {
         url: raw.to_owned(),
         reason,
     })

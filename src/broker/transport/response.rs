@@ -1,10 +1,6 @@
-//! Turning what came back over the wire — a status, headers, a body, or a transport
-//! failure — into `BrokerError` and `RateLimitSnapshot`. Kept apart from the request
-//! side so the mapping of DESIGN.md §3 reads as one table.
-//!
-//! The helpers that are not about the generic dialect's envelope (transport errors,
-//! `Retry-After`, `X-RateLimit-*`, redacted body logging) are `pub(crate)`: the Alpaca
-//! adapter reads the same headers and fails the same ways, so it reuses them.
+//! What came back over the wire — a status, headers, a body, or a transport
+//! failure — read the same way for every dialect: transport errors, `Retry-After`,
+//! `X-RateLimit-*`, and broker bodies logged with the credentials cut out.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,73 +8,12 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 
-use super::wire::ErrorEnvelopeDto;
 use crate::broker::{BrokerError, RateLimitSnapshot};
 use crate::secret::Secret;
 
 /// How much of a broker body goes into a log line: enough to see what went wrong,
 /// not so much that one bad response floods the logs.
 const LOGGED_BODY_LIMIT: usize = 2048;
-
-/// What a 404 means on this route: "no such object" for a lookup by id, but for a
-/// list or the account it means the route itself is missing (a wrong base URL), which
-/// must not look like an empty answer.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum On404 {
-    NotFound,
-    Rejected,
-}
-
-/// Maps a non-2xx answer to the error the layers above act on.
-pub(super) fn status_error(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &[u8],
-    on_404: On404,
-    api_key: &Secret,
-) -> BrokerError {
-    let code = status.as_u16();
-    match code {
-        401 | 403 => BrokerError::Unauthorized,
-        404 if on_404 == On404::NotFound => BrokerError::NotFound,
-        429 => BrokerError::RateLimited {
-            retry_after: retry_after(headers, SystemTime::now()),
-        },
-        400..=499 => rejected(code, body, api_key),
-        500..=599 => BrokerError::Unavailable {
-            status: Some(code),
-            reason: format!("the broker answered {status}"),
-        },
-        // Redirects are not followed (they would carry the key to another URL), and
-        // a 1xx/3xx is not something the v1 dialect ever sends.
-        _ => {
-            log_body("unexpected status from the broker", body, api_key);
-            BrokerError::Decode(format!("unexpected status {status}"))
-        }
-    }
-}
-
-/// A 4xx with the broker's error envelope keeps its code and field; one without the
-/// envelope (a proxy's HTML page, say) is still a rejection, with code `unknown`.
-fn rejected(status: u16, body: &[u8], api_key: &Secret) -> BrokerError {
-    match serde_json::from_slice::<ErrorEnvelopeDto>(body) {
-        Ok(envelope) => BrokerError::Rejected {
-            status,
-            code: envelope.error.code,
-            message: envelope.error.message,
-            field: envelope.error.field.filter(|f| !f.is_empty()),
-        },
-        Err(_) => {
-            log_body("broker error without an error envelope", body, api_key);
-            BrokerError::Rejected {
-                status,
-                code: "unknown".to_owned(),
-                message: format!("the broker rejected the request with status {status}"),
-                field: None,
-            }
-        }
-    }
-}
 
 /// A failure before a complete response arrived. Reset, refused and half-read
 /// responses all mean the same to the caller: the broker may or may not have acted.
@@ -237,53 +172,6 @@ pub(crate) async fn exchange(
         body,
         received_at,
     })
-}
-
-/// Accepts only an absolute http(s) URL that can take path segments and does not
-/// already end in the API version (`version`, e.g. `/v1`); a query or fragment would
-/// silently end up in every request, so those are refused too. `Err` is the reason.
-pub(crate) fn check_base_url(raw: &str, version: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(raw.trim()).map_err(|e| e.to_string())?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("the scheme must be http or https".into());
-    }
-    if url.cannot_be_a_base() || url.host().is_none() {
-        return Err("it needs a host".into());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("it must not have a query or fragment".into());
-    }
-    if url.path().trim_end_matches('/').ends_with(version) {
-        return Err(format!("give the base URL without {version}"));
-    }
-    Ok(url)
-}
-
-/// `base/<version>/<segments>`, each segment percent-encoded so that an id
-/// containing `/`, `?`, `#` or `%` stays one path segment.
-pub(crate) fn versioned_url(base: &reqwest::Url, version: &str, segments: &[&str]) -> reqwest::Url {
-    let mut url = base.clone();
-    url.path_segments_mut()
-        .expect("checked in check_base_url")
-        .pop_if_empty()
-        .push(version)
-        .extend(segments);
-    url
-}
-
-/// A URL for one object by id. `.` and `..` would be resolved away as path steps
-/// (and an empty id would name the list), so they can name no object: not found,
-/// without asking.
-pub(crate) fn object_url(
-    base: &reqwest::Url,
-    version: &str,
-    collection: &str,
-    id: &str,
-) -> Result<reqwest::Url, BrokerError> {
-    if matches!(id, "" | "." | "..") {
-        return Err(BrokerError::NotFound);
-    }
-    Ok(versioned_url(base, version, &[collection, id]))
 }
 
 #[cfg(test)]

@@ -5,10 +5,15 @@
 //! do not need a dependency, and those crates favour a process-global registry,
 //! while each `Gateway` (tests start dozens in one process) must count only its own.
 
+mod broker;
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use crate::broker::Route;
+pub(crate) use broker::Meter;
 
 /// Upper bounds (seconds) of the request latency histogram.
 const BUCKETS: [f64; 11] = [
@@ -33,7 +38,7 @@ struct Inner {
     replays: u64,
     conflicts: u64,
     rate_limited: BTreeMap<String, u64>,
-    broker_calls: BTreeMap<(&'static str, &'static str), u64>,
+    broker_calls: BTreeMap<(Route, &'static str), u64>,
     broker_latency_sum: f64,
     broker_latency_count: u64,
     broker_latency_counts: [u64; BUCKETS.len()],
@@ -83,7 +88,7 @@ impl Metrics {
     }
 
     /// One call to the broker adapter (one HTTP attempt), by route and result.
-    pub(crate) fn broker_call(&self, route: &'static str, status: &'static str, took: Duration) {
+    pub(crate) fn broker_call(&self, route: Route, status: &'static str, took: Duration) {
         let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         *m.broker_calls.entry((route, status)).or_default() += 1;
         let secs = took.as_secs_f64();

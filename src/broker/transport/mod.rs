@@ -1,5 +1,13 @@
-//! The HTTP client every adapter builds from the same settings: timeouts, no
-//! redirects, and the roots it trusts (built-in, plus `broker.ca_file`).
+//! HTTP to a broker, the same for every dialect: the client every adapter builds
+//! from the same settings (timeouts, no redirects, the roots it trusts), one round
+//! trip read whole (`response`), and URLs that ids cannot escape (`url`). The
+//! dialects (`generic`, `alpaca`) add only their routes, JSON and error envelopes.
+
+mod response;
+mod url;
+
+pub(crate) use response::{decode_error, exchange, log_body, retry_after, Exchange};
+pub(crate) use url::{check_base_url, object_url, versioned_url};
 
 use std::time::Duration;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use redis::Script;
 
-use crate::shared::{Redis, RedisError};
+use crate::cluster::{Redis, RedisError};
 
 /// KEYS[1] the budget hash; ARGV window_ms, share, burst. Returns 0 when a call
 /// was taken, else the milliseconds to wait before asking again. A cap is
@@ -104,15 +104,15 @@ return 0
     )
 });
 
-pub(crate) struct SharedBudget {
+pub(crate) struct ClusterBudget {
     redis: Arc<Redis>,
     /// `prefix:budget:<account>`: one per broker key, whichever replica asks.
     key: String,
 }
 
-impl SharedBudget {
-    pub fn new(redis: Arc<Redis>, account: &str) -> SharedBudget {
-        SharedBudget {
+impl ClusterBudget {
+    pub fn new(redis: Arc<Redis>, account: &str) -> ClusterBudget {
+        ClusterBudget {
             key: redis.key(&["budget", account]),
             redis,
         }
