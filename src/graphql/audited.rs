@@ -8,11 +8,12 @@ use async_graphql::Context;
 use serde_json::{json, Value};
 
 use super::error::GatewayError;
+use super::ErrorCode;
 use crate::audit::{AuditLog, AuditRecord};
 use crate::auth::Principal;
 use crate::domain::{NewOrder, Order};
 use crate::metrics::Metrics;
-use crate::orders::UserError;
+use crate::orders::{UserError, UserErrorCode};
 
 /// What a mutation ended with, in the terms of the audit log.
 pub(crate) struct Outcome<'a> {
@@ -45,14 +46,22 @@ pub(crate) fn record(
         Ok(o) => (
             o.user_errors
                 .first()
-                .map_or_else(|| "OK".to_string(), |e| e.code.clone()),
+                .map_or_else(|| "OK".to_string(), |e| e.code.to_string()),
             o.order.map(|order| order.id.clone()),
             o.replayed,
         ),
         Err(e) => (e.code().to_string(), None, false),
     };
+    // Decided on the codes here, where both enums are known, not on `outcome`'s text.
+    let conflict = match &result {
+        Ok(o) => o
+            .user_errors
+            .first()
+            .is_some_and(|e| e.code == UserErrorCode::IdempotencyKeyReused),
+        Err(e) => e.code() == ErrorCode::IdempotencyKeyInUse,
+    };
     if let Some(metrics) = ctx.data_opt::<Arc<Metrics>>() {
-        metrics.mutation(mutation, &outcome, replayed);
+        metrics.mutation(mutation, &outcome, replayed, conflict);
     }
     let Some(log) = ctx.data_opt::<Arc<AuditLog>>() else {
         return;

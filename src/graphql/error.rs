@@ -1,8 +1,9 @@
 //! The GraphQL layer's error, and the one place where every failure becomes an
-//! `extensions.code` of DESIGN.md §5.
+//! `extensions.code` (docs/api.md, "Errors").
 
 use async_graphql::ErrorExtensions;
 
+use super::ErrorCode;
 use crate::broker::BrokerError;
 use crate::orders::OrderError;
 
@@ -72,22 +73,24 @@ impl GatewayError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    /// The only mapping of a failure to its code: the readiness probe and the audit
+    /// log use it too, so they can never disagree with what the client was told.
+    pub(crate) fn code(&self) -> ErrorCode {
         match self {
-            GatewayError::BadUserInput(_) => "BAD_USER_INPUT",
-            GatewayError::Forbidden(_) => "FORBIDDEN",
-            GatewayError::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
-            GatewayError::OutcomeUnknown => "OUTCOME_UNKNOWN",
-            GatewayError::Internal(_) => "INTERNAL_ERROR",
+            GatewayError::BadUserInput(_) => ErrorCode::BadUserInput,
+            GatewayError::Forbidden(_) => ErrorCode::Forbidden,
+            GatewayError::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
+            GatewayError::OutcomeUnknown => ErrorCode::OutcomeUnknown,
+            GatewayError::Internal(_) => ErrorCode::InternalError,
             GatewayError::Broker(e) => match e {
-                BrokerError::RateLimited { .. } => "RATE_LIMITED",
+                BrokerError::RateLimited { .. } => ErrorCode::RateLimited,
                 BrokerError::Unavailable { .. }
                 | BrokerError::Timeout
-                | BrokerError::CircuitOpen => "BROKER_UNAVAILABLE",
+                | BrokerError::CircuitOpen => ErrorCode::BrokerUnavailable,
                 BrokerError::Unauthorized
                 | BrokerError::NotFound
                 | BrokerError::Rejected { .. }
-                | BrokerError::Decode(_) => "BROKER_ERROR",
+                | BrokerError::Decode(_) => ErrorCode::BrokerError,
             },
         }
     }
@@ -99,7 +102,7 @@ impl From<GatewayError> for async_graphql::Error {
             tracing::error!(detail = %detail, "internal error");
         }
         async_graphql::Error::new(err.message()).extend_with(|_, ext| {
-            ext.set("code", err.code());
+            ext.set("code", err.code().as_str());
             if let GatewayError::Broker(BrokerError::RateLimited { retry_after }) = &err {
                 let secs = retry_after.map(|d| d.as_secs().max(1)).unwrap_or(1);
                 ext.set("retryAfterSeconds", secs);

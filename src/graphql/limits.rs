@@ -19,6 +19,7 @@ use async_graphql::{
     ErrorExtensionValues, Request, ServerError, ServerResult, ValidationResult, Variables,
 };
 
+use super::ErrorCode;
 use crate::config::LimitsSettings;
 
 /// Largest document parsed *outside* the schema, before these limits have run (the
@@ -48,10 +49,12 @@ impl ExtensionFactory for QueryLimits {
 
 struct LimitsExtension(Arc<LimitsSettings>);
 
-pub(crate) fn coded(message: String, code: &str) -> ServerError {
+/// A refusal from an extension, before any resolver: these never pass through
+/// `GatewayError`, so they name their code here.
+pub(crate) fn coded(message: String, code: ErrorCode) -> ServerError {
     let mut err = ServerError::new(message, None);
     let mut ext = ErrorExtensionValues::default();
-    ext.set("code", code);
+    ext.set("code", code.as_str());
     err.extensions = Some(ext);
     err
 }
@@ -59,7 +62,7 @@ pub(crate) fn coded(message: String, code: &str) -> ServerError {
 fn too_complex(what: &str, key: &str, limit: usize) -> ServerError {
     coded(
         format!("query exceeds {key} ({limit}): {what}"),
-        "QUERY_TOO_COMPLEX",
+        ErrorCode::QueryTooComplex,
     )
 }
 
@@ -80,7 +83,7 @@ impl Extension for LimitsExtension {
                     "variables are {size} bytes, over limits.max_variables_bytes ({})",
                     l.max_variables_bytes
                 ),
-                "BAD_USER_INPUT",
+                ErrorCode::BadUserInput,
             ));
         }
         let shape = text_shape(&request.query);

@@ -4,6 +4,7 @@
 mod audited;
 #[doc(hidden)]
 pub mod bench_support;
+mod code;
 mod connection;
 mod cursor;
 mod enums;
@@ -27,6 +28,7 @@ use async_graphql::{dataloader::DataLoader, EmptySubscription, Request, Schema};
 
 use crate::broker::Broker;
 use crate::cache::StaleReads;
+pub(crate) use code::ErrorCode;
 use connection::Pager;
 use cursor::CursorCodec;
 pub use harden::Hardening;

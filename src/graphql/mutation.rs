@@ -56,7 +56,7 @@ impl From<orders::UserError> for UserError {
         UserError {
             field: (!e.field.is_empty()).then_some(e.field),
             message: e.message,
-            code: e.code,
+            code: e.code.to_string(),
         }
     }
 }

@@ -12,6 +12,7 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
 use async_graphql::{Request, Response, ServerResult, Variables};
 
+use super::ErrorCode;
 use crate::metrics::Metrics;
 
 pub(crate) struct Observe(pub(crate) Arc<Metrics>);
@@ -51,7 +52,7 @@ impl Extension for ObserveExtension {
                 .as_ref()
                 .and_then(|x| x.get("code"))
                 .map(|v| v.to_string().trim_matches('"').to_string())
-                .unwrap_or_else(|| "BAD_USER_INPUT".to_string()),
+                .unwrap_or_else(|| ErrorCode::BadUserInput.to_string()),
         };
         let operation = self
             .operation

@@ -16,6 +16,7 @@ use async_graphql::{Request, ServerResult};
 use sha2::{Digest, Sha256};
 
 use super::limits::coded;
+use super::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AllowListError {
@@ -77,7 +78,7 @@ impl Extension for AllowList {
         let Some(doc) = self.0.get(&hash) else {
             return Err(coded(
                 "only registered operations may run here (persisted_queries.allow_list); this one is not".into(),
-                "FORBIDDEN",
+                ErrorCode::Forbidden,
             ));
         };
         request.query = String::new();

@@ -11,7 +11,7 @@ use super::error::GatewayError;
 pub type Refusal = (&'static str, String);
 
 fn refusal(err: GatewayError) -> Refusal {
-    (err.code(), err.message())
+    (err.code().as_str(), err.message())
 }
 
 /// Signs a cursor naming item `index` (key `key`) of broker page `page` in `scope`.

@@ -70,16 +70,21 @@ impl Metrics {
         m.latency_count += 1;
     }
 
-    pub(crate) fn mutation(&self, mutation: &'static str, outcome: &str, replayed: bool) {
+    /// `conflict`: the idempotency key was reused for another order, or is still in
+    /// use; the caller knows the codes, this module stays below the GraphQL layer.
+    pub(crate) fn mutation(
+        &self,
+        mutation: &'static str,
+        outcome: &str,
+        replayed: bool,
+        conflict: bool,
+    ) {
         let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         *m.mutations
             .entry((mutation, outcome.to_string()))
             .or_default() += 1;
         m.replays += u64::from(replayed);
-        m.conflicts += u64::from(matches!(
-            outcome,
-            "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE"
-        ));
+        m.conflicts += u64::from(conflict);
     }
 
     pub(crate) fn rate_limited(&self, key_id: &str) {

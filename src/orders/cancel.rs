@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{rejection, CancelResult, OrderError, OrderService, UserError};
+use super::{rejection, CancelResult, OrderError, OrderService, UserError, UserErrorCode};
 use crate::broker::BrokerError;
 use crate::domain::OrderStatus;
 use crate::resilience::backoff;
@@ -25,7 +25,7 @@ impl OrderService {
                         order: None,
                         user_errors: vec![UserError::new(
                             "orderId",
-                            "ORDER_NOT_FOUND",
+                            UserErrorCode::OrderNotFound,
                             "the broker has no order with this id",
                         )],
                     })
@@ -92,7 +92,7 @@ impl OrderService {
             order,
             user_errors: vec![UserError::new(
                 "orderId",
-                "ORDER_NOT_CANCELABLE",
+                UserErrorCode::OrderNotCancelable,
                 match status {
                     Some(s) => format!("the order is {s} and can no longer be cancelled"),
                     None => format!("the order can no longer be cancelled: {message}"),

@@ -8,6 +8,7 @@
 
 mod cancel;
 mod submit;
+mod user_error;
 mod validate;
 
 use std::sync::Arc;
@@ -16,26 +17,7 @@ use std::time::Duration;
 use crate::broker::{Broker, BrokerError};
 use crate::domain::Order;
 use crate::idempotency::{IdempotencyStore, StoreError};
-
-/// A business outcome the client should show next to a form field; returned in the
-/// payload's `userErrors`, not as a GraphQL error.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct UserError {
-    /// Path to the input field, e.g. `["input", "quantity"]`; empty when no one field is to blame.
-    pub field: Vec<String>,
-    pub code: String,
-    pub message: String,
-}
-
-impl UserError {
-    pub(crate) fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
-        UserError {
-            field: vec!["input".to_string(), field.to_string()],
-            code: code.to_string(),
-            message: message.into(),
-        }
-    }
-}
+pub use user_error::{UserError, UserErrorCode};
 
 /// What `submitOrder` answers. Stored under the idempotency key and replayed as is.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -130,32 +112,8 @@ impl OrderService {
     }
 }
 
-/// Broker rejection codes that mean the same as one of our `userErrors` codes; any
-/// other rejection is `REJECTED_BY_BROKER` with the broker's message.
-const BROKER_CODES_WE_SHARE: &[&str] = &[
-    "INSUFFICIENT_BUYING_POWER",
-    "UNKNOWN_SYMBOL",
-    "NOT_TRADABLE",
-    "INVALID_QUANTITY",
-    "LOT_SIZE",
-    "TICK_SIZE",
-    "INVALID_PRICE",
-    "MISSING_LIMIT_PRICE",
-    "UNEXPECTED_LIMIT_PRICE",
-    "MISSING_STOP_PRICE",
-    "UNEXPECTED_STOP_PRICE",
-    "INVALID_TIME_IN_FORCE",
-    "IDEMPOTENCY_KEY_REUSED",
-];
-
 /// Maps a broker rejection to the `userErrors` code the client can act on.
 fn rejection(code: &str, message: &str, field: Option<&str>) -> UserError {
-    let upper = code.to_ascii_uppercase();
-    let user_code = if BROKER_CODES_WE_SHARE.contains(&upper.as_str()) {
-        upper.as_str()
-    } else {
-        "REJECTED_BY_BROKER"
-    };
     let field = field.map(camel_case).unwrap_or_default();
     UserError {
         field: if field.is_empty() {
@@ -163,7 +121,7 @@ fn rejection(code: &str, message: &str, field: Option<&str>) -> UserError {
         } else {
             vec!["input".into(), field]
         },
-        code: user_code.into(),
+        code: UserErrorCode::from_broker(code),
         message: format!("the broker rejected the order: {message}"),
     }
 }

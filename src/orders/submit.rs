@@ -6,7 +6,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use super::validate::validate;
-use super::{rejection, OrderError, OrderService, SubmitResult, UserError};
+use super::{rejection, OrderError, OrderService, SubmitResult, UserError, UserErrorCode};
 use crate::broker::BrokerError;
 use crate::domain::NewOrder;
 use crate::idempotency::{Claim, ClaimToken, Fingerprint, StoredOutcome};
@@ -48,7 +48,7 @@ impl OrderService {
             Claim::Mismatch => {
                 return Ok(SubmitResult::rejected(vec![UserError::new(
                     "idempotencyKey",
-                    "IDEMPOTENCY_KEY_REUSED",
+                    UserErrorCode::IdempotencyKeyReused,
                     "this idempotency key was already used for a different order; use a new key for a new order",
                 )]))
             }

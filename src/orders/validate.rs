@@ -5,7 +5,7 @@
 
 use rust_decimal::Decimal;
 
-use super::UserError;
+use super::{UserError, UserErrorCode};
 use crate::domain::{Instrument, NewOrder, OrderType, TimeInForce};
 
 /// Checks `order` against `instrument` (`None`: the broker does not list the symbol).
@@ -15,7 +15,7 @@ pub(crate) fn validate(order: &NewOrder, instrument: Option<&Instrument>) -> Vec
     let Some(instrument) = instrument else {
         errors.push(UserError::new(
             "symbol",
-            "UNKNOWN_SYMBOL",
+            UserErrorCode::UnknownSymbol,
             format!("`{}` is not an instrument of this broker", order.symbol),
         ));
         return errors;
@@ -23,20 +23,20 @@ pub(crate) fn validate(order: &NewOrder, instrument: Option<&Instrument>) -> Vec
     if !instrument.tradable {
         errors.push(UserError::new(
             "symbol",
-            "NOT_TRADABLE",
+            UserErrorCode::NotTradable,
             format!("`{}` cannot be traded right now", order.symbol),
         ));
     }
     if order.quantity <= Decimal::ZERO {
         errors.push(UserError::new(
             "quantity",
-            "INVALID_QUANTITY",
+            UserErrorCode::InvalidQuantity,
             "quantity must be greater than zero",
         ));
     } else if !is_multiple(order.quantity, instrument.lot_size) {
         errors.push(UserError::new(
             "quantity",
-            "LOT_SIZE",
+            UserErrorCode::LotSize,
             format!(
                 "quantity {} is not a multiple of the lot size {}",
                 order.quantity, instrument.lot_size
@@ -49,7 +49,10 @@ pub(crate) fn validate(order: &NewOrder, instrument: Option<&Instrument>) -> Vec
         "limit price",
         order.limit_price,
         order.order_type.needs_limit_price(),
-        ("MISSING_LIMIT_PRICE", "UNEXPECTED_LIMIT_PRICE"),
+        (
+            UserErrorCode::MissingLimitPrice,
+            UserErrorCode::UnexpectedLimitPrice,
+        ),
         order.order_type,
         instrument.tick_size,
     );
@@ -59,14 +62,17 @@ pub(crate) fn validate(order: &NewOrder, instrument: Option<&Instrument>) -> Vec
         "stop price",
         order.stop_price,
         order.order_type.needs_stop_price(),
-        ("MISSING_STOP_PRICE", "UNEXPECTED_STOP_PRICE"),
+        (
+            UserErrorCode::MissingStopPrice,
+            UserErrorCode::UnexpectedStopPrice,
+        ),
         order.order_type,
         instrument.tick_size,
     );
     if let Some(reason) = time_in_force_refusal(order.order_type, order.time_in_force) {
         errors.push(UserError::new(
             "timeInForce",
-            "INVALID_TIME_IN_FORCE",
+            UserErrorCode::InvalidTimeInForce,
             reason,
         ));
     }
@@ -94,7 +100,7 @@ fn check_price(
     name: &str,
     price: Option<Decimal>,
     needed: bool,
-    (missing, unexpected): (&str, &str),
+    (missing, unexpected): (UserErrorCode, UserErrorCode),
     order_type: OrderType,
     tick: Decimal,
 ) {
@@ -111,12 +117,12 @@ fn check_price(
         )),
         (Some(p), true) if p <= Decimal::ZERO => errors.push(UserError::new(
             field,
-            "INVALID_PRICE",
+            UserErrorCode::InvalidPrice,
             format!("the {name} must be greater than zero"),
         )),
         (Some(p), true) if !is_multiple(p, tick) => errors.push(UserError::new(
             field,
-            "TICK_SIZE",
+            UserErrorCode::TickSize,
             format!("the {name} {p} is not on the tick grid of {tick}"),
         )),
         _ => {}
@@ -169,7 +175,10 @@ mod tests {
     }
 
     fn codes(o: &NewOrder, i: Option<&Instrument>) -> Vec<String> {
-        validate(o, i).into_iter().map(|e| e.code).collect()
+        validate(o, i)
+            .into_iter()
+            .map(|e| e.code.to_string())
+            .collect()
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::cache::StaleReads;
-use crate::graphql;
+use crate::graphql::{self, ErrorCode};
 
 /// A request we could not even parse as GraphQL-over-HTTP: the client's mistake,
 /// so a 400 in the GraphQL error shape with a stable code, never a 500.
@@ -39,12 +39,27 @@ impl IntoResponse for BadRequest {
                 format!("malformed GraphQL request: {other}"),
             ),
         };
-        error_response(status, &message, "BAD_USER_INPUT")
+        error_response(status, &message, ErrorCode::BadUserInput)
     }
 }
 
-pub(crate) fn error_response(status: StatusCode, message: &str, code: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+/// A request refused before the schema runs still answers in the GraphQL error
+/// shape, so a client reads `extensions.code` the same way whoever refused it.
+pub(crate) fn error_response(status: StatusCode, message: &str, code: ErrorCode) -> Response {
+    error_response_with(status, message, code, serde_json::Map::new())
+}
+
+/// `error_response` with more `extensions` next to the code (a rate limit's
+/// `retryAfterSeconds`).
+pub(crate) fn error_response_with(
+    status: StatusCode,
+    message: &str,
+    code: ErrorCode,
+    more: serde_json::Map<String, serde_json::Value>,
+) -> Response {
+    let mut extensions = serde_json::Map::from_iter([("code".into(), code.as_str().into())]);
+    extensions.extend(more);
+    let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
     (status, Json(body)).into_response()
 }
 
@@ -65,7 +80,7 @@ async fn execute(
             return error_response(
                 StatusCode::UNAUTHORIZED,
                 "missing or unknown API key; send `Authorization: Bearer <key>`",
-                "UNAUTHENTICATED",
+                ErrorCode::Unauthenticated,
             )
         }
     };
@@ -87,7 +102,7 @@ async fn execute(
         // parsing or validating the request against the schema: the client's mistake.
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", "BAD_USER_INPUT");
+            extensions.set("code", ErrorCode::BadUserInput.as_str());
         }
     }
     GraphQLResponse::from(response).into_response()
@@ -103,7 +118,7 @@ pub(crate) async fn post_graphql(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "send the request as `Content-Type: application/json`; other types are refused \
              because a web page may post them cross-site without asking (CSRF)",
-            "BAD_USER_INPUT",
+            ErrorCode::BadUserInput,
         );
     }
     match request {
@@ -155,14 +170,14 @@ pub(crate) async fn get_graphql(
                 "a query sent with GET is limited to {} bytes; send it with POST",
                 graphql::limits::MAX_PREPARSE_BYTES
             ),
-            "BAD_USER_INPUT",
+            ErrorCode::BadUserInput,
         );
     }
     if is_mutation(&request) {
         return error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             "mutations must be sent with POST",
-            "BAD_USER_INPUT",
+            ErrorCode::BadUserInput,
         );
     }
     execute(&state, &headers, request).await

@@ -9,6 +9,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::AppState;
+use crate::broker::BrokerError;
 use crate::graphql::error::GatewayError;
 use crate::resilience::BreakerState;
 
@@ -48,9 +49,10 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn broker_readiness(state: &AppState) -> (StatusCode, serde_json::Value) {
     let breaker = state.breaker.state();
     if breaker == BreakerState::Open {
+        let code = GatewayError::from(BrokerError::CircuitOpen).code();
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "status": "not ready", "code": "BROKER_UNAVAILABLE",
+            json!({ "status": "not ready", "code": code.as_str(),
                 "reason": "the broker has been failing: circuit open", "breaker": breaker.as_str() }),
         );
     }
@@ -63,12 +65,15 @@ async fn broker_readiness(state: &AppState) -> (StatusCode, serde_json::Value) {
             let err = GatewayError::from(e);
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                json!({ "status": "not ready", "code": err.code(), "reason": err.message() }),
+                json!({ "status": "not ready", "code": err.code().as_str(), "reason": err.message() }),
             )
         }
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "status": "not ready", "code": "BROKER_UNAVAILABLE", "reason": "the broker did not answer within 3 s" }),
-        ),
+        Err(_) => {
+            let code = GatewayError::from(BrokerError::Timeout).code();
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "status": "not ready", "code": code.as_str(), "reason": "the broker did not answer within 3 s" }),
+            )
+        }
     }
 }

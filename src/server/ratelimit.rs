@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
+use axum::response::Response;
 
+use super::graphql_http::{error_response, error_response_with};
 use super::AppState;
 use crate::config::RateLimitSettings;
+use crate::graphql::ErrorCode;
 
 #[derive(Clone, Copy, Debug)]
 struct Rate {
@@ -118,11 +118,15 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
         Err(wait) => {
             state.metrics.rate_limited(&principal.key_id);
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            let body = json!({ "errors": [{
-                "message": format!("rate limit of gateway key `{}` exceeded; retry in {secs} s", principal.key_id),
-                "extensions": { "code": "RATE_LIMITED", "retryAfterSeconds": secs },
-            }]});
-            let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+            let mut response = error_response_with(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "rate limit of gateway key `{}` exceeded; retry in {secs} s",
+                    principal.key_id
+                ),
+                ErrorCode::RateLimited,
+                serde_json::Map::from_iter([("retryAfterSeconds".into(), secs.into())]),
+            );
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -148,10 +152,10 @@ pub(crate) async fn body_limit(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let too_large = || {
-        super::graphql_http::error_response(
+        error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("request body over server.body_limit_bytes ({limit} bytes)"),
-            "BAD_USER_INPUT",
+            ErrorCode::BadUserInput,
         )
     };
     if declared.is_some_and(|n| n > limit as u64) {

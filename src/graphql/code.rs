@@ -1,0 +1,76 @@
+//! The codes a client reads in `extensions.code` (docs/api.md, "Errors"). Clients
+//! branch on these strings (retry, re-authenticate, fix the input), so they are a
+//! contract: one enum, so a typo cannot ship a code no client knows, and every place
+//! that refuses a request (resolvers, query limits, the HTTP layer) names one of them.
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ErrorCode {
+    Unauthenticated,
+    Forbidden,
+    /// Also every request that fails GraphQL parsing or validation: the client's mistake.
+    BadUserInput,
+    QueryTooComplex,
+    /// Comes with `retryAfterSeconds`.
+    RateLimited,
+    BrokerUnavailable,
+    OutcomeUnknown,
+    IdempotencyKeyInUse,
+    BrokerError,
+    /// A bug; the client learns nothing more, the log has the detail.
+    InternalError,
+}
+
+impl ErrorCode {
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::BrokerUnavailable => "BROKER_UNAVAILABLE",
+            ErrorCode::OutcomeUnknown => "OUTCOME_UNKNOWN",
+            ErrorCode::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
+            ErrorCode::BrokerError => "BROKER_ERROR",
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode::{self, *};
+
+    /// The strings clients match on today; a changed one breaks them.
+    const DOCUMENTED: [(ErrorCode, &str); 10] = [
+        (Unauthenticated, "UNAUTHENTICATED"),
+        (Forbidden, "FORBIDDEN"),
+        (BadUserInput, "BAD_USER_INPUT"),
+        (QueryTooComplex, "QUERY_TOO_COMPLEX"),
+        (RateLimited, "RATE_LIMITED"),
+        (BrokerUnavailable, "BROKER_UNAVAILABLE"),
+        (OutcomeUnknown, "OUTCOME_UNKNOWN"),
+        (IdempotencyKeyInUse, "IDEMPOTENCY_KEY_IN_USE"),
+        (BrokerError, "BROKER_ERROR"),
+        (InternalError, "INTERNAL_ERROR"),
+    ];
+
+    #[test]
+    fn every_code_reaches_the_wire_as_its_documented_string() {
+        for (code, text) in DOCUMENTED {
+            assert_eq!(code.as_str(), text);
+            assert_eq!(code.to_string(), text);
+            let err = crate::graphql::limits::coded("m".into(), code);
+            let json = serde_json::to_value(&err).unwrap();
+            assert_eq!(json["extensions"]["code"], text, "{code:?}");
+        }
+    }
+}
