@@ -1,14 +1,12 @@
 //! The HTTP server: routes, authentication, request ids, limits and graceful
-//! shutdown around the GraphQL schema (DESIGN.md §10).
+//! shutdown around the GraphQL executor, serving what `services` built.
 
-mod adapter;
 mod cors;
 mod graphiql;
 mod graphql_http;
 mod health;
 mod metrics;
 mod ratelimit;
-mod responses;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,42 +17,34 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
-use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
-use crate::broker::alpaca::AlpacaBrokerConfigError;
-use crate::broker::generic::GenericBrokerConfigError;
-use crate::broker::{Broker, Layered};
-use crate::cache::{CacheStats, CacheStatsHandle, CacheStore, CachedBroker};
+use crate::broker::Broker;
+use crate::cache::{CacheStats, CacheStatsHandle};
+use crate::cluster::Redis;
 use crate::config::Config;
-use crate::graphql::{self, AppSchema, PageSizes};
-use crate::idempotency::{IdempotencyStore, MemoryStore, RedisStore};
-use crate::metrics::Meter;
-use crate::orders::{OrderService, OrderSettings};
-use crate::resilience::{CircuitBreaker, Resilience, ResilientBroker, RetryPolicy};
-use crate::secret::Secret;
+use crate::graphql::Executor;
+use crate::metrics::Metrics;
+use crate::resilience::CircuitBreaker;
+use crate::services::{Services, StartError};
 
 /// What every request handler shares.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    schema: AppSchema,
-    /// Also held by the schema; handlers need it to build per-request DataLoaders.
+    executor: Arc<Executor>,
+    /// The cached broker, for `/readyz`.
     broker: Arc<dyn Broker>,
     auth: Arc<Authenticator>,
     graphiql: bool,
     /// The broker's circuit breaker, which `/readyz` reports.
     breaker: Arc<CircuitBreaker>,
     /// The Redis replicas share, if configured; `/readyz` reports it.
-    redis: Option<Arc<crate::cluster::Redis>>,
-    /// `broker`'s cache layer, which learns of other replicas' mutations per request.
-    cached: Arc<CachedBroker>,
-    /// Whole answers of read-only queries, reused while exact (issue 7's hot path).
-    responses: Arc<responses::ResponseCache>,
-    metrics: Arc<crate::metrics::Metrics>,
+    redis: Option<Arc<Redis>>,
+    metrics: Arc<Metrics>,
     cache: CacheStatsHandle,
     ratelimit: Arc<ratelimit::RateLimiter>,
     body_limit: usize,
@@ -67,26 +57,10 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("could not start the embedded paper broker: {0}")]
-    Embedded(std::io::Error),
-    #[error(
-        "no broker is configured and this build has no embedded paper broker; set --broker-url"
-    )]
-    NoBroker,
-    #[error("broker client: {0}")]
-    Broker(#[from] GenericBrokerConfigError),
-    #[error("Alpaca client: {0}")]
-    Alpaca(#[from] AlpacaBrokerConfigError),
-    #[error("broker.ca_file: {0}")]
-    CaFile(String),
+    #[error(transparent)]
+    Start(#[from] StartError),
     #[error("server error: {0}")]
     Io(std::io::Error),
-    #[error(transparent)]
-    Audit(#[from] crate::audit::AuditError),
-    #[error(transparent)]
-    AllowList(#[from] graphql::persisted::AllowListError),
-    #[error(transparent)]
-    Redis(#[from] crate::cluster::RedisError),
 }
 
 /// A gateway bound to its port and ready to run; tests build one on port 0.
@@ -101,88 +75,19 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
-        let endpoint = adapter::connect(&config).await?;
-        let redis = crate::cluster::Redis::open(&config.redis)?.map(Arc::new);
-        if let Some(redis) = &redis {
-            redis.check_eviction_policy().await;
-        }
+        let services = Services::build(&config).await?;
+        let cache = services.cache.clone();
         #[cfg(feature = "embedded-sim")]
-        let embedded = endpoint.embedded;
-        let (url, api_key) = (endpoint.url, endpoint.identity);
-        let metrics = Arc::new(crate::metrics::Metrics::default());
-        let adapter: Arc<dyn Broker> =
-            Arc::new(Layered::new(endpoint.broker, Meter::new(metrics.clone())));
-        let resilient = ResilientBroker::new(adapter, Resilience::new(RetryPolicy::default()));
-        let breaker = resilient.layer().breaker();
-        let broker: Arc<dyn Broker> = Arc::new(resilient);
-        let identity = account_identity(&url, &api_key);
-        let cache = CacheStore::new(&config.cache);
-        let mut cached = CachedBroker::new(
-            broker,
-            &cache_account(&identity),
-            cache.clone(),
-            &config.throttle,
-        );
-        if let Some(redis) = &redis {
-            cached = cached.with_replicas(redis.clone());
-        }
-        let cached = Arc::new(cached);
-        let broker: Arc<dyn Broker> = cached.clone();
-        let pages = PageSizes {
-            default: config.graphql.default_page_size,
-            max: config.graphql.max_page_size,
-        };
-        let ttl = Duration::from_secs(config.idempotency.ttl_secs);
-        // With replicas, a retry may land on any of them: the store must be theirs,
-        // and never falls back to memory when Redis is down (that could place a
-        // second order); the submit is refused instead.
-        let store: Arc<dyn IdempotencyStore> = match &redis {
-            Some(redis) => Arc::new(RedisStore::new(redis.clone(), ttl)),
-            None => Arc::new(MemoryStore::new(ttl, config.idempotency.max_entries)),
-        };
-        let orders = Arc::new(OrderService::new(
-            broker.clone(),
-            store,
-            hex::encode(
-                &Sha256::digest([b"idempotency scope\0".as_slice(), &identity].concat())[..16],
-            ),
-            OrderSettings {
-                wait: Duration::from_millis(config.idempotency.wait_ms),
-                lease: Duration::from_millis(config.idempotency.lease_ms),
-                deadline: Duration::from_millis(config.idempotency.resend_deadline_ms),
-            },
-        ));
-        let pq = &config.persisted_queries;
-        let hardening = graphql::Hardening {
-            limits: config.limits.clone(),
-            introspection: config.server.introspection_on(config.listen),
-            metrics: metrics.clone(),
-            audit: Arc::new(crate::audit::AuditLog::open(config.audit.file.as_deref())?),
-            apq: pq.enabled.then_some(pq.max_entries),
-            allow_list: match &pq.allow_list {
-                Some(path) => Some(graphql::persisted::AllowList::load(path)?),
-                None => None,
-            },
-        };
-        let schema = graphql::build_schema(broker.clone(), orders, pages, &identity, &hardening);
-        let auth = Arc::new(Authenticator::new(&config.keys));
-        if !auth.keys_configured() {
-            tracing::warn!(
-                listen = %config.listen,
-                "no gateway API keys are configured: serving loopback only, every caller may trade"
-            );
-        }
+        let embedded = services.embedded;
         let state = AppState {
-            schema,
-            broker,
-            auth,
+            executor: services.executor,
+            broker: services.broker,
+            auth: services.auth,
             graphiql: config.server.graphiql_on(config.listen),
-            breaker,
-            redis,
-            cached,
-            responses: Arc::new(responses::ResponseCache::new(cache.clone())),
-            metrics,
-            cache: cache.stats(),
+            breaker: services.breaker,
+            redis: services.redis,
+            metrics: services.metrics,
+            cache: services.cache,
             ratelimit: Arc::new(ratelimit::RateLimiter::new(&config.rate_limit)),
             body_limit: config.server.body_limit_bytes,
         };
@@ -197,7 +102,7 @@ impl Gateway {
         Ok(Gateway {
             listener,
             router,
-            cache: cache.stats(),
+            cache,
             #[cfg(feature = "embedded-sim")]
             embedded,
         })
@@ -240,24 +145,6 @@ impl Gateway {
 /// Binds and serves until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     Gateway::bind(config).await?.run(shutdown_signal()).await
-}
-
-/// Identifies the broker account: stable across restarts and replicas of the same
-/// account (so cursors survive a deploy and idempotency keys are scoped per account),
-/// and secret because the key is; it signs cursors.
-fn account_identity(url: &str, api_key: &Secret) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    hasher.update(b"brokergraph cursor v1\0");
-    hasher.update(url.as_bytes());
-    hasher.update([0]);
-    hasher.update(api_key.expose().as_bytes());
-    hasher.finalize().to_vec()
-}
-
-/// Names the account in cache keys: derived from the (secret) identity, so a cache
-/// dump or debug log shows which account an entry belongs to but not the key.
-fn cache_account(identity: &[u8]) -> String {
-    hex::encode(&Sha256::digest([b"cache account\0".as_slice(), identity].concat())[..16])
 }
 
 fn router(state: AppState, config: &Config) -> Router {

@@ -20,7 +20,6 @@ mod keys;
 mod read;
 mod replicas;
 mod slot;
-mod stale;
 mod stats;
 mod writes;
 
@@ -37,10 +36,8 @@ use crate::domain::{
 };
 use crate::throttle::Throttle;
 use keys::OrdersQuery;
-pub use read::for_mutation;
 use read::Policy;
 use slot::Slot;
-pub use stale::StaleReads;
 pub(crate) use stats::Counters;
 pub use stats::{CacheStats, CacheStatsHandle};
 
@@ -59,7 +56,7 @@ pub struct CacheStore {
     seq: AtomicU64,
     /// Bumped after every put, removal and mutation epoch: a whole response whose
     /// reads all happened within one generation, and before their TTLs, is what the
-    /// resource caches would answer again (`server::responses`).
+    /// resource caches would answer again (`graphql::responses`).
     generation: Arc<AtomicU64>,
 }
 
@@ -87,7 +84,7 @@ impl CacheStore {
 
     /// See `generation`: equal before and after a request means none of its
     /// reads was replaced or invalidated meanwhile.
-    pub(crate) fn generation(&self) -> u64 {
+    fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
@@ -138,6 +135,14 @@ impl CachedBroker {
 
     pub fn stats(&self) -> CacheStatsHandle {
         self.store.stats()
+    }
+
+    /// Moves on every put, removal, eviction and mutation epoch of the store: a
+    /// whole answer built from reads that all happened within one generation, and
+    /// before their TTLs, is what these caches would answer again. What the response
+    /// cache (`graphql::responses`) relies on to reuse an answer exactly.
+    pub(crate) fn generation(&self) -> u64 {
+        self.store.generation()
     }
 
     fn order_ttl(store: &CacheStore, order: &Order) -> Duration {

@@ -9,27 +9,12 @@ use std::time::{Duration, Instant};
 
 use super::keys::{Key, Weigh};
 use super::slot::{Entry, Slot};
-use super::stale::StaleReads;
 use super::stats::Counters;
 use super::CachedBroker;
 use crate::broker::BrokerError;
 use crate::broker::Route;
+use crate::request::RequestScope;
 use crate::throttle::Priority;
-
-tokio::task_local! {
-    /// Set while a submit or cancel reads what it needs (the instrument it checks
-    /// the order against): see [`for_mutation`].
-    static FOR_MUTATION: ();
-}
-
-/// Runs `reads` as part of a submit or cancel: a read with nothing cached then has
-/// the mutation's priority (the whole window, and the mutation's wait). Otherwise a
-/// polling storm that spent the read share (or, with replicas, the confirming reads
-/// every replica makes after a mutation) would refuse a trader's order at its
-/// pre-trade check, with the reserve kept for exactly that order unused.
-pub async fn for_mutation<F: Future>(reads: F) -> F::Output {
-    FOR_MUTATION.scope((), reads).await
-}
 
 /// The broker could not be asked, or could not answer right now: a recent value is
 /// better than an error. An answer (404, a 4xx refusal, a bad key, garbage) is not
@@ -85,7 +70,7 @@ impl CachedBroker {
         let cached = slot.values.get(&key).await;
         if let Some(e) = cached.as_ref().filter(|e| fresh(e, now)) {
             Counters::bump(&counters.hits);
-            StaleReads::record_fresh(e.fetched_at + (policy.ttl)(store, &e.value));
+            RequestScope::record_fresh(e.fetched_at + (policy.ttl)(store, &e.value));
             return Ok(e.value.clone());
         }
         let seen = cached.as_ref().map_or(0, |e| e.seq);
@@ -99,7 +84,7 @@ impl CachedBroker {
         let priority = match &fallback {
             Some(e) if e.epoch < epoch => Priority::Confirm,
             Some(_) => Priority::Refresh,
-            None if FOR_MUTATION.try_with(|_| ()).is_ok() => Priority::Mutation,
+            None if RequestScope::reading_for_mutation() => Priority::Mutation,
             None => Priority::Read,
         };
         let flight = (key.clone(), seen, epoch);
@@ -143,7 +128,7 @@ impl CachedBroker {
         }
         match result {
             Ok(entry) => {
-                StaleReads::record_fresh(entry.fetched_at + (policy.ttl)(store, &entry.value));
+                RequestScope::record_fresh(entry.fetched_at + (policy.ttl)(store, &entry.value));
                 Ok(entry.value.clone())
             }
             Err(err) => match fallback {
@@ -155,7 +140,7 @@ impl CachedBroker {
                     Ok(self.serve_stale(slot, &e))
                 }
                 _ => {
-                    StaleReads::record_uncached();
+                    RequestScope::record_uncached();
                     Err((*err).clone())
                 }
             },
@@ -164,7 +149,7 @@ impl CachedBroker {
 
     fn serve_stale<Q, V: Clone>(&self, slot: &Slot<Q, V>, entry: &Entry<V>) -> V {
         Counters::bump(&self.store.counters.stale_served);
-        StaleReads::record(slot.name, entry.age(Instant::now()));
+        RequestScope::record_stale(slot.name, entry.age(Instant::now()));
         entry.value.clone()
     }
 }

@@ -9,6 +9,7 @@ mod connection;
 mod cursor;
 mod enums;
 pub mod error;
+mod execute;
 mod harden;
 mod ids;
 pub(crate) mod limits;
@@ -19,18 +20,19 @@ pub mod persisted;
 #[doc(hidden)]
 pub mod probe;
 mod query;
+mod responses;
 mod scalars;
 mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{dataloader::DataLoader, EmptySubscription, Request, Schema};
+use async_graphql::{EmptySubscription, Schema};
 
 use crate::broker::Broker;
-use crate::cache::StaleReads;
 pub(crate) use code::ErrorCode;
 use connection::Pager;
 use cursor::CursorCodec;
+pub use execute::{Answer, Executor};
 pub use harden::Hardening;
 pub use loader::InstrumentLoader;
 use mutation::MutationRoot;
@@ -68,17 +70,6 @@ pub fn build_schema(
         pages.max,
     ))
     .finish()
-}
-
-/// Adds what lives for one request: the instrument DataLoader, whose batching and
-/// memo must not outlive the request. Its batches run in tasks of their own, which
-/// re-enter the request's `stale` scope so a stale instrument is still reported.
-pub fn per_request(request: Request, broker: &Arc<dyn Broker>, stale: &StaleReads) -> Request {
-    let stale = stale.clone();
-    request.data(DataLoader::new(
-        InstrumentLoader::new(broker.clone()),
-        move |batch| tokio::spawn(stale.scope(batch)),
-    ))
 }
 
 /// The SDL, as `brokergraph schema` prints it and `schema.graphql` holds it.

@@ -67,7 +67,7 @@ impl OrderService {
         message: &str,
         field: Option<&str>,
     ) -> Result<CancelResult, OrderError> {
-        let order = crate::cache::for_mutation(self.broker.order(order_id))
+        let order = crate::request::RequestScope::for_mutation(self.broker.order(order_id))
             .await
             .ok();
         if code != "order_not_cancelable" {

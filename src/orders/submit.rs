@@ -15,7 +15,8 @@ use crate::resilience::backoff;
 impl OrderService {
     /// Submits `order` at most once per idempotency key, whatever the client retries.
     pub async fn submit(self: &Arc<Self>, order: NewOrder) -> Result<SubmitResult, OrderError> {
-        let check = crate::cache::for_mutation(self.broker.instrument(&order.symbol));
+        let check =
+            crate::request::RequestScope::for_mutation(self.broker.instrument(&order.symbol));
         let instrument = match check.await {
             Ok(i) => Some(i),
             Err(BrokerError::NotFound) => None,

@@ -3,15 +3,15 @@
 use async_graphql::parser::types::OperationType;
 use async_graphql::ParseRequestError;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
 use super::AppState;
-use crate::cache::StaleReads;
-use crate::graphql::{self, ErrorCode};
+use crate::graphql::{self, Answer, ErrorCode};
 
 /// A request we could not even parse as GraphQL-over-HTTP: the client's mistake,
 /// so a 400 in the GraphQL error shape with a stable code, never a 500.
@@ -84,28 +84,17 @@ async fn execute(
             )
         }
     };
-    // Before the whole-response cache too: it is built on the same reads.
-    state.cached.sync_replicas().await;
-    let candidate = match state.responses.lookup(&request, &principal) {
-        Ok(hit) => return hit,
-        Err(candidate) => candidate,
-    };
-    let stale = StaleReads::default();
-    let request = graphql::per_request(request, &state.broker, &stale).data(principal);
-    let mut response = stale.scope(state.schema.execute(request)).await;
-    stale.attach(&mut response);
-    if let Some(reply) = state.responses.finish(candidate, &stale, &response) {
-        return reply;
-    }
-    for error in &mut response.errors {
-        // Every resolver error carries a code (graphql::error); one without came from
-        // parsing or validating the request against the schema: the client's mistake.
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", ErrorCode::BadUserInput.as_str());
+    match state.executor.execute(request, principal).await {
+        Answer::Serialized(body) => {
+            let mut response = Response::new(Body::from(body));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/graphql-response+json"),
+            );
+            response
         }
+        Answer::Response(response) => GraphQLResponse::from(*response).into_response(),
     }
-    GraphQLResponse::from(response).into_response()
 }
 
 pub(crate) async fn post_graphql(

@@ -1,4 +1,9 @@
-//! Whole-response cache for read-only operations: the hot path of issue 7.
+//! Whole-response cache for read-only operations: the hot path.
+//!
+//! It lives in the GraphQL layer, not in `cache/`, because what it stores and
+//! keys on is GraphQL (documents, operation names, variables, serialized
+//! responses); it rides on the resource caches below through their generation and
+//! on the request scope's freshness, and never holds a broker value of its own.
 //!
 //! A warm dashboard query spends almost all its time in the GraphQL framework
 //! (parse, validate, ~1000 resolver futures, a JSON value tree, serialization), not
@@ -8,10 +13,10 @@
 //!
 //! - every broker read it made was a fresh cache value (nothing stale, no uncached
 //!   read such as a 404 or an error), and it is reused only before the earliest TTL
-//!   end among them (`StaleReads::freshness`);
+//!   end among them (`RequestScope::freshness`);
 //! - the cache store's generation did not move during execution nor since: any put,
 //!   removal, eviction or mutation epoch invalidates every stored response at once
-//!   (`CacheStore::generation`). A submit or cancel therefore invalidates them before
+//!   (`CachedBroker::generation`). A submit or cancel therefore invalidates them before
 //!   it returns;
 //! - no errors, no extensions (`stale` or others), no extra headers.
 //!
@@ -22,18 +27,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_graphql::parser::types::OperationType;
-use axum::body::Body;
-use axum::http::{header, HeaderValue};
-use axum::response::Response;
 use bytes::Bytes;
 
 use crate::auth::Principal;
-use crate::cache::{CacheStore, StaleReads};
+use crate::cache::CachedBroker;
+use crate::request::RequestScope;
 
 /// Bounds what a reused answer may be worth keeping (TTLs bound it far sooner).
 const MAX_AGE: Duration = Duration::from_secs(60);
 const MAX_BYTES: u64 = 32 * 1024 * 1024;
-const CONTENT_TYPE: &str = "application/graphql-response+json";
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -50,7 +52,7 @@ struct Stored {
 }
 
 pub(crate) struct ResponseCache {
-    store: Arc<CacheStore>,
+    cached: Arc<CachedBroker>,
     answers: moka::sync::Cache<Key, Arc<Stored>>,
 }
 
@@ -61,9 +63,9 @@ pub(crate) struct Candidate {
 }
 
 impl ResponseCache {
-    pub fn new(store: Arc<CacheStore>) -> ResponseCache {
+    pub fn new(cached: Arc<CachedBroker>) -> ResponseCache {
         ResponseCache {
-            store,
+            cached,
             answers: moka::sync::Cache::builder()
                 .max_capacity(MAX_BYTES)
                 .weigher(|k: &Key, v: &Arc<Stored>| {
@@ -80,7 +82,7 @@ impl ResponseCache {
         &self,
         request: &async_graphql::Request,
         principal: &Principal,
-    ) -> Result<Response, Option<Candidate>> {
+    ) -> Result<Bytes, Option<Candidate>> {
         if !request.extensions.is_empty() || !request.uploads.is_empty() {
             return Err(None);
         }
@@ -95,12 +97,12 @@ impl ResponseCache {
             variables,
             caller,
         };
-        // Read before anything executes: see `CacheStore::generation`.
-        let generation = self.store.generation();
+        // Read before anything executes: see `CachedBroker::generation`.
+        let generation = self.cached.generation();
         if let Some(stored) = self.answers.get(&key) {
             let fresh = stored.until.is_none_or(|until| Instant::now() < until);
             if stored.generation == generation && fresh {
-                return Ok(respond(stored.body.clone()));
+                return Ok(stored.body.clone());
             }
         } else if !is_query(request) {
             // Only queries are ever stored, so a hit needs no parse.
@@ -113,21 +115,21 @@ impl ResponseCache {
     pub fn finish(
         &self,
         candidate: Option<Candidate>,
-        stale: &StaleReads,
+        scope: &RequestScope,
         response: &async_graphql::Response,
-    ) -> Option<Response> {
+    ) -> Option<Bytes> {
         let candidate = candidate?;
         let reusable = response.errors.is_empty()
             && response.extensions.is_empty()
             && response.http_headers.is_empty()
             && response.cache_control.value().is_none()
-            && !stale.any_stale();
-        let freshness = stale.freshness();
+            && scope.stale().is_empty();
+        let freshness = scope.freshness();
         if !reusable || freshness.uncached {
             return None;
         }
         let body = Bytes::from(serde_json::to_vec(response).ok()?);
-        if self.store.generation() == candidate.generation {
+        if self.cached.generation() == candidate.generation {
             let stored = Stored {
                 body: body.clone(),
                 generation: candidate.generation,
@@ -135,7 +137,7 @@ impl ResponseCache {
             };
             self.answers.insert(candidate.key, Arc::new(stored));
         }
-        Some(respond(body))
+        Some(body)
     }
 }
 
@@ -143,7 +145,7 @@ impl ResponseCache {
 /// when the answer is not stored yet, and only for documents small enough to parse
 /// before the query limits have looked at them; larger ones are never stored.
 fn is_query(request: &async_graphql::Request) -> bool {
-    if request.query.len() > crate::graphql::limits::MAX_PREPARSE_BYTES {
+    if request.query.len() > super::limits::MAX_PREPARSE_BYTES {
         return false;
     }
     let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
@@ -157,12 +159,4 @@ fn is_query(request: &async_graphql::Request) -> bool {
         }),
         _ => false,
     }
-}
-
-fn respond(body: Bytes) -> Response {
-    let mut response = Response::new(Body::from(body));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    response
 }

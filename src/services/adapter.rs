@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::ServeError;
+use super::StartError;
 use crate::broker::alpaca::{AlpacaBroker, AlpacaBrokerConfig};
 use crate::broker::generic::{GenericBroker, GenericBrokerConfig};
 use crate::broker::transport::{load_roots, Transport};
@@ -30,7 +30,7 @@ enum Credentials {
     Alpaca { key_id: Secret, secret: Secret },
 }
 
-pub(super) async fn connect(config: &Config) -> Result<Endpoint, ServeError> {
+pub(super) async fn connect(config: &Config) -> Result<Endpoint, StartError> {
     let b = &config.broker;
     let configured = match (b.kind, &b.url, &b.api_key, &b.key_id, &b.secret) {
         (BrokerKind::Generic, Some(url), Some(key), _, _) => {
@@ -54,7 +54,7 @@ pub(super) async fn connect(config: &Config) -> Result<Endpoint, ServeError> {
             {
                 let sim = crate::embedded::start(&config.paper, b.kind)
                     .await
-                    .map_err(ServeError::Embedded)?;
+                    .map_err(StartError::Embedded)?;
                 let credentials = match b.kind {
                     BrokerKind::Generic => Credentials::Bearer(sim.api_key.clone()),
                     // The paper broker takes its key as both key id and secret.
@@ -68,14 +68,14 @@ pub(super) async fn connect(config: &Config) -> Result<Endpoint, ServeError> {
                 (url, credentials)
             }
             #[cfg(not(feature = "embedded-sim"))]
-            return Err(ServeError::NoBroker);
+            return Err(StartError::NoBroker);
         }
     };
     let transport = Transport {
         connect_timeout: Duration::from_millis(b.connect_timeout_ms),
         request_timeout: Duration::from_millis(b.request_timeout_ms),
         extra_roots: match &b.ca_file {
-            Some(path) => load_roots(path).map_err(ServeError::CaFile)?,
+            Some(path) => load_roots(path).map_err(StartError::CaFile)?,
             None => Vec::new(),
         },
     };

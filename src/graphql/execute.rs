@@ -1,0 +1,140 @@
+//! One GraphQL request from a caller already authenticated to its answer: what the
+//! HTTP server hands over and gets back, so that it needs to know nothing of the
+//! cache, the replicas or the request scope.
+//!
+//! In order: learn of other replicas' mutations (so neither the resource caches
+//! nor the stored responses answer with what another replica changed); answer
+//! from the response cache when an exact answer is stored; otherwise run the
+//! schema inside a fresh `RequestScope`, report stale values in
+//! `extensions.stale`, and store the answer when it may be reused.
+
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Name, Value};
+use bytes::Bytes;
+
+use super::responses::ResponseCache;
+use super::{AppSchema, ErrorCode, InstrumentLoader};
+use crate::auth::Principal;
+use crate::broker::Broker;
+use crate::cache::CachedBroker;
+use crate::request::RequestScope;
+
+/// Executes requests against the schema, with the response cache in front.
+pub struct Executor {
+    schema: AppSchema,
+    /// The schema's broker: the instrument DataLoader of each request reads through it.
+    broker: Arc<dyn Broker>,
+    /// The same broker's cache layer, which learns of other replicas' mutations.
+    cached: Arc<CachedBroker>,
+    responses: ResponseCache,
+}
+
+/// An answer: bytes stored earlier (or just now), or a response to serialize.
+pub enum Answer {
+    /// The serialized answer, `application/graphql-response+json`.
+    Serialized(Bytes),
+    Response(Box<async_graphql::Response>),
+}
+
+impl Executor {
+    pub fn new(schema: AppSchema, cached: Arc<CachedBroker>) -> Executor {
+        Executor {
+            schema,
+            broker: cached.clone(),
+            responses: ResponseCache::new(cached.clone()),
+            cached,
+        }
+    }
+
+    pub async fn execute(&self, request: async_graphql::Request, principal: Principal) -> Answer {
+        // Before the response cache too: it is built on the same reads.
+        self.cached.sync_replicas().await;
+        let candidate = match self.responses.lookup(&request, &principal) {
+            Ok(hit) => return Answer::Serialized(hit),
+            Err(candidate) => candidate,
+        };
+        let scope = RequestScope::default();
+        let loader_scope = scope.clone();
+        // The DataLoader's batching and memo must not outlive the request. Its
+        // batches run in tasks of their own, which re-enter the request's scope so
+        // a stale instrument is still reported.
+        let request = request
+            .data(DataLoader::new(
+                InstrumentLoader::new(self.broker.clone()),
+                move |batch| tokio::spawn(loader_scope.run(batch)),
+            ))
+            .data(principal);
+        let mut response = scope.run(self.schema.execute(request)).await;
+        if let Some(stale) = stale_extension(&scope) {
+            response.extensions.insert("stale".to_string(), stale);
+        }
+        if let Some(body) = self.responses.finish(candidate, &scope, &response) {
+            return Answer::Serialized(body);
+        }
+        for error in &mut response.errors {
+            // Every resolver error carries a code (graphql::error); one without came
+            // from parsing or validating the request against the schema: the
+            // client's mistake.
+            let extensions = error.extensions.get_or_insert_with(Default::default);
+            if extensions.get("code").is_none() {
+                extensions.set("code", ErrorCode::BadUserInput.as_str());
+            }
+        }
+        Answer::Response(Box::new(response))
+    }
+}
+
+/// `extensions.stale`: one entry per resource served stale, with the age of the
+/// oldest value served (one decimal), so a client can tell which parts of its
+/// answer are old and by how much; the objects keep the `asOf` of their read.
+///
+/// ```json
+/// "extensions": { "stale": [ { "resource": "account", "ageSeconds": 3.2 } ] }
+/// ```
+fn stale_extension(scope: &RequestScope) -> Option<Value> {
+    let stale = scope.stale();
+    if stale.is_empty() {
+        return None;
+    }
+    let items = stale
+        .iter()
+        .map(|(resource, age)| {
+            let secs = (age.as_secs_f64() * 10.0).round() / 10.0;
+            let mut obj = async_graphql::indexmap::IndexMap::new();
+            obj.insert(Name::new("resource"), Value::from(*resource));
+            obj.insert(Name::new("ageSeconds"), Value::from(secs));
+            Value::Object(obj)
+        })
+        .collect();
+    Some(Value::List(items))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn stale_values_are_reported_per_resource_with_the_oldest_age() {
+        let scope = RequestScope::default();
+        scope
+            .run(async {
+                RequestScope::record_stale("account", Duration::from_millis(1200));
+                RequestScope::record_stale("account", Duration::from_millis(3240));
+                RequestScope::record_stale("positions", Duration::from_millis(50));
+            })
+            .await;
+        let value = serde_json::to_value(stale_extension(&scope).unwrap()).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!([
+                { "resource": "account", "ageSeconds": 3.2 },
+                { "resource": "positions", "ageSeconds": 0.1 }
+            ])
+        );
+        assert!(stale_extension(&RequestScope::default()).is_none());
+    }
+}
