@@ -14,7 +14,6 @@ mod responses;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
@@ -134,7 +133,7 @@ impl Gateway {
             default: config.graphql.default_page_size,
             max: config.graphql.max_page_size,
         };
-        let ttl = Duration::from_secs(config.idempotency.ttl_secs);
+        let ttl = config.idempotency.ttl;
         // With replicas, a retry may land on any of them: the store must be theirs,
         // and never falls back to memory when Redis is down (that could place a
         // second order); the submit is refused instead.
@@ -149,9 +148,9 @@ impl Gateway {
                 &Sha256::digest([b"idempotency scope\0".as_slice(), &identity].concat())[..16],
             ),
             OrderSettings {
-                wait: Duration::from_millis(config.idempotency.wait_ms),
-                lease: Duration::from_millis(config.idempotency.lease_ms),
-                deadline: Duration::from_millis(config.idempotency.resend_deadline_ms),
+                wait: config.idempotency.wait,
+                lease: config.idempotency.lease,
+                deadline: config.idempotency.resend_deadline,
             },
         ));
         let pq = &config.persisted_queries;
@@ -292,7 +291,7 @@ fn router(state: AppState, config: &Config) -> Router {
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
-            Duration::from_millis(config.server.request_timeout_ms),
+            config.server.request_timeout,
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)
