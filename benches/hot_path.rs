@@ -3,6 +3,7 @@
 //! The end-to-end numbers are the bench command's (docs/benchmarks.md).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use brokergraph::broker::{Broker, BrokerError};
@@ -73,7 +74,7 @@ fn cache_hit(c: &mut Criterion) {
         as_of: now,
     };
     let settings = CacheSettings {
-        account_ttl_ms: 3_600_000,
+        account_ttl: Duration::from_millis(3_600_000),
         ..CacheSettings::default()
     };
     let cached = CachedBroker::new(

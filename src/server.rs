@@ -11,7 +11,6 @@ mod ratelimit;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
@@ -177,7 +176,7 @@ fn router(state: AppState, config: &Config) -> Router {
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
-            Duration::from_millis(config.server.request_timeout_ms),
+            config.server.request_timeout,
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)

@@ -7,7 +7,6 @@ mod adapter;
 mod identity;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::auth::Authenticator;
 use crate::broker::alpaca::AlpacaBrokerConfigError;
@@ -93,9 +92,9 @@ impl Services {
             idempotency_store(config, redis.as_ref()),
             identity.idempotency_scope(),
             OrderSettings {
-                wait: Duration::from_millis(config.idempotency.wait_ms),
-                lease: Duration::from_millis(config.idempotency.lease_ms),
-                deadline: Duration::from_millis(config.idempotency.resend_deadline_ms),
+                wait: config.idempotency.wait,
+                lease: config.idempotency.lease,
+                deadline: config.idempotency.resend_deadline,
             },
         ));
         let schema = graphql::build_schema(
@@ -133,7 +132,7 @@ impl Services {
 /// never falls back to memory when Redis is down (that could place a second
 /// order); the submit is refused instead.
 fn idempotency_store(config: &Config, redis: Option<&Arc<Redis>>) -> Arc<dyn IdempotencyStore> {
-    let ttl = Duration::from_secs(config.idempotency.ttl_secs);
+    let ttl = config.idempotency.ttl;
     match redis {
         Some(redis) => Arc::new(RedisStore::new(redis.clone(), ttl)),
         None => Arc::new(MemoryStore::new(ttl, config.idempotency.max_entries)),

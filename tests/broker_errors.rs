@@ -17,7 +17,7 @@ async fn gateway_over(mock: &MockServer) -> String {
     };
     config.broker.url = Some(mock.uri());
     config.broker.api_key = Some(Secret::new("k"));
-    config.broker.request_timeout_ms = 200;
+    config.broker.request_timeout = Duration::from_millis(200);
     let gateway = Gateway::bind(config).await.unwrap();
     let url = format!("http://{}/graphql", gateway.local_addr());
     tokio::spawn(gateway.run(std::future::pending()));

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use brokergraph::cli::Cli;
 use brokergraph::config::{self, Config, ConfigError, Scope};
@@ -252,6 +253,23 @@ fn a_public_listen_address_needs_keys() {
     assert_eq!(config.keys[0].scopes, vec![Scope::Read, Scope::Trade]);
     assert!(load(&["--listen", "[::1]:8080"], &[]).is_ok());
 }
+/// Durations are `Duration`s in code but keep their unit in the key, in the file,
+/// the environment and `check-config` alike.
+#[test]
+fn durations_keep_their_unit_in_the_key() {
+    let file = toml_file("[cache]\naccount_ttl_ms = 1500\n[idempotency]\nttl_secs = 90\n");
+    let f = file.to_str().unwrap();
+    let vars = [("BROKERGRAPH_THROTTLE_WINDOW_SECS", "3")];
+    let (config, origins) = Config::load_with_origins(&cli(&["--config", f]), &env(&vars)).unwrap();
+    assert_eq!(config.cache.account_ttl, Duration::from_millis(1500));
+    assert_eq!(config.idempotency.ttl, Duration::from_secs(90));
+    assert_eq!(config.throttle.window, Duration::from_secs(3));
+    let toml = config::to_redacted_toml(&config, &origins);
+    for line in ["account_ttl_ms = 1500", "ttl_secs = 90", "window_secs = 3"] {
+        assert!(toml.lines().any(|l| l == line), "{line} in {toml}");
+    }
+}
+
 #[test]
 fn the_docs_table_matches_the_code() {
     let docs = std::fs::read_to_string(concat!(

@@ -55,8 +55,8 @@ async fn a_mutation_invalidates_reused_answers_before_it_returns() {
 async fn a_reused_answer_ends_with_the_ttl_of_what_it_read() {
     let app = spawn_app_with(AppOptions {
         tweak: |c| {
-            c.cache.account_ttl_ms = 150;
-            c.cache.orders_ttl_ms = 150;
+            c.cache.account_ttl = Duration::from_millis(150);
+            c.cache.orders_ttl = Duration::from_millis(150);
         },
         ..AppOptions::default()
     })
@@ -79,7 +79,7 @@ async fn a_reused_answer_ends_with_the_ttl_of_what_it_read() {
 async fn stale_answers_are_recomputed_and_keep_saying_so() {
     let app = spawn_app_with(AppOptions {
         sim: sim_config(),
-        tweak: |c| c.cache.account_ttl_ms = 100,
+        tweak: |c| c.cache.account_ttl = Duration::from_millis(100),
         ..AppOptions::default()
     })
     .await;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::keys::Key;
-use super::{CacheStore, CachedBroker};
+use super::CachedBroker;
 use crate::domain::{Instrument, Order};
 
 impl CachedBroker {
@@ -30,7 +30,7 @@ impl CachedBroker {
     pub(super) async fn remember_instruments(&self, instruments: &[Instrument]) {
         let store = &*self.store;
         let now = Instant::now();
-        let keep = CacheStore::ms(store.settings.instruments_ttl_ms).max(store.stale_ttl);
+        let keep = store.settings.instruments_ttl.max(store.stale_ttl);
         for instrument in instruments {
             let entry = store
                 .instrument

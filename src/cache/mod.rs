@@ -72,7 +72,7 @@ impl CacheStore {
             orders: Slot::new("orders", settings, g.clone()),
             generation: g,
             settings: settings.clone(),
-            stale_ttl: Duration::from_millis(settings.stale_ttl_ms),
+            stale_ttl: settings.stale_ttl,
             counters: Arc::default(),
             seq: AtomicU64::new(1),
         })
@@ -94,10 +94,6 @@ impl CacheStore {
 
     fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed)
-    }
-
-    fn ms(ms: u64) -> Duration {
-        Duration::from_millis(ms)
     }
 }
 
@@ -147,11 +143,11 @@ impl CachedBroker {
 
     fn order_ttl(store: &CacheStore, order: &Order) -> Duration {
         let s = &store.settings;
-        CacheStore::ms(if order.status.is_terminal() {
-            s.terminal_order_ttl_ms
+        if order.status.is_terminal() {
+            s.terminal_order_ttl
         } else {
-            s.open_order_ttl_ms
-        })
+            s.open_order_ttl
+        }
     }
 }
 
@@ -162,7 +158,7 @@ impl Broker for CachedBroker {
         let policy = Policy {
             route: Route::Account,
             mutable: true,
-            ttl: |s, _| CacheStore::ms(s.settings.account_ttl_ms),
+            ttl: |s, _| s.settings.account_ttl,
         };
         self.read(&self.store.account, (), policy, || self.inner.account())
             .await
@@ -173,7 +169,7 @@ impl Broker for CachedBroker {
         let policy = Policy {
             route: Route::Instrument,
             mutable: false,
-            ttl: |s, _| CacheStore::ms(s.settings.instruments_ttl_ms),
+            ttl: |s, _| s.settings.instruments_ttl,
         };
         let slot = &self.store.instrument;
         self.read(slot, symbol.to_string(), policy, || {
@@ -187,7 +183,7 @@ impl Broker for CachedBroker {
         let policy = Policy {
             route: Route::Instruments,
             mutable: false,
-            ttl: |s, _| CacheStore::ms(s.settings.instruments_ttl_ms),
+            ttl: |s, _| s.settings.instruments_ttl,
         };
         let slot = &self.store.instruments;
         self.read(slot, page.clone(), policy, || async move {
@@ -203,7 +199,7 @@ impl Broker for CachedBroker {
         let policy = Policy {
             route: Route::Positions,
             mutable: true,
-            ttl: |s, _| CacheStore::ms(s.settings.positions_ttl_ms),
+            ttl: |s, _| s.settings.positions_ttl,
         };
         let slot = &self.store.positions;
         self.read(slot, page.clone(), policy, || self.inner.positions(page))
@@ -232,7 +228,7 @@ impl Broker for CachedBroker {
         let policy = Policy {
             route: Route::Orders,
             mutable: true,
-            ttl: |s, _| CacheStore::ms(s.settings.orders_ttl_ms),
+            ttl: |s, _| s.settings.orders_ttl,
         };
         let slot = &self.store.orders;
         let key = (query.clone(), page.clone());

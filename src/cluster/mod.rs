@@ -73,7 +73,7 @@ impl Redis {
             reason: format!("{:?}", e.kind()),
         };
         let client = redis::Client::open(url.expose()).map_err(failed)?;
-        let timeout = Duration::from_millis(settings.timeout_ms);
+        let timeout = settings.timeout;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))

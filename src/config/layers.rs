@@ -2,62 +2,18 @@
 //! which layer set each key so that an error can say where to fix it. Defaults are
 //! not in the table: `#[serde(default)]` fills whatever no layer set.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
-use super::settings::{self, Kind, CONFIG_ENV};
-use super::ConfigError;
+use super::error::ConfigError;
+use super::origin::{Origin, Origins};
+use super::reference::{self, Kind, CONFIG_ENV};
 use crate::cli::Cli;
 
-/// Where a key's effective value came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Origin {
-    Default,
-    File(PathBuf),
-    Env(String),
-    Flag(&'static str),
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Default => f.write_str("default"),
-            Origin::File(path) => write!(f, "file {}", path.display()),
-            Origin::Env(name) => write!(f, "env {name}"),
-            Origin::Flag(flag) => write!(f, "flag {flag}"),
-        }
-    }
-}
-
-/// Dotted key → origin of every key some layer set.
-#[derive(Clone, Debug, Default)]
-pub struct Origins(BTreeMap<String, Origin>);
-
-impl Origins {
-    /// The origin of `key` or of its nearest ancestor (`keys[1].sha256` → `keys`).
-    pub fn of(&self, key: &str) -> Origin {
-        let mut candidate = key;
-        loop {
-            if let Some(origin) = self.0.get(candidate) {
-                return origin.clone();
-            }
-            match candidate.rfind(['.', '[']) {
-                Some(i) => candidate = &candidate[..i],
-                None => return Origin::Default,
-            }
-        }
-    }
-
-    /// Keys not left at their default, with their origin.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Origin)> {
-        self.0.iter().map(|(k, o)| (k.as_str(), o))
-    }
-}
-
-pub(super) fn collect(
+/// The file, env and flag layers merged, and which of them set each key.
+pub(crate) fn collect(
     cli: &Cli,
     env: &HashMap<String, String>,
 ) -> Result<(Table, Origins), ConfigError> {
@@ -103,7 +59,7 @@ pub(super) fn collect(
     for (key, flag, value) in flags {
         if let Some(value) = value {
             insert(&mut table, key, Value::String(value));
-            origins.0.insert(key.to_string(), Origin::Flag(flag));
+            origins.set(key, Origin::Flag(flag));
         }
     }
     Ok((table, origins))
@@ -136,14 +92,10 @@ fn read_file(path: &Path) -> Result<Table, ConfigError> {
 /// recorded whole.
 fn record_file_keys(table: &Table, path: &Path, origins: &mut Origins) {
     for (key, value) in table {
-        origins
-            .0
-            .insert(key.clone(), Origin::File(path.to_path_buf()));
+        origins.set(key.clone(), Origin::File(path.to_path_buf()));
         if let Value::Table(section) = value {
             for sub in section.keys() {
-                origins
-                    .0
-                    .insert(format!("{key}.{sub}"), Origin::File(path.to_path_buf()));
+                origins.set(format!("{key}.{sub}"), Origin::File(path.to_path_buf()));
             }
         }
     }
@@ -166,7 +118,7 @@ fn apply_env(
             });
         }
         // An empty variable counts as unset, as `FOO=${FOO:-}` in compose files expects.
-        let Some(setting) = settings::by_env(name).filter(|_| !raw.is_empty()) else {
+        let Some(setting) = reference::by_env(name).filter(|_| !raw.is_empty()) else {
             continue;
         };
         let bad = |message: String| ConfigError::Invalid {
@@ -189,9 +141,7 @@ fn apply_env(
             },
         };
         insert(table, setting.key, value);
-        origins
-            .0
-            .insert(setting.key.to_string(), Origin::Env(name.clone()));
+        origins.set(setting.key, Origin::Env(name.clone()));
     }
     Ok(())
 }

@@ -1,144 +1,241 @@
 //! The effective configuration as TOML, for `check-config` and the docs' default
 //! column. Written by hand rather than with `Serialize` so that no secret type ever
 //! needs to be serializable: the broker key renders as `[redacted]`, key hashes
-//! abbreviated.
+//! abbreviated. Durations render as the whole number of their key's unit
+//! (`account_ttl_ms = 2000`), as they are written.
+
+use std::time::Duration;
 
 use toml::{Table, Value};
 
-use super::{abbreviate_hash, Config, LogFormat, Origin, Origins};
+use super::audit::AuditSettings;
+use super::broker::BrokerSettings;
+use super::cache::CacheSettings;
+use super::idempotency::IdempotencySettings;
+use super::keys::{abbreviate_hash, GatewayKeyConfig};
+use super::limits::LimitsSettings;
+use super::log::{LogFormat, LogSettings};
+use super::origin::{Origin, Origins};
+use super::paper::PaperSettings;
+use super::persisted_queries::PersistedQuerySettings;
+use super::rate_limit::RateLimitSettings;
+use super::redis::RedisSettings;
+use super::reference::{env_of, SETTINGS};
+use super::server::ServerSettings;
+use super::throttle::ThrottleSettings;
+use super::Config;
 
 pub(crate) fn to_table(config: &Config) -> Table {
     let mut root = Table::new();
     root.insert("listen".into(), config.listen.to_string().into());
+    root.insert("broker".into(), broker(&config.broker).into());
+    root.insert("server".into(), server(&config.server).into());
+    let mut graphql = Table::new();
+    graphql.insert(
+        "default_page_size".into(),
+        int(config.graphql.default_page_size),
+    );
+    graphql.insert("max_page_size".into(), int(config.graphql.max_page_size));
+    root.insert("graphql".into(), graphql.into());
+    root.insert(
+        "idempotency".into(),
+        idempotency(&config.idempotency).into(),
+    );
+    root.insert("cache".into(), cache(&config.cache).into());
+    root.insert("throttle".into(), throttle(&config.throttle).into());
+    root.insert("paper".into(), paper(&config.paper).into());
+    root.insert("log".into(), log(&config.log).into());
+    if !config.keys.is_empty() {
+        root.insert("keys".into(), keys(&config.keys));
+    }
+    root.insert("limits".into(), limits(&config.limits).into());
+    root.insert("rate_limit".into(), rate_limit(&config.rate_limit).into());
+    root.insert("audit".into(), audit(&config.audit).into());
+    let apq = persisted_queries(&config.persisted_queries);
+    root.insert("persisted_queries".into(), apq.into());
+    root.insert("redis".into(), redis(&config.redis).into());
+    root
+}
 
-    let b = &config.broker;
+/// TOML integers are i64; settings beyond that are not meaningful anyway.
+fn int(n: impl TryInto<i64>) -> Value {
+    Value::Integer(n.try_into().unwrap_or(i64::MAX))
+}
+
+fn ms(d: Duration) -> Value {
+    int(d.as_millis())
+}
+
+fn secs(d: Duration) -> Value {
+    int(d.as_secs())
+}
+
+fn broker(b: &BrokerSettings) -> Table {
     let mut broker = Table::new();
     broker.insert("kind".into(), b.kind.as_str().into());
     if let Some(url) = &b.url {
         broker.insert("url".into(), url.clone().into());
     }
-    if b.api_key.is_some() {
-        broker.insert("api_key".into(), "[redacted]".into());
+    for (key, secret) in [
+        ("api_key", &b.api_key),
+        ("key_id", &b.key_id),
+        ("secret", &b.secret),
+    ] {
+        if secret.is_some() {
+            broker.insert(key.into(), "[redacted]".into());
+        }
     }
-    if b.key_id.is_some() {
-        broker.insert("key_id".into(), "[redacted]".into());
-    }
-    if b.secret.is_some() {
-        broker.insert("secret".into(), "[redacted]".into());
-    }
-    broker.insert("connect_timeout_ms".into(), int(b.connect_timeout_ms));
-    broker.insert("request_timeout_ms".into(), int(b.request_timeout_ms));
+    broker.insert("connect_timeout_ms".into(), ms(b.connect_timeout));
+    broker.insert("request_timeout_ms".into(), ms(b.request_timeout));
     if let Some(path) = &b.ca_file {
         broker.insert("ca_file".into(), path.display().to_string().into());
     }
-    root.insert("broker".into(), broker.into());
+    broker
+}
 
-    let s = &config.server;
+fn server(s: &ServerSettings) -> Table {
     let mut server = Table::new();
-    server.insert("body_limit_bytes".into(), int(s.body_limit_bytes as u64));
-    server.insert("request_timeout_ms".into(), int(s.request_timeout_ms));
+    server.insert("body_limit_bytes".into(), int(s.body_limit_bytes));
+    server.insert("request_timeout_ms".into(), ms(s.request_timeout));
     if let Some(on) = s.graphiql {
         server.insert("graphiql".into(), on.into());
     }
-    root.insert("server".into(), server.into());
+    if let Some(on) = s.introspection {
+        server.insert("introspection".into(), on.into());
+    }
+    let origins = s.cors_origins.iter().map(|o| Value::from(o.as_str()));
+    server.insert("cors_origins".into(), Value::Array(origins.collect()));
+    server
+}
 
-    let mut graphql = Table::new();
-    graphql.insert(
-        "default_page_size".into(),
-        int(config.graphql.default_page_size.into()),
-    );
-    graphql.insert(
-        "max_page_size".into(),
-        int(config.graphql.max_page_size.into()),
-    );
-    root.insert("graphql".into(), graphql.into());
-
-    let i = &config.idempotency;
+fn idempotency(i: &IdempotencySettings) -> Table {
     let mut idempotency = Table::new();
-    idempotency.insert("ttl_secs".into(), int(i.ttl_secs));
+    idempotency.insert("ttl_secs".into(), secs(i.ttl));
     idempotency.insert("max_entries".into(), int(i.max_entries));
-    idempotency.insert("wait_ms".into(), int(i.wait_ms));
-    idempotency.insert("lease_ms".into(), int(i.lease_ms));
-    idempotency.insert("resend_deadline_ms".into(), int(i.resend_deadline_ms));
-    root.insert("idempotency".into(), idempotency.into());
+    idempotency.insert("wait_ms".into(), ms(i.wait));
+    idempotency.insert("lease_ms".into(), ms(i.lease));
+    idempotency.insert("resend_deadline_ms".into(), ms(i.resend_deadline));
+    idempotency
+}
 
-    let c = &config.cache;
+fn cache(c: &CacheSettings) -> Table {
     let mut cache = Table::new();
     for (key, value) in [
-        ("account_ttl_ms", c.account_ttl_ms),
-        ("positions_ttl_ms", c.positions_ttl_ms),
-        ("orders_ttl_ms", c.orders_ttl_ms),
-        ("open_order_ttl_ms", c.open_order_ttl_ms),
-        ("terminal_order_ttl_ms", c.terminal_order_ttl_ms),
-        ("instruments_ttl_ms", c.instruments_ttl_ms),
-        ("stale_ttl_ms", c.stale_ttl_ms),
-        ("max_entries", c.max_entries),
-        ("max_bytes", c.max_bytes),
+        ("account_ttl_ms", c.account_ttl),
+        ("positions_ttl_ms", c.positions_ttl),
+        ("orders_ttl_ms", c.orders_ttl),
+        ("open_order_ttl_ms", c.open_order_ttl),
+        ("terminal_order_ttl_ms", c.terminal_order_ttl),
+        ("instruments_ttl_ms", c.instruments_ttl),
+        ("stale_ttl_ms", c.stale_ttl),
     ] {
-        cache.insert(key.into(), int(value));
+        cache.insert(key.into(), ms(value));
     }
-    root.insert("cache".into(), cache.into());
+    cache.insert("max_entries".into(), int(c.max_entries));
+    cache.insert("max_bytes".into(), int(c.max_bytes));
+    cache
+}
 
-    let t = &config.throttle;
+fn throttle(t: &ThrottleSettings) -> Table {
     let mut throttle = Table::new();
-    throttle.insert("requests".into(), int(t.requests.into()));
-    throttle.insert("window_secs".into(), int(t.window_secs));
-    throttle.insert("reserve_percent".into(), int(t.reserve_percent.into()));
-    throttle.insert("max_read_wait_ms".into(), int(t.max_read_wait_ms));
-    throttle.insert("max_mutation_wait_ms".into(), int(t.max_mutation_wait_ms));
-    root.insert("throttle".into(), throttle.into());
+    throttle.insert("requests".into(), int(t.requests));
+    throttle.insert("window_secs".into(), secs(t.window));
+    throttle.insert("reserve_percent".into(), int(t.reserve_percent));
+    throttle.insert("max_read_wait_ms".into(), ms(t.max_read_wait));
+    throttle.insert("max_mutation_wait_ms".into(), ms(t.max_mutation_wait));
+    throttle
+}
 
-    let p = &config.paper;
+fn paper(p: &PaperSettings) -> Table {
     let mut paper = Table::new();
     paper.insert("seed".into(), int(p.seed));
     paper.insert("cash".into(), p.cash.clone().into());
-    paper.insert("instruments".into(), int(p.instruments as u64));
-    paper.insert("positions".into(), int(p.positions as u64));
-    root.insert("paper".into(), paper.into());
+    paper.insert("instruments".into(), int(p.instruments));
+    paper.insert("positions".into(), int(p.positions));
+    paper
+}
 
+fn log(l: &LogSettings) -> Table {
     let mut log = Table::new();
-    let format = match config.log.format {
+    let format = match l.format {
         LogFormat::Text => "text",
         LogFormat::Json => "json",
     };
     log.insert("format".into(), format.into());
-    log.insert("filter".into(), config.log.filter.clone().into());
-    if let Some(endpoint) = &config.log.otlp_endpoint {
+    log.insert("filter".into(), l.filter.clone().into());
+    if let Some(endpoint) = &l.otlp_endpoint {
         log.insert("otlp_endpoint".into(), endpoint.clone().into());
     }
     log.insert(
         "otlp_service_name".into(),
-        config.log.otlp_service_name.clone().into(),
+        l.otlp_service_name.clone().into(),
     );
-    root.insert("log".into(), log.into());
-
-    let keys: Vec<Value> = config
-        .keys
-        .iter()
-        .map(|k| {
-            let mut t = Table::new();
-            t.insert("id".into(), k.id.clone().into());
-            t.insert("sha256".into(), abbreviate_hash(&k.sha256).into());
-            let scopes = k.scopes.iter().map(|s| Value::from(s.as_str())).collect();
-            t.insert("scopes".into(), Value::Array(scopes));
-            Value::Table(t)
-        })
-        .collect();
-    if !keys.is_empty() {
-        root.insert("keys".into(), Value::Array(keys));
-    }
-    super::hardening::render(config, &mut root);
-    super::scaleout::render(config, &mut root);
-    root
+    log
 }
 
-/// TOML integers are i64; settings beyond that are not meaningful anyway.
-fn int(n: u64) -> Value {
-    Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+fn keys(keys: &[GatewayKeyConfig]) -> Value {
+    let keys = keys.iter().map(|k| {
+        let mut t = Table::new();
+        t.insert("id".into(), k.id.clone().into());
+        t.insert("sha256".into(), abbreviate_hash(&k.sha256).into());
+        let scopes = k.scopes.iter().map(|s| Value::from(s.as_str())).collect();
+        t.insert("scopes".into(), Value::Array(scopes));
+        Value::Table(t)
+    });
+    Value::Array(keys.collect())
+}
+
+fn limits(l: &LimitsSettings) -> Table {
+    let mut limits = Table::new();
+    limits.insert("max_depth".into(), int(l.max_depth));
+    limits.insert("max_complexity".into(), int(l.max_complexity));
+    limits.insert("max_aliases".into(), int(l.max_aliases));
+    limits.insert("max_root_fields".into(), int(l.max_root_fields));
+    limits.insert("max_variables_bytes".into(), int(l.max_variables_bytes));
+    limits
+}
+
+fn rate_limit(r: &RateLimitSettings) -> Table {
+    let mut rate = Table::new();
+    rate.insert("per_minute".into(), int(r.per_minute));
+    rate.insert("burst".into(), int(r.burst));
+    if !r.per_key.is_empty() {
+        let per_key = r.per_key.iter().map(|(k, v)| (k.clone(), int(*v)));
+        rate.insert("per_key".into(), Value::Table(per_key.collect()));
+    }
+    rate
+}
+
+fn audit(a: &AuditSettings) -> Table {
+    let mut audit = Table::new();
+    if let Some(file) = &a.file {
+        audit.insert("file".into(), file.display().to_string().into());
+    }
+    audit
+}
+
+fn persisted_queries(p: &PersistedQuerySettings) -> Table {
+    let mut apq = Table::new();
+    apq.insert("enabled".into(), p.enabled.into());
+    apq.insert("max_entries".into(), int(p.max_entries));
+    if let Some(path) = &p.allow_list {
+        apq.insert("allow_list".into(), path.display().to_string().into());
+    }
+    apq
+}
+
+fn redis(r: &RedisSettings) -> Table {
+    let mut redis = Table::new();
+    if r.url.is_some() {
+        redis.insert("url".into(), "[redacted]".into());
+    }
+    redis.insert("timeout_ms".into(), ms(r.timeout));
+    redis.insert("key_prefix".into(), r.key_prefix.clone().into());
+    redis
 }
 
 /// The value at a dotted key (`graphql.max_page_size`), if set.
-pub(crate) fn lookup<'a>(table: &'a Table, key: &str) -> Option<&'a Value> {
+fn lookup<'a>(table: &'a Table, key: &str) -> Option<&'a Value> {
     match key.split_once('.') {
         None => table.get(key),
         Some((section, rest)) => lookup(table.get(section)?.as_table()?, rest),
@@ -170,5 +267,27 @@ pub fn to_redacted_toml(config: &Config, origins: &Origins) -> String {
     }
     out.push('\n');
     out.push_str(&toml::to_string(&to_table(config)).expect("a table of plain values"));
+    out
+}
+
+/// The Markdown table of docs/configuration.md: key, env, flag, default, meaning.
+/// Rendered from the code, and a test checks that the docs contain it verbatim, so
+/// the docs cannot go stale.
+pub fn reference_table() -> String {
+    let defaults = to_table(&Config::default());
+    let mut out = String::from("| key | env | flag | default | meaning |\n|---|---|---|---|---|\n");
+    for setting in SETTINGS {
+        let default = match lookup(&defaults, setting.key) {
+            Some(value) => format!("`{value}`"),
+            None => "unset".to_string(),
+        };
+        let flag = setting.flag.map(|f| format!("`{f}`")).unwrap_or_default();
+        out.push_str(&format!(
+            "| `{}` | `{}` | {flag} | {default} | {} |\n",
+            setting.key,
+            env_of(setting),
+            setting.doc
+        ));
+    }
     out
 }

@@ -1,6 +1,6 @@
 //! CORS: browsers on the listed origins may call `/graphql`; every other origin gets
 //! no `Access-Control-Allow-*` headers, so its browser refuses to read the answer.
-//! `*` is refused at config load when keys are in use (`config::hardening`): a key
+//! `*` is refused at config load when keys are in use (`config::server`): a key
 //! pasted into one site must not be usable from any other.
 
 use std::time::Duration;

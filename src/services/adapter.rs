@@ -3,7 +3,6 @@
 //! chosen dialect) when no broker is configured.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::StartError;
 use crate::broker::alpaca::{AlpacaBroker, AlpacaBrokerConfig};
@@ -72,8 +71,8 @@ pub(super) async fn connect(config: &Config) -> Result<Endpoint, StartError> {
         }
     };
     let transport = Transport {
-        connect_timeout: Duration::from_millis(b.connect_timeout_ms),
-        request_timeout: Duration::from_millis(b.request_timeout_ms),
+        connect_timeout: b.connect_timeout,
+        request_timeout: b.request_timeout,
         extra_roots: match &b.ca_file {
             Some(path) => load_roots(path).map_err(StartError::CaFile)?,
             None => Vec::new(),

@@ -50,11 +50,11 @@ impl Throttle {
         Throttle {
             budget: Mutex::new(Budget::new(
                 settings.requests,
-                Duration::from_secs(settings.window_secs),
+                settings.window,
                 settings.reserve_percent,
             )),
-            max_read_wait: Duration::from_millis(settings.max_read_wait_ms),
-            max_mutation_wait: Duration::from_millis(settings.max_mutation_wait_ms),
+            max_read_wait: settings.max_read_wait,
+            max_mutation_wait: settings.max_mutation_wait,
             counters,
             cluster: None,
         }

@@ -30,7 +30,7 @@ pub(crate) async fn broker_down_serves_stale_with_the_extension_then_broker_unav
         },
         tweak: |c| {
             ttls(c, 100);
-            c.cache.stale_ttl_ms = 1_500;
+            c.cache.stale_ttl = Duration::from_millis(1_500);
         },
         ..AppOptions::default()
     })

@@ -113,8 +113,8 @@ async fn run(storm: Storm) -> CacheStats {
 
 fn budget(c: &mut Config, requests: u32, window_secs: u64) {
     c.throttle.requests = requests;
-    c.throttle.window_secs = window_secs;
-    c.cache.stale_ttl_ms = STALE_TTL_MS;
+    c.throttle.window = Duration::from_secs(window_secs);
+    c.cache.stale_ttl = Duration::from_millis(STALE_TTL_MS);
 }
 
 /// Also against broker-sim's Alpaca dialect (see `crate::in_both_dialects!` in cache.rs).
@@ -132,7 +132,7 @@ pub(crate) async fn a_polling_storm_never_reaches_the_brokers_rate_limit(
             budget(c, 20, 2);
             // Short TTLs, so the pollers want more than the budget allows.
             ttls(c, 250);
-            c.cache.instruments_ttl_ms = 300_000;
+            c.cache.instruments_ttl = Duration::from_millis(300_000);
         },
     })
     .await;

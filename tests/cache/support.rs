@@ -1,5 +1,7 @@
 //! Queries and helpers shared by the cache tests.
 
+use std::time::Duration;
+
 use brokergraph::config::Config;
 use serde_json::{json, Value};
 
@@ -22,11 +24,11 @@ mutation($input: SubmitOrderInput!) {
 /// Every TTL set to `ms`.
 pub fn ttls(config: &mut Config, ms: u64) {
     let c = &mut config.cache;
-    c.account_ttl_ms = ms;
-    c.positions_ttl_ms = ms;
-    c.orders_ttl_ms = ms;
-    c.open_order_ttl_ms = ms;
-    c.instruments_ttl_ms = ms;
+    c.account_ttl = Duration::from_millis(ms);
+    c.positions_ttl = Duration::from_millis(ms);
+    c.orders_ttl = Duration::from_millis(ms);
+    c.open_order_ttl = Duration::from_millis(ms);
+    c.instruments_ttl = Duration::from_millis(ms);
 }
 
 /// A tradable instrument with lot size 1, found through the gateway (so the

@@ -147,12 +147,12 @@ pub async fn floor_and_hot(args: &Args, hot: bool) -> Vec<Row> {
 pub async fn cold(args: &Args) -> Vec<Row> {
     let no_cache = |c: &mut Config| {
         let s = &mut c.cache;
-        s.account_ttl_ms = 0;
-        s.positions_ttl_ms = 0;
-        s.orders_ttl_ms = 0;
-        s.open_order_ttl_ms = 0;
-        s.terminal_order_ttl_ms = 0;
-        s.instruments_ttl_ms = 0;
+        s.account_ttl = Duration::ZERO;
+        s.positions_ttl = Duration::ZERO;
+        s.orders_ttl = Duration::ZERO;
+        s.open_order_ttl = Duration::ZERO;
+        s.terminal_order_ttl = Duration::ZERO;
+        s.instruments_ttl = Duration::ZERO;
     };
     let stack = Stack::start(|_| {}, no_cache).await;
     stack.seed_dashboard().await;

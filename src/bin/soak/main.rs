@@ -82,7 +82,7 @@ async fn run(args: Args) -> bool {
     config.broker.url = Some(sim.base_url());
     config.broker.api_key = Some(Secret::new(SIM_KEY));
     // Hangs end when the gateway gives up on the broker, not after the default 10 s.
-    config.broker.request_timeout_ms = 1000;
+    config.broker.request_timeout = Duration::from_millis(1000);
     let gateway = Gateway::bind(config).await.expect("gateway binds");
     let url = format!("http://{}/graphql", gateway.local_addr());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,10 +1,7 @@
 //! The one list of every scalar setting: its dotted key, its type, its flag and what
 //! it means. Environment variable names are derived from the key, the env layer
-//! looks keys up here, and `reference_table()` renders the operator docs from it, so
-//! the docs, the env mapping and the loader cannot drift apart.
-
-use super::render;
-use super::Config;
+//! looks keys up here, and `render::reference_table()` renders the operator docs
+//! from it, so the docs, the env mapping and the loader cannot drift apart.
 
 /// How an environment variable's text becomes a TOML value before deserializing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,13 +15,14 @@ pub(crate) struct Setting {
     /// Dotted key as written in the TOML file (`graphql.max_page_size`).
     pub key: &'static str,
     pub kind: Kind,
-    /// CLI flag, for the few settings that have one (DESIGN.md §9).
+    /// CLI flag, for the few settings that have one (the highest layer: `crate::cli`).
     pub flag: Option<&'static str>,
     /// Never echoed in errors, `check-config` or docs.
     pub secret: bool,
     pub doc: &'static str,
     /// An environment variable name other than the one derived from the key, for a
-    /// setting whose name DESIGN.md fixes (`BROKERGRAPH_BROKER` for `broker.kind`).
+    /// setting whose variable deployments already use (`BROKERGRAPH_BROKER` for
+    /// `broker.kind`, as docs/brokers.md documents it).
     pub env: Option<&'static str>,
 }
 
@@ -201,25 +199,4 @@ pub fn unknown_env_vars<'a>(
         .collect();
     unknown.sort();
     unknown
-}
-
-/// The Markdown table of docs/configuration.md: key, env, flag, default, meaning.
-/// A test checks that the docs contain it verbatim.
-pub fn reference_table() -> String {
-    let defaults = render::to_table(&Config::default());
-    let mut out = String::from("| key | env | flag | default | meaning |\n|---|---|---|---|---|\n");
-    for setting in SETTINGS {
-        let default = match render::lookup(&defaults, setting.key) {
-            Some(value) => format!("`{value}`"),
-            None => "unset".to_string(),
-        };
-        let flag = setting.flag.map(|f| format!("`{f}`")).unwrap_or_default();
-        out.push_str(&format!(
-            "| `{}` | `{}` | {flag} | {default} | {} |\n",
-            setting.key,
-            env_of(setting),
-            setting.doc
-        ));
-    }
-    out
 }
