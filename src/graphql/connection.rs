@@ -49,6 +49,11 @@ enum ChainKey {
 pub(crate) struct Pager {
     codec: CursorCodec,
     /// `(scope, key) -> broker cursor`: the page chain learned while walking forward.
+    /// Kept here, not in `cache/`, because it is not a copy of broker data: it is
+    /// what Relay's backward paging needs to know about broker cursors (which one
+    /// precedes which), learned from the pages this layer asks for, and it stays
+    /// right however stale the pages themselves get (a broker cursor keeps naming
+    /// the same position).
     chain: Cache<(String, ChainKey), Option<String>>,
     default_size: u32,
     max_size: u32,

@@ -1,19 +1,26 @@
 //! `cancelOrder`: naturally idempotent at the broker (cancelling a cancelled order
 //! returns it), so it is resent on an unknown outcome without a store entry.
 
-use std::time::Instant;
-
+use super::resend::Resend;
 use super::{rejection, CancelResult, OrderError, OrderService, UserError, UserErrorCode};
 use crate::broker::BrokerError;
 use crate::domain::OrderStatus;
-use crate::resilience::backoff;
 
 impl OrderService {
     pub async fn cancel(&self, order_id: &str) -> Result<CancelResult, OrderError> {
-        let started = Instant::now();
-        let mut attempt = 0u32;
+        let mut resend = Resend::new(self.settings.deadline);
         loop {
-            let wait = match self.broker.cancel_order(order_id).await {
+            let unconfirmed = || -> OrderError {
+                BrokerError::Unavailable {
+                    status: None,
+                    reason: "the cancel could not be confirmed in time".into(),
+                }
+                .into()
+            };
+            let Ok(result) = resend.send(self.broker.cancel_order(order_id)).await else {
+                return Err(unconfirmed());
+            };
+            let retry_after = match result {
                 Ok(order) => {
                     return Ok(CancelResult {
                         order: Some(order),
@@ -40,21 +47,13 @@ impl OrderService {
                         .not_cancelable(order_id, &code, &message, field.as_deref())
                         .await
                 }
-                Err(BrokerError::RateLimited { retry_after }) => {
-                    retry_after.unwrap_or_else(|| backoff(attempt))
-                }
-                Err(e) if e.outcome_unknown() => backoff(attempt),
+                Err(BrokerError::RateLimited { retry_after }) => retry_after,
+                Err(e) if e.outcome_unknown() => None,
                 Err(e) => return Err(e.into()),
             };
-            attempt += 1;
-            if started.elapsed() + wait > self.settings.deadline {
-                return Err(BrokerError::Unavailable {
-                    status: None,
-                    reason: "the cancel could not be confirmed in time".into(),
-                }
-                .into());
+            if !resend.wait(retry_after).await {
+                return Err(unconfirmed());
             }
-            tokio::time::sleep(wait).await;
         }
     }
 

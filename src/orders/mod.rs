@@ -7,6 +7,7 @@
 //! gateway restart.
 
 mod cancel;
+mod resend;
 mod submit;
 mod user_error;
 mod validate;
@@ -83,7 +84,8 @@ pub struct OrderSettings {
     pub wait: Duration,
     /// How long an in-flight claim lives if its attempt never finishes.
     pub lease: Duration,
-    /// The most a submit spends resending to learn its outcome before OUTCOME_UNKNOWN.
+    /// The one deadline of a submit or cancel, every send and retry included
+    /// (`resend`); past it a submit answers OUTCOME_UNKNOWN.
     pub deadline: Duration,
 }
 

@@ -1,16 +1,14 @@
 //! `submitOrder`: validate, claim the key, send, learn the outcome, record it.
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
+use super::resend::Resend;
 use super::validate::validate;
 use super::{rejection, OrderError, OrderService, SubmitResult, UserError, UserErrorCode};
 use crate::broker::BrokerError;
 use crate::domain::NewOrder;
 use crate::idempotency::{Claim, ClaimToken, Fingerprint, StoredOutcome};
-use crate::resilience::backoff;
 
 impl OrderService {
     /// Submits `order` at most once per idempotency key, whatever the client retries.
@@ -87,21 +85,23 @@ impl OrderService {
     }
 
     /// Sends the order, resending with the same key until the broker's answer is
-    /// known or the deadline passes. The broker replays the original order for a
-    /// key it has seen, so a resend can never create a second order.
+    /// known or the deadline passes (`resend`: the two retry loops and their one
+    /// deadline). The broker replays the original order for a key it has seen, so
+    /// a resend can never create a second order.
     async fn send(&self, order: &NewOrder) -> Result<SubmitResult, OrderError> {
-        let started = Instant::now();
+        let mut resend = Resend::new(self.settings.deadline);
         let mut uncertain = false;
-        let mut attempt = 0u32;
         loop {
-            let result = self.broker.submit_order(order).await;
-            let wait = match result {
+            let Ok(result) = resend.send(self.broker.submit_order(order)).await else {
+                return Err(OrderError::OutcomeUnknown);
+            };
+            let retry_after = match result {
                 Ok(submitted) => {
                     return Ok(SubmitResult {
                         // A broker replay on our first send means an earlier attempt
                         // (one that answered OUTCOME_UNKNOWN, or a previous process)
                         // placed it. On a resend it is just our own attempt's answer.
-                        replayed: submitted.replayed && attempt == 0,
+                        replayed: submitted.replayed && resend.first(),
                         order: Some(submitted.order),
                         user_errors: Vec::new(),
                     });
@@ -109,7 +109,7 @@ impl OrderService {
                 // 409: our own earlier send with this key is still being processed.
                 Err(BrokerError::Rejected { status: 409, .. }) => {
                     uncertain = true;
-                    backoff(attempt)
+                    None
                 }
                 Err(BrokerError::Rejected {
                     code,
@@ -123,13 +123,11 @@ impl OrderService {
                         field.as_deref(),
                     )]))
                 }
-                Err(BrokerError::RateLimited { retry_after }) => {
-                    retry_after.unwrap_or_else(|| backoff(attempt))
-                }
+                Err(BrokerError::RateLimited { retry_after }) => retry_after,
                 Err(e) if e.outcome_unknown() => {
-                    tracing::warn!(error = %e, attempt, idempotency_key = %order.idempotency_key, "submit outcome unknown; resending with the same key");
+                    tracing::warn!(error = %e, idempotency_key = %order.idempotency_key, "submit outcome unknown; resending with the same key");
                     uncertain = true;
-                    backoff(attempt)
+                    None
                 }
                 Err(e) => {
                     return Err(if uncertain {
@@ -139,8 +137,8 @@ impl OrderService {
                     })
                 }
             };
-            attempt += 1;
-            if started.elapsed() + wait > self.settings.deadline {
+            let wait = retry_after.unwrap_or_else(|| resend.next_backoff());
+            if !resend.wait(retry_after).await {
                 return Err(if uncertain {
                     OrderError::OutcomeUnknown
                 } else {
@@ -150,7 +148,6 @@ impl OrderService {
                     .into()
                 });
             }
-            tokio::time::sleep(wait).await;
         }
     }
 }

@@ -73,7 +73,7 @@ impl Resilience {
 impl CallLayer for Resilience {
     /// Sends `op` until it succeeds, fails for good, or the attempts, the deadline
     /// or the retry budget run out. This is the inner of the two loops a submit
-    /// runs: see `orders::submit` for the outer one and how their deadlines nest.
+    /// runs: see `orders::resend` for the outer one and the one deadline of both.
     async fn call<T, F, Fut>(
         &self,
         route: Route,

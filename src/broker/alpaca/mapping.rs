@@ -6,10 +6,7 @@
 
 use rust_decimal::Decimal;
 
-use super::wire::AssetDto;
-use crate::domain::{
-    AccountStatus, Instrument, OrderSide, OrderStatus, OrderType, TimeInForce, TradingHours,
-};
+use crate::domain::{AccountStatus, OrderSide, OrderStatus, OrderType, TimeInForce, TradingHours};
 
 /// Equities trade in whole cents at or above $1 (SEC Rule 612)...
 const PENNY: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
@@ -98,33 +95,38 @@ pub(super) fn time_in_force(tif: &str) -> TimeInForce {
     }
 }
 
-/// An asset as a domain instrument. `hours` is the session from the calendar, used
-/// for equities; crypto trades around the clock.
-///
-/// Tick: `price_increment` when Alpaca sends it (crypto, and the paper sim).
-/// Otherwise the equity rule needs a price, which the Trading API does not carry;
-/// we take $0.01, the tick of every stock at or above $1. For a sub-dollar stock this
-/// is stricter than the market ($0.0001): the gateway refuses sub-penny prices there
-/// rather than advertise a $0.0001 tick for every stock and let Alpaca reject
-/// sub-penny prices on the rest. `equity_tick` holds the rule for when a price is known.
-///
-/// Lot: `min_trade_increment` when sent; otherwise a fractionable asset trades in
-/// 1e-9 shares, any other in whole shares.
-pub(super) fn instrument(asset: AssetDto, hours: Option<&TradingHours>) -> Instrument {
-    let crypto = asset.asset_class.as_deref() == Some("crypto");
-    let tick = asset
-        .price_increment
+/// An asset's tick: `price_increment` when Alpaca sends it (crypto, and the paper
+/// sim). Otherwise the equity rule needs a price, which the Trading API does not
+/// carry; we take $0.01, the tick of every stock at or above $1. For a sub-dollar
+/// stock this is stricter than the market ($0.0001): the gateway refuses sub-penny
+/// prices there rather than advertise a $0.0001 tick for every stock and let Alpaca
+/// reject sub-penny prices on the rest. `equity_tick` holds the rule for when a
+/// price is known.
+pub(super) fn tick(price_increment: Option<Decimal>) -> Decimal {
+    price_increment
         .filter(|t| *t > Decimal::ZERO)
-        .unwrap_or(PENNY);
-    let lot = asset
-        .min_trade_increment
+        .unwrap_or(PENNY)
+}
+
+/// An asset's lot: `min_trade_increment` when sent; otherwise a fractionable asset
+/// trades in 1e-9 shares, any other in whole shares.
+pub(super) fn lot(min_trade_increment: Option<Decimal>, fractionable: bool) -> Decimal {
+    min_trade_increment
         .filter(|l| *l > Decimal::ZERO)
-        .unwrap_or(if asset.fractionable {
+        .unwrap_or(if fractionable {
             FRACTIONAL_LOT
         } else {
             Decimal::ONE
-        });
-    let trading_hours = if crypto {
+        })
+}
+
+/// An asset's session: `hours` from the calendar for equities; crypto trades
+/// around the clock.
+pub(super) fn trading_hours(
+    asset_class: Option<&str>,
+    hours: Option<&TradingHours>,
+) -> Option<TradingHours> {
+    if asset_class == Some("crypto") {
         Some(TradingHours {
             timezone: "UTC".into(),
             open: "00:00".into(),
@@ -132,21 +134,11 @@ pub(super) fn instrument(asset: AssetDto, hours: Option<&TradingHours>) -> Instr
         })
     } else {
         hours.cloned()
-    };
-    let active = asset.status.as_deref().is_none_or(|s| s == "active");
-    Instrument {
-        name: asset.name.unwrap_or_else(|| asset.symbol.clone()),
-        currency: "USD".into(),
-        symbol: asset.symbol,
-        tradable: asset.tradable && active,
-        tick_size: tick,
-        lot_size: lot,
-        trading_hours,
     }
 }
 
 /// The equity tick at `price`: $0.01 at or above $1, $0.0001 below.
-#[allow(dead_code)] // Kept with its test: the rule `instrument` documents.
+#[allow(dead_code)] // Kept with its test: the rule `tick` documents.
 pub(super) fn equity_tick(price: Decimal) -> Decimal {
     if price >= Decimal::ONE {
         PENNY

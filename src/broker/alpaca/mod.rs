@@ -69,6 +69,11 @@ pub struct AlpacaBroker {
     /// Kept only to redact it from logged bodies.
     secret: Secret,
     rate_limit: Mutex<Option<RateLimitSnapshot>>,
+    /// Alpaca's whole asset list, as the last `GET /v2/assets` gave it. Kept in the
+    /// adapter, not in `cache/`, because it exists only to turn Alpaca's one
+    /// unpaged answer into the cursor pages every other dialect serves: the cache
+    /// above still caches those pages like any broker's, with the same TTLs and
+    /// invalidation, and never sees this list.
     assets: Mutex<Option<(Instant, Arc<Vec<Instrument>>)>>,
     /// The regular session from `/v2/calendar`, per New York date it was read on.
     hours: Mutex<Option<(NaiveDate, Option<TradingHours>)>>,

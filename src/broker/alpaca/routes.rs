@@ -12,7 +12,7 @@ use tracing::field::Empty;
 use super::paging::{self, OrdersCursor};
 use super::response::Expect;
 use super::wire::{AccountDto, AssetDto, CalendarDayDto, OrderDto, PositionDto};
-use super::{mapping, AlpacaBroker, Reply, ASSETS_TTL};
+use super::{AlpacaBroker, Reply, ASSETS_TTL};
 use crate::broker::{Broker, BrokerError, RateLimitSnapshot, Route};
 use crate::domain::{
     Account, Instrument, NewOrder, Order, OrderQuery, OrderStatusFilter, Page, PageRequest,
@@ -33,7 +33,7 @@ impl Broker for AlpacaBroker {
         let request = self.client.get(self.object_url("assets", symbol)?);
         let asset = self.call::<AssetDto>(request, Expect::Lookup).await?.body;
         let hours = self.trading_hours().await;
-        Ok(mapping::instrument(asset, hours.as_ref()))
+        Ok(asset.into_domain(hours.as_ref()))
     }
 
     async fn instruments(&self, page: &PageRequest) -> Result<Page<Instrument>, BrokerError> {
@@ -176,7 +176,7 @@ impl AlpacaBroker {
         let hours = self.trading_hours().await;
         let all: Arc<Vec<Instrument>> = Arc::new(
             dtos.into_iter()
-                .map(|a| mapping::instrument(a, hours.as_ref()))
+                .map(|a| a.into_domain(hours.as_ref()))
                 .collect(),
         );
         *self.assets.lock().unwrap_or_else(|p| p.into_inner()) =

@@ -12,7 +12,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::mapping;
-use crate::domain::{Account, NewOrder, Order, OrderSide, OrderType, Position, TimeInForce};
+use crate::domain::{
+    Account, Instrument, NewOrder, Order, OrderSide, OrderType, Position, TimeInForce, TradingHours,
+};
 
 /// `GET /v2/account`. Alpaca has no `updated_at` on the account.
 #[derive(Deserialize)]
@@ -70,6 +72,23 @@ pub(super) struct AssetDto {
     pub(super) min_trade_increment: Option<Decimal>,
     #[serde(default, with = "rust_decimal::serde::str_option")]
     pub(super) price_increment: Option<Decimal>,
+}
+
+impl AssetDto {
+    /// The asset as a domain instrument, with the facts Alpaca does not send derived
+    /// by its published rules (`mapping`). `hours` is the session from the calendar.
+    pub(super) fn into_domain(self, hours: Option<&TradingHours>) -> Instrument {
+        let active = self.status.as_deref().is_none_or(|s| s == "active");
+        Instrument {
+            name: self.name.unwrap_or_else(|| self.symbol.clone()),
+            currency: "USD".into(),
+            tradable: self.tradable && active,
+            tick_size: mapping::tick(self.price_increment),
+            lot_size: mapping::lot(self.min_trade_increment, self.fractionable),
+            trading_hours: mapping::trading_hours(self.asset_class.as_deref(), hours),
+            symbol: self.symbol,
+        }
+    }
 }
 
 /// `GET /v2/positions`. Alpaca has no per-position timestamp.
