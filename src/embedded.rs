@@ -52,7 +52,7 @@ pub(crate) async fn start(
 }
 
 impl EmbeddedBroker {
-    pub async fn shutdown(self) {
+    pub(crate) async fn shutdown(self) {
         self.handle.shutdown().await;
     }
 }

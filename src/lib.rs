@@ -1,3 +1,4 @@
+#![warn(unreachable_pub)]
 //! brokergraph: a GraphQL gateway in front of a broker's REST API.
 //!
 //! Frontends and trading tools send GraphQL; brokergraph holds the broker
@@ -47,7 +48,7 @@
 //! - `embedded` (feature `embedded-sim`): starts broker-sim in-process when no broker
 //!   is configured, so `cargo run` trades on a paper broker over real HTTP.
 
-pub mod audit;
+mod audit;
 pub mod auth;
 pub mod broker;
 pub mod cache;
@@ -59,12 +60,12 @@ pub mod domain;
 mod embedded;
 pub mod graphql;
 pub mod idempotency;
-pub mod metrics;
-pub mod orders;
-pub mod request;
+mod metrics;
+mod orders;
+mod request;
 pub mod resilience;
 pub mod secret;
 pub mod server;
-pub mod services;
+mod services;
 pub mod telemetry;
 mod throttle;

@@ -19,7 +19,7 @@ tokio::task_local! {
 
 /// The request-wide state one request's reads record into. Cloning shares it.
 #[derive(Clone, Default, Debug)]
-pub struct RequestScope {
+pub(crate) struct RequestScope {
     reads: Arc<Mutex<Reads>>,
     /// Set by [`RequestScope::for_mutation`] for the reads a submit or cancel makes.
     mutation: bool,
@@ -36,7 +36,7 @@ struct Reads {
 /// what lets the response cache reuse a whole answer without ever serving something
 /// the resource caches would not.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Freshness {
+pub(crate) struct Freshness {
     /// The earliest TTL end of the values read; `None` when nothing was read.
     pub until: Option<Instant>,
     /// A read was answered by the broker without being cached (an error, a 404).
@@ -46,7 +46,7 @@ pub struct Freshness {
 impl RequestScope {
     /// Runs `fut` with this scope current; also for tasks the request spawns (the
     /// DataLoader's), which do not inherit task-locals.
-    pub fn run<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
+    pub(crate) fn run<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
         SCOPE.scope(self.clone(), fut)
     }
 
@@ -55,7 +55,7 @@ impl RequestScope {
     /// Otherwise a polling storm that spent the read share would refuse a trader's
     /// order at its pre-trade check, with the reserve kept for exactly that order
     /// unused. Still records into the request's scope, if there is one.
-    pub async fn for_mutation<F: Future>(reads: F) -> F::Output {
+    pub(crate) async fn for_mutation<F: Future>(reads: F) -> F::Output {
         let scope = SCOPE
             .try_with(|s| RequestScope {
                 reads: s.reads.clone(),
@@ -69,12 +69,12 @@ impl RequestScope {
     }
 
     /// Whether the current task reads for a submit or cancel.
-    pub fn reading_for_mutation() -> bool {
+    pub(crate) fn reading_for_mutation() -> bool {
         SCOPE.try_with(|s| s.mutation).unwrap_or(false)
     }
 
     /// Notes, in the current scope if any, that `resource` was served `age` old.
-    pub fn record_stale(resource: &'static str, age: Duration) {
+    pub(crate) fn record_stale(resource: &'static str, age: Duration) {
         Self::with_current(
             |reads| match reads.stale.iter_mut().find(|(r, _)| *r == resource) {
                 Some((_, oldest)) => *oldest = (*oldest).max(age),
@@ -84,7 +84,7 @@ impl RequestScope {
     }
 
     /// Notes, in the current scope if any, a fresh value good until `until`.
-    pub fn record_fresh(until: Instant) {
+    pub(crate) fn record_fresh(until: Instant) {
         Self::with_current(|reads| {
             let f = &mut reads.freshness;
             f.until = Some(f.until.map_or(until, |u| u.min(until)));
@@ -92,7 +92,7 @@ impl RequestScope {
     }
 
     /// Notes a read that the cache did not answer and will not answer next time.
-    pub fn record_uncached() {
+    pub(crate) fn record_uncached() {
         Self::with_current(|reads| reads.freshness.uncached = true);
     }
 
@@ -105,12 +105,12 @@ impl RequestScope {
         self.reads.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn freshness(&self) -> Freshness {
+    pub(crate) fn freshness(&self) -> Freshness {
         self.lock().freshness
     }
 
     /// The stale values served, per resource the oldest, in the order first served.
-    pub fn stale(&self) -> Vec<(&'static str, Duration)> {
+    pub(crate) fn stale(&self) -> Vec<(&'static str, Duration)> {
         self.lock().stale.clone()
     }
 }

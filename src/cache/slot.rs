@@ -34,7 +34,7 @@ pub(crate) struct Entry<V> {
 }
 
 impl<V> Entry<V> {
-    pub fn age(&self, now: Instant) -> Duration {
+    pub(super) fn age(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.fetched_at)
     }
 
@@ -84,7 +84,11 @@ where
     Q: Clone + Eq + Hash + Send + Sync + 'static,
     V: Weigh + Send + Sync + 'static,
 {
-    pub fn new(name: &'static str, settings: &CacheSettings, generation: Arc<AtomicU64>) -> Self {
+    pub(super) fn new(
+        name: &'static str,
+        settings: &CacheSettings,
+        generation: Arc<AtomicU64>,
+    ) -> Self {
         let evicted = generation.clone();
         let floor = (settings.max_bytes / settings.max_entries.max(1)).clamp(1, u32::MAX.into());
         Slot {
@@ -113,7 +117,7 @@ where
         }
     }
 
-    pub fn entry(
+    pub(super) fn entry(
         &self,
         value: V,
         fetched_at: Instant,
@@ -133,7 +137,7 @@ where
     }
 
     /// Inserts unless a newer read of the same key got there first.
-    pub async fn put(&self, key: Key<Q>, entry: Arc<Entry<V>>) {
+    pub(super) async fn put(&self, key: Key<Q>, entry: Arc<Entry<V>>) {
         self.values
             .entry(key)
             .and_compute_with(|old| async move {

@@ -53,11 +53,11 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub fn bump(counter: &AtomicU64) {
+    pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Relaxed);
     }
 
-    pub fn call(&self, route: Route) {
+    pub(crate) fn call(&self, route: Route) {
         self.calls[route.index()].fetch_add(1, Relaxed);
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::{Redis, RedisError};
 
-pub struct ClusterEpoch {
+pub(crate) struct ClusterEpoch {
     redis: Arc<Redis>,
     /// `prefix:epoch:<account>`; the account is a hash, not a secret.
     key: String,
@@ -26,7 +26,7 @@ pub struct ClusterEpoch {
 }
 
 impl ClusterEpoch {
-    pub fn new(redis: Arc<Redis>, account: &str) -> ClusterEpoch {
+    pub(crate) fn new(redis: Arc<Redis>, account: &str) -> ClusterEpoch {
         ClusterEpoch {
             key: redis.key(&["epoch", account]),
             redis,
@@ -37,7 +37,7 @@ impl ClusterEpoch {
     /// Tells the other replicas that the account changed. Our own caches were
     /// already invalidated by the caller; `seen` is deliberately not advanced, so
     /// this replica also re-invalidates once, covering reads that raced the bump.
-    pub async fn bump(&self) -> Result<(), RedisError> {
+    pub(crate) async fn bump(&self) -> Result<(), RedisError> {
         let mut conn = self.redis.conn();
         let key = self.key.clone();
         self.redis
@@ -54,7 +54,7 @@ impl ClusterEpoch {
     /// Runs `invalidate` (drop the mutable cached reads) if another replica changed
     /// the account since we last looked. `seen` advances only after `invalidate`
     /// ran, so a request racing this one cannot skip it and read the old cache.
-    pub async fn sync(&self, invalidate: impl FnOnce()) -> Result<(), RedisError> {
+    pub(crate) async fn sync(&self, invalidate: impl FnOnce()) -> Result<(), RedisError> {
         let mut conn = self.redis.conn();
         let key = self.key.clone();
         let now = self

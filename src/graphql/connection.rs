@@ -60,7 +60,7 @@ pub(crate) struct Pager {
 }
 
 impl Pager {
-    pub fn new(codec: CursorCodec, default_size: u32, max_size: u32) -> Self {
+    pub(super) fn new(codec: CursorCodec, default_size: u32, max_size: u32) -> Self {
         Pager {
             codec,
             chain: Cache::builder()
@@ -74,7 +74,7 @@ impl Pager {
 
     /// Resolves one connection. `scope` names the list and its filter; `key_of` gives
     /// an item's stable identity; `fetch` reads one broker page.
-    pub async fn resolve<T, K, F, Fut>(
+    pub(super) async fn resolve<T, K, F, Fut>(
         &self,
         scope: &str,
         args: ConnectionArgs,

@@ -43,7 +43,7 @@ pub(crate) struct CursorCodec {
 impl CursorCodec {
     /// `secret` should be stable across restarts and replicas that share a broker
     /// account, so a client's cursor survives a deploy.
-    pub fn new(secret: &[u8]) -> Self {
+    pub(super) fn new(secret: &[u8]) -> Self {
         CursorCodec {
             key: secret.to_vec(),
         }
@@ -55,7 +55,7 @@ impl CursorCodec {
         mac
     }
 
-    pub fn encode(&self, scope: &str, position: &CursorPosition) -> String {
+    pub(super) fn encode(&self, scope: &str, position: &CursorPosition) -> String {
         let json = serde_json::to_vec(&Payload {
             scope: scope.to_string(),
             position: position.clone(),
@@ -70,7 +70,7 @@ impl CursorCodec {
         URL_SAFE_NO_PAD.encode(out)
     }
 
-    pub fn decode(&self, scope: &str, cursor: &str) -> Result<CursorPosition, GatewayError> {
+    pub(super) fn decode(&self, scope: &str, cursor: &str) -> Result<CursorPosition, GatewayError> {
         let invalid = || {
             GatewayError::BadUserInput(format!(
                 "`{}` is not a cursor of this list; use a cursor this connection returned",

@@ -21,7 +21,7 @@ use crate::orders::{self, OrderService};
 pub struct MutationRoot;
 
 #[derive(InputObject)]
-pub struct SubmitOrderInput {
+pub(super) struct SubmitOrderInput {
     /// A fresh UUID per order. Retry with the same key after any failure: the order
     /// is placed at most once.
     idempotency_key: Uuid,
@@ -37,7 +37,7 @@ pub struct SubmitOrderInput {
 }
 
 #[derive(InputObject)]
-pub struct CancelOrderInput {
+pub(super) struct CancelOrderInput {
     order_id: ID,
     /// Accepted for symmetry with submit; a cancel is idempotent by nature (cancelling
     /// a cancelled order returns it), so nothing is stored under it.
@@ -45,7 +45,7 @@ pub struct CancelOrderInput {
 }
 
 #[derive(SimpleObject)]
-pub struct UserError {
+pub(super) struct UserError {
     field: Option<Vec<String>>,
     message: String,
     code: String,
@@ -62,7 +62,7 @@ impl From<orders::UserError> for UserError {
 }
 
 #[derive(SimpleObject)]
-pub struct SubmitOrderPayload {
+pub(super) struct SubmitOrderPayload {
     order: Option<Order>,
     /// True when this answer repeats the result of an earlier request with the same key.
     replayed: bool,
@@ -70,7 +70,7 @@ pub struct SubmitOrderPayload {
 }
 
 #[derive(SimpleObject)]
-pub struct CancelOrderPayload {
+pub(super) struct CancelOrderPayload {
     order: Option<Order>,
     user_errors: Vec<UserError>,
 }

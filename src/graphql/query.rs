@@ -23,7 +23,7 @@ const MAX_POSITION_PAGES: usize = 10;
 pub struct QueryRoot;
 
 #[derive(InputObject)]
-pub struct OrderFilter {
+pub(super) struct OrderFilter {
     #[graphql(default_with = "Some(OrderStatusFilter::All)")]
     status: Option<OrderStatusFilter>,
     symbol: Option<String>,

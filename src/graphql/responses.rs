@@ -63,7 +63,7 @@ pub(crate) struct Candidate {
 }
 
 impl ResponseCache {
-    pub fn new(cached: Arc<CachedBroker>) -> ResponseCache {
+    pub(super) fn new(cached: Arc<CachedBroker>) -> ResponseCache {
         ResponseCache {
             cached,
             answers: moka::sync::Cache::builder()
@@ -78,7 +78,7 @@ impl ResponseCache {
 
     /// The stored answer if it is still exact, or the candidate to store after
     /// executing. `None` for anything that is not a plain query.
-    pub fn lookup(
+    pub(super) fn lookup(
         &self,
         request: &async_graphql::Request,
         principal: &Principal,
@@ -112,7 +112,7 @@ impl ResponseCache {
     }
 
     /// Serializes `response`; keeps it when it may be reused (see the module doc).
-    pub fn finish(
+    pub(super) fn finish(
         &self,
         candidate: Option<Candidate>,
         scope: &RequestScope,

@@ -10,7 +10,7 @@ use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value
 /// An exact decimal, serialized as a string (`"100.50"`). Accepts a string or a
 /// JSON integer; a float is an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Decimal(pub rust_decimal::Decimal);
+pub(super) struct Decimal(pub rust_decimal::Decimal);
 
 #[Scalar(name = "Decimal")]
 impl ScalarType for Decimal {

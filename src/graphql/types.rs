@@ -16,14 +16,14 @@ use crate::domain;
 /// Any object that `node(id:)` can fetch again by its global id.
 #[derive(Interface)]
 #[graphql(field(name = "id", ty = "ID"))]
-pub enum Node {
+pub(super) enum Node {
     Account(Account),
     Instrument(Instrument),
     Position(Position),
     Order(Order),
 }
 
-pub struct Account(pub domain::Account);
+pub(super) struct Account(pub domain::Account);
 
 #[Object]
 impl Account {
@@ -55,13 +55,13 @@ impl Account {
 }
 
 #[derive(SimpleObject)]
-pub struct TradingHours {
+pub(super) struct TradingHours {
     timezone: String,
     open: String,
     close: String,
 }
 
-pub struct Instrument(pub domain::Instrument);
+pub(super) struct Instrument(pub domain::Instrument);
 
 #[Object]
 impl Instrument {
@@ -103,7 +103,7 @@ async fn load_instrument(ctx: &Context<'_>, symbol: &str) -> GqlResult<Option<In
     Ok(found.map(Instrument))
 }
 
-pub struct Position(pub domain::Position);
+pub(super) struct Position(pub domain::Position);
 
 #[Object]
 impl Position {
@@ -132,7 +132,7 @@ impl Position {
     }
 }
 
-pub struct Order(pub domain::Order);
+pub(super) struct Order(pub domain::Order);
 
 #[Object]
 impl Order {
@@ -201,7 +201,7 @@ impl Order {
 }
 
 #[derive(SimpleObject)]
-pub struct PageInfo {
+pub(super) struct PageInfo {
     pub has_next_page: bool,
     pub has_previous_page: bool,
     pub start_cursor: Option<String>,
@@ -211,16 +211,16 @@ pub struct PageInfo {
 macro_rules! connection {
     ($conn:ident, $edge:ident, $node:ident) => {
         #[derive(SimpleObject)]
-        pub struct $edge {
-            pub cursor: String,
-            pub node: $node,
+        pub(crate) struct $edge {
+            pub(crate) cursor: String,
+            pub(crate) node: $node,
         }
 
         #[derive(SimpleObject)]
         #[graphql(complex)]
-        pub struct $conn {
-            pub edges: Vec<$edge>,
-            pub page_info: PageInfo,
+        pub(crate) struct $conn {
+            pub(crate) edges: Vec<$edge>,
+            pub(crate) page_info: PageInfo,
         }
 
         #[ComplexObject]

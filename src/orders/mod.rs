@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::broker::{Broker, BrokerError};
 use crate::domain::Order;
 use crate::idempotency::{IdempotencyStore, StoreError};
-pub use user_error::{UserError, UserErrorCode};
+pub(crate) use user_error::{UserError, UserErrorCode};
 
 /// What `submitOrder` answers. Stored under the idempotency key and replayed as is.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

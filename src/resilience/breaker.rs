@@ -170,7 +170,7 @@ impl CircuitBreaker {
 impl Permit<'_> {
     /// Reports the call's outcome: `healthy` false for the failures that say the
     /// broker is down (5xx, timeouts, connection errors), true otherwise.
-    pub fn record(mut self, healthy: bool) {
+    pub(crate) fn record(mut self, healthy: bool) {
         self.done = true;
         self.breaker.record(self.probe, healthy);
     }

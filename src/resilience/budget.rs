@@ -22,7 +22,7 @@ pub(crate) struct RetryBudget {
 impl RetryBudget {
     /// `ratio`: extra calls per first attempt (0.1 = at most 10 % more calls).
     /// `initial`: retries a fresh gateway may spend before traffic has earned any.
-    pub fn new(ratio: f64, initial: u64) -> Self {
+    pub(super) fn new(ratio: f64, initial: u64) -> Self {
         let earn = (ratio.clamp(0.0, 1.0) * ONE as f64).round() as u64;
         RetryBudget {
             milli_tokens: Mutex::new(initial * ONE),
@@ -32,13 +32,13 @@ impl RetryBudget {
     }
 
     /// A request's first attempt.
-    pub fn deposit(&self) {
+    pub(super) fn deposit(&self) {
         let mut t = self.milli_tokens.lock().unwrap_or_else(|p| p.into_inner());
         *t = (*t + self.earn).min(self.cap);
     }
 
     /// Spends one retry if the budget has it.
-    pub fn try_withdraw(&self) -> bool {
+    pub(super) fn try_withdraw(&self) -> bool {
         let mut t = self.milli_tokens.lock().unwrap_or_else(|p| p.into_inner());
         if *t >= ONE {
             *t -= ONE;

@@ -12,7 +12,7 @@ use crate::broker::RateLimitSnapshot;
 
 /// Who is asking for a broker call. Order matters: each may spend more of the window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Priority {
+pub(crate) enum Priority {
     /// The refresh of a value the cache could serve stale instead: paced across the
     /// window, and leaving a quarter of the read share to reads with nothing cached.
     Refresh,
@@ -39,7 +39,7 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    pub fn new(limit: u32, window: Duration, reserve_percent: u32) -> Self {
+    pub(super) fn new(limit: u32, window: Duration, reserve_percent: u32) -> Self {
         Budget {
             limit: limit.max(2),
             reserve_percent: reserve_percent.min(90),
@@ -94,7 +94,7 @@ impl Budget {
 
     /// The shared budget's view of `cap`: (cap at the window's end, cap at its
     /// start, window). Only refreshes are paced, so only they differ.
-    pub fn caps(&self, priority: Priority) -> (u32, u32, Duration) {
+    pub(super) fn caps(&self, priority: Priority) -> (u32, u32, Duration) {
         let reserve = self.reserve();
         let (share, burst) = match priority {
             Priority::Mutation => (self.limit, self.limit),
@@ -107,7 +107,7 @@ impl Budget {
 
     /// What the broker's headers say of the current window: calls spent and the
     /// time to its reset, if it has not already ended.
-    pub fn reading(snap: &RateLimitSnapshot, wall: SystemTime) -> Option<(u32, Duration)> {
+    pub(super) fn reading(snap: &RateLimitSnapshot, wall: SystemTime) -> Option<(u32, Duration)> {
         let reset_in = snap.reset_at.duration_since(wall).ok()?;
         (!reset_in.is_zero()).then(|| (snap.limit.saturating_sub(snap.remaining), reset_in))
     }
@@ -118,7 +118,7 @@ impl Budget {
     }
 
     /// Takes one call if `priority` may make it now; otherwise says when to ask again.
-    pub fn try_take(&mut self, priority: Priority, now: Instant) -> Result<(), Instant> {
+    pub(super) fn try_take(&mut self, priority: Priority, now: Instant) -> Result<(), Instant> {
         if let Some(until) = self.blocked_until {
             if now < until {
                 return Err(until);
@@ -149,7 +149,7 @@ impl Budget {
 
     /// Learns from the broker's headers. The broker's reset (rounded up to whole
     /// seconds) is never earlier than its true reset, so adopting it is safe.
-    pub fn observe(&mut self, snap: &RateLimitSnapshot, now: Instant, wall: SystemTime) {
+    pub(super) fn observe(&mut self, snap: &RateLimitSnapshot, now: Instant, wall: SystemTime) {
         if self
             .last_observed
             .is_some_and(|seen| snap.observed_at < seen)
@@ -179,7 +179,7 @@ impl Budget {
     }
 
     /// The broker said 429 anyway: nothing more until it said to come back.
-    pub fn rate_limited(&mut self, retry_after: Option<Duration>, now: Instant) {
+    pub(super) fn rate_limited(&mut self, retry_after: Option<Duration>, now: Instant) {
         // The broker's Retry-After is its word on when to come back; only without
         // one do we assume the whole window is spent. Marking the window spent after
         // a short Retry-After would stall every read for the rest of a 60 s window

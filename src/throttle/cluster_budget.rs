@@ -111,7 +111,7 @@ pub(crate) struct ClusterBudget {
 }
 
 impl ClusterBudget {
-    pub fn new(redis: Arc<Redis>, account: &str) -> ClusterBudget {
+    pub(crate) fn new(redis: Arc<Redis>, account: &str) -> ClusterBudget {
         ClusterBudget {
             key: redis.key(&["budget", account]),
             redis,
@@ -119,7 +119,7 @@ impl ClusterBudget {
     }
 
     /// `None`: one call taken. `Some(wait)`: ask again after `wait`.
-    pub async fn take(
+    pub(crate) async fn take(
         &self,
         window: Duration,
         share: u32,
@@ -137,7 +137,7 @@ impl ClusterBudget {
         Ok((wait_ms > 0).then(|| Duration::from_millis(wait_ms)))
     }
 
-    pub async fn observe(
+    pub(crate) async fn observe(
         &self,
         spent: u32,
         reset_in: Duration,
@@ -155,7 +155,7 @@ impl ClusterBudget {
     }
 
     /// A 429: nobody calls before `retry_after` (or, without one, the window's end).
-    pub async fn block(&self, retry_after: Option<Duration>) -> Result<(), RedisError> {
+    pub(crate) async fn block(&self, retry_after: Option<Duration>) -> Result<(), RedisError> {
         let mut conn = self.redis.conn();
         let mut call = BLOCK.key(&self.key);
         let (ms, all) = match retry_after {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use budget::Budget;
-pub use budget::Priority;
+pub(crate) use budget::Priority;
 pub(crate) use cluster_budget::ClusterBudget;
 
 use crate::broker::{BrokerError, RateLimitSnapshot};
@@ -46,7 +46,7 @@ pub(crate) struct Throttle {
 }
 
 impl Throttle {
-    pub fn new(settings: &ThrottleSettings, counters: Arc<ThrottleCounters>) -> Self {
+    pub(crate) fn new(settings: &ThrottleSettings, counters: Arc<ThrottleCounters>) -> Self {
         Throttle {
             budget: Mutex::new(Budget::new(
                 settings.requests,
@@ -61,7 +61,7 @@ impl Throttle {
     }
 
     /// Draws from the budget all replicas share instead of this process's own.
-    pub fn share(&mut self, cluster: ClusterBudget) {
+    pub(crate) fn share(&mut self, cluster: ClusterBudget) {
         self.cluster = Some(cluster);
     }
 
@@ -91,7 +91,11 @@ impl Throttle {
     /// Waits for budget to make one broker call. `may_wait: false` (a read that can
     /// be answered from cache) returns at once when there is none. Without budget
     /// in time: `RateLimited` with when to come back, as the broker would say it.
-    pub async fn acquire(&self, priority: Priority, may_wait: bool) -> Result<(), BrokerError> {
+    pub(crate) async fn acquire(
+        &self,
+        priority: Priority,
+        may_wait: bool,
+    ) -> Result<(), BrokerError> {
         let max_wait = match (may_wait, priority) {
             (false, _) => Duration::ZERO,
             (true, Priority::Mutation) => self.max_mutation_wait,
@@ -125,7 +129,7 @@ impl Throttle {
     }
 
     /// Learns from one finished call: the broker's headers, and a 429 if it sent one.
-    pub async fn observe<T>(
+    pub(crate) async fn observe<T>(
         &self,
         snapshot: Option<RateLimitSnapshot>,
         result: &Result<T, BrokerError>,

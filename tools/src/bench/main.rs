@@ -1,7 +1,7 @@
 //! The benchmark suite of issue 7: broker-sim and the gateway in this process on
 //! port 0, a load generator on its own runtime, one table at the end.
 //!
-//! `cargo run --release --bin bench -- all` (or one scenario; see docs/benchmarks.md).
+//! `cargo run --release -p brokergraph-tools --bin bench -- all` (or one scenario; see docs/benchmarks.md).
 //! Every scenario runs a few seconds so that `all` takes about two minutes on 2
 //! cores; the numbers are for comparing runs on one machine, not for tests.
 

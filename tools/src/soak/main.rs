@@ -4,7 +4,7 @@
 //! line; exits 1 on any violation (a duplicate, a lost order, an orphan broker order,
 //! an undocumented error or a 500).
 //!
-//! `cargo run --release --bin soak -- --clients 32 --orders 300` (see docs/soak.md).
+//! `cargo run --release -p brokergraph-tools --bin soak -- --clients 32 --orders 300` (see docs/resilience.md).
 
 mod client;
 #[path = "../common/mod.rs"]
