@@ -21,7 +21,8 @@ use budget::RetryBudget;
 
 use crate::broker::{Broker, BrokerError, CallLayer, Layered, Route};
 
-/// How hard to try (DESIGN.md §9 `broker.*` settings).
+/// How hard to try. Fixed rather than configured: `services` builds `Default`,
+/// whose numbers docs/resilience.md states.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
     /// Attempts per call, the first included.
@@ -73,7 +74,8 @@ impl Resilience {
 impl CallLayer for Resilience {
     /// Sends `op` until it succeeds, fails for good, or the attempts, the deadline
     /// or the retry budget run out. This is the inner of the two loops a submit
-    /// runs: see `orders::submit` for the outer one and how their deadlines nest.
+    /// runs: `orders::submit` has the outer one; docs/architecture.md shows how
+    /// their deadlines nest.
     async fn call<T, F, Fut>(
         &self,
         route: Route,

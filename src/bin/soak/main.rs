@@ -4,7 +4,7 @@
 //! line; exits 1 on any violation (a duplicate, a lost order, an orphan broker order,
 //! an undocumented error or a 500).
 //!
-//! `cargo run --release --bin soak -- --clients 32 --orders 300` (see docs/soak.md).
+//! `cargo run --release --bin soak -- --clients 32 --orders 300` (see docs/resilience.md).
 
 mod client;
 #[path = "../common/mod.rs"]
@@ -38,7 +38,7 @@ pub struct Args {
     seed: u64,
 }
 
-/// The default profile of issue 6: 20 % 5xx, 5 % hangs, 5 % resets, 10 %
+/// The default profile (docs/resilience.md): 20 % 5xx, 5 % hangs, 5 % resets, 10 %
 /// commit-then-fail, 429 bursts, 50-200 ms latency.
 fn fault_profile(seed: u64, scale: f64) -> serde_json::Value {
     let r = |rate: f64| (rate * scale).min(1.0);
