@@ -1,4 +1,4 @@
-//! Micro-benchmarks of the pieces on the hot read path (issue 7): Relay cursors,
+//! Micro-benchmarks of the pieces on the hot read path: Relay cursors,
 //! a cache hit, and turning an answer into bytes. `cargo bench --bench hot_path`.
 //! The end-to-end numbers are the bench command's (docs/benchmarks.md).
 

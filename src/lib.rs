@@ -3,9 +3,10 @@
 //!
 //! Frontends and trading tools send GraphQL; brokergraph holds the broker
 //! credentials, pages broker lists as Relay connections, and submits orders under
-//! idempotency keys so that a retried mutation never places a second order. The
-//! contract (names, codes, semantics) is `../shared/DESIGN.md`; `docs/` holds the
-//! operator's view.
+//! idempotency keys so that a retried mutation never places a second order. What
+//! clients rely on (names, codes, semantics) is `docs/api.md` and `schema.graphql`;
+//! how the modules fit together is `docs/architecture.md`; the rest of `docs/` is
+//! the operator's view.
 //!
 //! # Layout
 //!

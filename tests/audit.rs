@@ -1,4 +1,4 @@
-//! The mutation audit log (issue 8): one JSON line per attempt in `audit.file`,
+//! The mutation audit log: one JSON line per attempt in `audit.file`,
 //! written before the response arrives, for success, rejection (userErrors),
 //! replay, OUTCOME_UNKNOWN and a read-only key.
 

@@ -1,5 +1,5 @@
 //! Every broker failure a client can meet maps to its documented `extensions.code`
-//! (DESIGN.md §5). The broker is a wiremock server so each status is exact.
+//! (docs/api.md, "Errors"). The broker is a wiremock server so each status is exact.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The cache and the throttle end to end (DESIGN.md §7): GraphQL over the gateway
+//! The cache and the throttle end to end (docs/cache.md): GraphQL over the gateway
 //! over broker-sim. Assertions are on counts (broker-sim's stats, the gateway's
 //! cache counters), never on how long something took.
 

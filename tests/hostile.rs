@@ -1,4 +1,4 @@
-//! Property-style hostile input (issue 8, in place of cargo-fuzz): random strings as
+//! Property-style hostile input (in place of cargo-fuzz): random strings as
 //! cursors, Decimals and ids always get a clean coded answer, never a panic or 500.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The hostile-input run of issue 8: many concurrent clients send malformed JSON,
+//! The hostile-input run: many concurrent clients send malformed JSON,
 //! wrong content types, 10 MB bodies, deep and wide queries, invalid UTF-8, huge
 //! and deeply nested variables, batches, garbage GETs and raw non-HTTP bytes, with
 //! real dashboard queries interleaved. The gateway must answer every one with a 4xx

@@ -1,4 +1,4 @@
-//! Query limits (issue 8): the dashboard passes; deep, wide, aliased, oversized and
+//! Query limits: the dashboard passes; deep, wide, aliased, oversized and
 //! batched requests are refused before execution with the limit named.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Operator-facing hardening (issue 8): `/metrics` names, per-key rate limits with
+//! Operator-facing hardening: `/metrics` names, per-key rate limits with
 //! 429 + Retry-After, the CORS allow-list, and introspection/GraphiQL defaults that
 //! follow the listen address.
 

@@ -1,4 +1,4 @@
-//! Persisted queries (issue 8): Apollo APQ (hash miss → PersistedQueryNotFound, then
+//! Persisted queries: Apollo APQ (hash miss → PersistedQueryNotFound, then
 //! registered and served by hash) and the allow-list mode.
 
 mod common;

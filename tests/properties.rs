@@ -1,4 +1,4 @@
-//! Property tests of every parser a client's input reaches (issue 8, proptest in
+//! Property tests of every parser a client's input reaches (proptest in
 //! place of cargo-fuzz): Relay cursors, global ids and the `Decimal` scalar called
 //! directly with thousands of inputs each, then the same inputs and arbitrary
 //! bodies through the real HTTP path (`properties/http.rs`). Any input gets an

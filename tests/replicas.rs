@@ -1,5 +1,5 @@
 //! Three gateway processes on one Redis and one broker-sim behave as one gateway
-//! (issue 10): one order per idempotency key whichever replica a retry lands on,
+//! (docs/operations.md): one order per idempotency key whichever replica a retry lands on,
 //! one broker budget, and a mutation on one replica seen by a query on another.
 
 #[path = "replicas/budget.rs"]

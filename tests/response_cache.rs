@@ -1,4 +1,4 @@
-//! The whole-response cache (`server::responses`, issue 7) never answers with a
+//! The whole-response cache (`graphql::responses`) never answers with a
 //! value its resource cache would no longer serve: not after a mutation
 //! invalidated it, not after its TTL, not when part of it was stale or uncached.
 

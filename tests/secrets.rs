@@ -1,4 +1,4 @@
-//! Secrets (issue 8): with a recognizable broker key and gateway keys, run the
+//! Secrets: with a recognizable broker key and gateway keys, run the
 //! representative scenarios (reads, submits, replays, rejections, wrong and missing
 //! keys, a read key on a mutation, broker failures, rate limiting, limits, check-config
 //! and `Debug` of the config) and grep every captured log line and response for them.

@@ -1,6 +1,6 @@
-//! The control plane under `/sim/` (DESIGN §4), behind its own bearer token. It is not
-//! rate limited, not subject to faults and not counted in stats: it observes the broker
-//! without disturbing it.
+//! The control plane under `/sim/` (README.md, "Control plane"), behind its own
+//! bearer token. It is not rate limited, not subject to faults and not counted in
+//! stats: it observes the broker without disturbing it.
 
 use std::str::FromStr;
 use std::sync::Arc;

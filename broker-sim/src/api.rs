@@ -1,4 +1,4 @@
-//! The v1 routes of DESIGN §3 and their handlers.
+//! The v1 routes (README.md, "The v1 API") and their handlers.
 
 use std::ops::Bound;
 use std::sync::Arc;

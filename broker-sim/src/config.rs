@@ -10,7 +10,7 @@ use crate::faults::FaultProfile;
 /// fills, faults, stats and rate limits are identical whichever is chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Dialect {
-    /// brokergraph's generic v1 API (DESIGN §3), bearer auth.
+    /// brokergraph's generic v1 API (README.md, "The v1 API"), bearer auth.
     #[default]
     Generic,
     /// Alpaca's Trading API v2 routes and JSON, `APCA-API-*` headers.

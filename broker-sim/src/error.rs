@@ -1,5 +1,5 @@
 //! The one error type of the HTTP surface, mapped once onto the error envelope
-//! `{"error": {"code", "message", "field"}}` of DESIGN §3.
+//! `{"error": {"code", "message", "field"}}` of the v1 API.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,5 +1,6 @@
-//! Fault injection: the profile of DESIGN §4 and the seeded dice that decide, request by
-//! request, what goes wrong. Seeded so that a failing run can be repeated exactly.
+//! Fault injection: the profile `POST /sim/faults` takes, and the seeded dice that
+//! decide, request by request, what goes wrong. Seeded so that a failing run can be
+//! repeated exactly.
 
 use std::time::Duration;
 

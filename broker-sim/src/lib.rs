@@ -1,6 +1,7 @@
 //! broker-sim: a paper broker that speaks the generic v1 REST dialect of brokergraph
-//! (DESIGN §3) over real HTTP, with a deterministic simulated market, Stripe-style
-//! idempotency, a per-key rate limiter and seeded fault injection (DESIGN §4).
+//! (README.md, "The v1 API"; `/openapi.json`) over real HTTP, with a deterministic
+//! simulated market, Stripe-style idempotency, a per-key rate limiter and seeded
+//! fault injection.
 //!
 //! It exists so that the gateway can be tested, benchmarked and demonstrated against
 //! something that fails like a real broker does, repeatably. Start it in-process with

@@ -23,10 +23,10 @@ pub use layer::{CallLayer, Layered};
 pub use rate_limit::RateLimitSnapshot;
 pub use route::Route;
 
-/// The largest page a broker list returns (DESIGN.md §3); asking for more is a 400.
+/// The largest page a v1 broker list returns; asking for more is a 400.
 pub const MAX_BROKER_PAGE: u32 = 100;
 
-/// A broker account seen through its REST API. Implementations: `http::GenericBroker`
+/// A broker account seen through its REST API. Implementations: `generic::GenericBroker`
 /// (the generic v1 dialect), `alpaca::AlpacaBroker` (Alpaca's Trading API v2), and
 /// wrappers such as the cache that add behaviour without the layers above knowing.
 #[async_trait]

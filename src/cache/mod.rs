@@ -1,4 +1,4 @@
-//! The read cache (DESIGN.md §7): a `Broker` that wraps a `Broker`, so nothing
+//! The read cache (docs/cache.md): a `Broker` that wraps a `Broker`, so nothing
 //! above it knows it is there.
 //!
 //! - One moka cache per resource (`CacheStore`), every key carrying the broker
@@ -8,7 +8,7 @@
 //! - Concurrent misses of one key make one broker call (moka `try_get_with`).
 //! - Values are kept past their TTL, up to `cache.stale_ttl_ms`, and served when a
 //!   refresh fails with 429, 5xx or a timeout, or when the throttle has no budget
-//!   for a read. The client learns it from `extensions.stale` (see `stale`) and
+//!   for a read. The client learns it from `extensions.stale` (`graphql::execute`) and
 //!   from each object's `asOf`, which stays that of the original read.
 //! - Orders and instruments in list pages are also cached by id and symbol.
 //! - A submit or cancel bumps the account's epoch: the account, positions and

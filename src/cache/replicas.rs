@@ -1,4 +1,4 @@
-//! The cache of one replica among several (issue 10): a submit or cancel here is
+//! The cache of one replica among several: a submit or cancel here is
 //! announced to the others, and their announcements drop our mutable reads.
 //! See `cluster::epoch` for why this is versioning, not pub/sub.
 

@@ -148,7 +148,7 @@ where
             })
             .await;
         // After the put, so a response that read the old value is never stored
-        // with the new generation (see `server::responses`).
+        // with the new generation (see `graphql::responses`).
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }

@@ -1,6 +1,6 @@
-//! Submits and cancels pass through uncached (DESIGN.md §7: mutations are never
-//! cached), with the whole rate-limit budget available to them, and invalidate what
-//! they may have changed.
+//! Submits and cancels pass through uncached (their answers are kept by the
+//! idempotency store, never here), with the whole rate-limit budget available to
+//! them, and invalidate what they may have changed.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;

@@ -1,4 +1,4 @@
-//! State several replicas share through Redis (issue 10): one `Redis` handle per
+//! State several replicas share through Redis: one `Redis` handle per
 //! gateway, used by the idempotency store, the shared broker budget and the
 //! cross-replica invalidation. Absent (no `redis.url`) everything stays in-process.
 //!

@@ -1,4 +1,4 @@
-//! Relay connections walked over broker cursor pages (DESIGN.md §6).
+//! Relay connections walked over broker cursor pages (docs/api.md, "Pagination").
 //!
 //! The broker pages at most 100 items behind opaque cursors and only forwards. A
 //! client asks for `first: 250` or `last: 20, before: C`. We always fetch canonical

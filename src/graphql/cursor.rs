@@ -1,4 +1,4 @@
-//! Relay cursors over broker cursors (DESIGN.md §6).
+//! Relay cursors over broker cursors (docs/api.md, "Pagination").
 //!
 //! A cursor names one item: the broker cursor of the page it came from, its index in
 //! that page, and its own key (symbol or order id) so the item can be found again

@@ -1,4 +1,4 @@
-//! The GraphQL API of DESIGN.md §5: schema, Relay connections over broker cursors,
+//! The GraphQL API (docs/api.md): schema, Relay connections over broker cursors,
 //! DataLoaders, and the mapping of every error to `extensions.code`.
 
 mod audited;
@@ -42,7 +42,8 @@ use crate::orders::OrderService;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Page sizes of connections (DESIGN.md §6).
+/// Page sizes of connections (`graphql.*` settings): what `first`/`last` default to,
+/// and the most a client may ask for in one connection.
 #[derive(Clone, Copy, Debug)]
 pub struct PageSizes {
     pub default: u32,

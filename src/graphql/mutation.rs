@@ -1,4 +1,4 @@
-//! The `Mutation` root: `submitOrder` and `cancelOrder` (DESIGN.md §5, §8). Both
+//! The `Mutation` root: `submitOrder` and `cancelOrder` (docs/api.md). Both
 //! need the `trade` scope; business outcomes go in `userErrors`.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The GraphQL object types of DESIGN.md §5, as thin views over domain types.
+//! The GraphQL object types of `schema.graphql`, as thin views over domain types.
 
 use async_graphql::{
     dataloader::DataLoader, ComplexObject, Context, Interface, Object, SimpleObject, ID,

@@ -66,7 +66,7 @@ enum Owner {
 }
 
 impl MemoryStore {
-    /// `ttl`: how long outcomes are replayable (24 h per DESIGN.md §8).
+    /// `ttl`: how long outcomes are replayable (`idempotency.ttl_secs`, 24 h by default).
     /// `max_entries`: bound on stored outcomes; in-flight claims are not counted.
     pub fn new(ttl: Duration, max_entries: u64) -> MemoryStore {
         MemoryStore {

@@ -1,4 +1,5 @@
-//! Idempotency keys for mutations (DESIGN.md §8, Stripe semantics).
+//! Idempotency keys for mutations, with Stripe's semantics (docs/api.md,
+//! "Submitting safely").
 //!
 //! Users trade real money: a client that retries `submitOrder` after a network
 //! failure must get the first attempt's answer, never a second order. The store

@@ -1,4 +1,4 @@
-//! The Redis store: idempotency keys shared by several gateway replicas (issue 10).
+//! The Redis store: idempotency keys shared by several gateway replicas.
 //!
 //! Same semantics as [`super::MemoryStore`], with Redis as the one place that
 //! decides. Each key is one string value, `prefix:idem:<scope>:<key>`:
@@ -112,7 +112,7 @@ enum Owner {
 }
 
 impl RedisStore {
-    /// `ttl`: how long outcomes are replayable (24 h per DESIGN.md §8).
+    /// `ttl`: how long outcomes are replayable (`idempotency.ttl_secs`, 24 h by default).
     pub fn new(redis: Arc<Redis>, ttl: Duration) -> RedisStore {
         RedisStore {
             redis,

@@ -77,7 +77,7 @@ impl From<StoreError> for OrderError {
     }
 }
 
-/// Settings of the submit flow (DESIGN.md §8).
+/// Settings of the submit flow (`idempotency.*` in docs/configuration.md).
 #[derive(Clone, Copy, Debug)]
 pub struct OrderSettings {
     /// How long a concurrent duplicate waits for the first attempt's result.

@@ -21,7 +21,8 @@ use budget::RetryBudget;
 
 use crate::broker::{Broker, BrokerError, CallLayer, Layered, Route};
 
-/// How hard to try (DESIGN.md §9 `broker.*` settings).
+/// How hard to try. Fixed rather than configured: `services` builds `Default`,
+/// whose numbers docs/resilience.md states.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
     /// Attempts per call, the first included.

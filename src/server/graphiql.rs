@@ -1,4 +1,4 @@
-//! GraphiQL served by brokergraph itself (DESIGN.md §10).
+//! GraphiQL served by brokergraph itself (README.md, "The playground").
 //!
 //! The page and everything it loads are embedded in the binary: GraphiQL and React
 //! (released production builds, `assets/graphiql/`, see `assets/README.md`) and our

@@ -1,4 +1,4 @@
-//! Liveness and readiness for orchestrators (DESIGN.md §10).
+//! Liveness and readiness for orchestrators and load balancers (docs/operations.md).
 
 use std::time::Duration;
 

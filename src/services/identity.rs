@@ -20,7 +20,8 @@ impl AccountIdentity {
         AccountIdentity(hasher.finalize().into())
     }
 
-    /// The key that signs cursors and global ids.
+    /// The key that signs cursors. Global ids are not signed: they name a type and a
+    /// broker id, which the broker checks anyway.
     pub(crate) fn cursor_secret(&self) -> &[u8] {
         &self.0
     }

@@ -1,4 +1,4 @@
-//! The broker budget shared by every replica (issue 10): the broker counts calls per
+//! The broker budget shared by every replica: the broker counts calls per
 //! API key, not per process, so the window's count lives in Redis and every
 //! replica takes from it in one atomic script.
 //!

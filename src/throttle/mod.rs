@@ -1,5 +1,5 @@
 //! Spends the broker's rate-limit budget so that its 429 is practically never
-//! reached (DESIGN.md §7).
+//! reached (docs/cache.md, "Rate-limit budget").
 //!
 //! One `Throttle` per broker API key (the broker counts per key). It learns the
 //! budget from `X-RateLimit-*` (via `Broker::rate_limit()`, assumed from config

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::{hostile_string, runner};
 use crate::common::{spawn_app, TestApp};
 
-/// Every `extensions.code` DESIGN.md §5 documents.
+/// Every `extensions.code` docs/api.md documents.
 const CODES: &[&str] = &[
     "BAD_USER_INPUT",
     "QUERY_TOO_COMPLEX",

@@ -123,7 +123,7 @@ async fn a_polling_storm_over_three_replicas_never_reaches_the_brokers_limit() {
     assert!(refused > 0, "the storm never wanted more than the budget");
 }
 
-/// Whether a shared L2 read cache would save broker calls (issue 10 asks to build one
+/// Whether a shared L2 read cache would save broker calls (one is worth building
 /// only if measurements show it): the same polling load on one replica and spread
 /// over three, broker requests per 1000 dashboards. Each replica refreshes its own
 /// cache, so three make up to three times the refreshes of one.

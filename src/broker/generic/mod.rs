@@ -1,4 +1,4 @@
-//! The `generic` adapter: the generic v1 REST dialect of DESIGN.md §3 behind the
+//! The `generic` adapter: the generic v1 REST dialect (broker-sim/README.md) behind the
 //! `Broker` trait.
 //!
 //! This is the only place that holds the broker API key in a request, builds broker

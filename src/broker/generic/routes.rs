@@ -1,5 +1,5 @@
-//! The `Broker` trait over the generic v1 routes: one method per route of the table
-//! in DESIGN.md §3. Each call gets a span named after its route template, so logs
+//! The `Broker` trait over the generic v1 routes: one method per route of the v1 API
+//! (broker-sim/README.md). Each call gets a span named after its route template, so logs
 //! and traces group by route, never by a URL full of ids.
 
 use async_trait::async_trait;

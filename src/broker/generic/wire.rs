@@ -1,7 +1,7 @@
 //! The generic v1 dialect's JSON, as serde structs private to the adapter.
 //!
 //! These are deliberately separate from the domain types and from broker-sim's own
-//! structs (DESIGN.md §2): each side writes the wire format down independently, so a
+//! structs: each side writes the wire format down independently, so a
 //! misreading cannot hide on both sides at once. Decimals are read and written as
 //! JSON strings only — a float from the broker is a decode error, not a rounded price.
 

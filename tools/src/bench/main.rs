@@ -1,4 +1,4 @@
-//! The benchmark suite of issue 7: broker-sim and the gateway in this process on
+//! The benchmark suite (docs/benchmarks.md): broker-sim and the gateway in this process on
 //! port 0, a load generator on its own runtime, one table at the end.
 //!
 //! `cargo run --release -p brokergraph-tools --bin bench -- all` (or one scenario; see docs/benchmarks.md).
@@ -42,10 +42,10 @@ pub struct Args {
     /// Connections for `floor` and `hot`.
     #[arg(long, default_value_t = 50)]
     connections: usize,
-    /// Orders created at the broker for `memory` (issue 7's full size: 100000).
+    /// Orders created at the broker for `memory` (the full-size run: 100000).
     #[arg(long, default_value_t = 20_000)]
     orders: usize,
-    /// Cached `order` reads for `memory` (issue 7's full size: 1000000).
+    /// Cached `order` reads for `memory` (the full-size run: 1000000).
     #[arg(long, default_value_t = 200_000)]
     reads: u64,
 }

@@ -1,5 +1,5 @@
 //! `replica`: what a replica pays for sharing state through Redis on the hot path
-//! (one `GET` of the account's epoch per request, issue 10), measured as the
+//! (one `GET` of the account's epoch per request), measured as the
 //! dashboard's req/s with `redis.url` set ÷ the same gateway without, in rounds
 //! interleaved in one run. Starts its own `redis-server` on a free port.
 

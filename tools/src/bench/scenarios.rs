@@ -1,4 +1,4 @@
-//! The scenarios of issue 7. Each starts its own stack (so none inherits another's
+//! The benchmark scenarios. Each starts its own stack (so none inherits another's
 //! warm cache or spent rate limit), measures, and returns rows for the table.
 
 use std::sync::Arc;

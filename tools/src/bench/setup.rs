@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 pub const SIM_KEY: &str = "bench-broker-key";
 
 /// Account + 20 positions (with their instruments) + 20 orders, ~6 KB: the read a
-/// trading frontend polls, the shape issue 7 measures.
+/// trading frontend polls, the shape the benchmarks measure.
 pub const DASHBOARD: &str = "query Dashboard { \
   account { id accountNumber status currency cash buyingPower equity asOf } \
   positions(first: 20) { nodes { symbol quantity averagePrice marketValue asOf \

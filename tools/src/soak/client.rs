@@ -9,14 +9,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// The codes of DESIGN.md §5 that say "try again".
+/// The codes that say "try again" (docs/api.md, "Submitting safely").
 const RETRYABLE: &[&str] = &[
     "OUTCOME_UNKNOWN",
     "IDEMPOTENCY_KEY_IN_USE",
     "BROKER_UNAVAILABLE",
     "RATE_LIMITED",
 ];
-/// Every code DESIGN.md §5 documents, less INTERNAL_ERROR (a bug, so a violation).
+/// Every code docs/api.md documents, less INTERNAL_ERROR (a bug, so a violation).
 const DOCUMENTED: &[&str] = &[
     "UNAUTHENTICATED",
     "FORBIDDEN",

@@ -38,7 +38,7 @@ pub struct Args {
     seed: u64,
 }
 
-/// The default profile of issue 6: 20 % 5xx, 5 % hangs, 5 % resets, 10 %
+/// The default profile (docs/resilience.md): 20 % 5xx, 5 % hangs, 5 % resets, 10 %
 /// commit-then-fail, 429 bursts, 50-200 ms latency.
 fn fault_profile(seed: u64, scale: f64) -> serde_json::Value {
     let r = |rate: f64| (rate * scale).min(1.0);
