@@ -1,53 +1,87 @@
-#![warn(unreachable_pub)]
 //! brokergraph: a GraphQL gateway in front of a broker's REST API.
 //!
 //! Frontends and trading tools send GraphQL; brokergraph holds the broker
 //! credentials, pages broker lists as Relay connections, and submits orders under
-//! idempotency keys so that a retried mutation never places a second order. What
-//! clients rely on (names, codes, semantics) is `docs/api.md` and `schema.graphql`;
-//! how the modules fit together is `docs/architecture.md`; the rest of `docs/` is
-//! the operator's view.
+//! idempotency keys so that a retried mutation never places a second order.
+//! `docs/architecture.md` walks through the layers, the path of a query and of a
+//! submit, where state lives and which code keeps each invariant; the rest of
+//! `docs/` is the operator's and the client's view.
 //!
 //! # Layout
 //!
-//! Each layer knows only the one beneath it (request flows top to bottom):
+//! Each layer knows only the layers beneath it (a request flows top to bottom).
+//! Top first; modules on one line are one layer and do not import each other.
+//! `tests/project/layers.rs` reads this block and fails when a file of `src/`
+//! imports a module on its own line or above, or when files import each other in a
+//! cycle:
 //!
-//! - [`server`]: the axum HTTP server: routes (`/graphql`, `/healthz`, `/readyz`),
-//!   gateway-key authentication, request ids, body limit, timeouts, shutdown.
-//!   [`server::Gateway`] is what `main` and the tests start.
-//!   Also the operator's surface: `/metrics`, per-key rate limits, CORS.
-//! - [`auth`]: gateway API keys (SHA-256 hashes in the config) and their scopes.
-//! - [`audit`]: the mutation audit log (target `audit`, optional JSON-lines file);
-//!   [`metrics`]: the gateway's own counters behind `/metrics`.
-//! - [`graphql`]: the schema of DESIGN.md §5: queries, mutations, Relay connections
-//!   over broker cursors, global ids, the instrument DataLoader, and the one mapping
-//!   of every error to `extensions.code`; query limits and persisted queries.
-//! - [`orders`]: pre-trade validation and the submit/cancel flows that are safe to
-//!   retry.
-//! - [`cache`]: the read cache of DESIGN.md §7 as a `Broker` that wraps a `Broker`:
-//!   per-resource moka caches keyed by account, single-flight, stale-on-error with
-//!   `extensions.stale`, invalidation by mutations (and, with replicas, by other
-//!   replicas' mutations: `cache::replicas`); with `throttle`, which spends the
-//!   broker's rate-limit budget so its 429 is practically never reached (one budget
-//!   for all replicas: `throttle::shared`).
-//! - [`idempotency`]: the store that claims idempotency keys and replays outcomes:
-//!   in memory for one process, in Redis (`RedisStore`) for several.
-//! - [`shared`]: the Redis that replicas share (issue 10): one timeout-bounded
-//!   handle with its health for `/readyz`, and the per-account epoch that tells
-//!   replicas of each other's mutations. Absent without `redis.url`.
-//! - [`resilience`]: retries with backoff and a retry budget, and the circuit
-//!   breaker, as a `Broker` that wraps the adapter.
-//! - [`broker`]: the `Broker` trait in domain types, `BrokerError`, and the adapters
-//!   that speak a broker's REST dialect ([`broker::http`]: the generic v1 dialect;
-//!   `broker::alpaca`: Alpaca's Trading API v2).
-//! - [`domain`]: accounts, instruments, positions, orders: what every layer above the
-//!   adapters speaks, with `Decimal` money.
-//! - [`config`] and [`cli`]: the typed configuration (defaults < TOML < env < flags)
-//!   and the command line.
-//! - [`secret`]: strings that never print (broker and gateway keys).
-//! - [`telemetry`]: tracing setup, text or JSON.
-//! - `embedded` (feature `embedded-sim`): starts broker-sim in-process when no broker
-//!   is configured, so `cargo run` trades on a paper broker over real HTTP.
+//! ```text
+//! server
+//! services
+//! graphql
+//! auth audit
+//! orders
+//! cache
+//! throttle
+//! idempotency resilience metrics
+//! request
+//! cluster
+//! telemetry embedded
+//! config
+//! broker cli
+//! domain secret
+//! ```
+//!
+//! - [`server`]: HTTP only: routes (`/graphql`, `/healthz`, `/readyz`, `/metrics`,
+//!   GraphiQL), the gateway-key header, request ids, body limit, per-key rate
+//!   limits, CORS, timeouts, shutdown. [`server::Gateway`] is what `main` and the
+//!   tests start; it serves what `services` built.
+//! - `services`: start-up, the one place that knows every layer: builds the adapter
+//!   (or the embedded paper broker), stacks the broker wrappers, the cache, the
+//!   order service and the schema, and derives every per-account name from one
+//!   `AccountIdentity`.
+//! - [`graphql`]: the schema (queries, mutations, Relay connections over broker
+//!   cursors, global ids, the instrument DataLoader), query limits and persisted
+//!   queries; `graphql::Executor` runs one request (replica sync, the whole-response
+//!   cache, the request scope, `extensions.stale`); the one mapping of every error
+//!   to an `extensions.code` (`graphql::ErrorCode`).
+//! - [`auth`]: gateway API keys (SHA-256 hashes in the config) and their scopes;
+//!   `audit`: the mutation audit log (target `audit`, optional JSON-lines file).
+//! - `orders`: pre-trade validation, the submit/cancel flows that are safe to
+//!   retry, their one resend deadline (`orders::resend`), the `userErrors` codes.
+//! - [`cache`]: the read cache as a `Broker` that wraps a `Broker`: per-resource
+//!   moka caches keyed by account, single-flight, stale-on-error, invalidation by
+//!   mutations (and by other replicas' mutations: `cache::replicas`).
+//! - `throttle`: spends the broker's rate-limit budget so its 429 is practically
+//!   never reached; one budget for all replicas through Redis
+//!   (`throttle::cluster_budget`).
+//! - [`idempotency`]: the store that claims idempotency keys and replays outcomes,
+//!   in memory for one process, in Redis for several; [`resilience`]: retries with
+//!   backoff, a retry budget and the circuit breaker, as a `broker::CallLayer`;
+//!   `metrics`: the gateway's own counters, and `metrics::Meter`, the `CallLayer`
+//!   that counts every broker attempt.
+//! - `request`: what one request carries to layers that never see it as an
+//!   argument (stale values served, freshness, a mutation's read priority).
+//! - [`cluster`]: the Redis that replicas share: one timeout-bounded handle with
+//!   its health for `/readyz`, and the per-account epoch that tells replicas of each
+//!   other's mutations. Absent without `redis.url`.
+//! - [`telemetry`]: tracing setup, text or JSON (and OTLP with the `otlp` feature);
+//!   `embedded` (feature `embedded-sim`): broker-sim in-process when no broker is
+//!   configured, so `cargo run` trades on a paper broker over real HTTP.
+//! - [`config`]: the typed configuration (defaults < TOML < env < flags), one file
+//!   per section, checked at load.
+//! - [`broker`]: the `Broker` trait in domain types, `broker::Route` (the one name
+//!   of an operation in metrics, logs and stats), `Layered<L: CallLayer>` for the
+//!   wrappers, `BrokerError`, and the adapters: `broker::generic` (the generic v1
+//!   dialect) and `broker::alpaca` (Alpaca's Trading API v2) over
+//!   `broker::transport`; [`cli`]: the command line.
+//! - [`domain`]: accounts, instruments, positions, orders, with `Decimal` money;
+//!   [`secret`]: strings that never print (broker and gateway keys).
+//!
+//! Public are the modules `main`, the `tools/` binaries, the benches and the tests
+//! use; everything else is `pub(crate)`, which `unreachable_pub` enforces.
+
+#![warn(unreachable_pub)]
 
 mod audit;
 pub mod auth;

@@ -118,15 +118,13 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn stale_values_are_reported_per_resource_with_the_oldest_age() {
+    async fn stale_ages_are_reported_in_seconds_with_one_decimal() {
         let scope = RequestScope::default();
-        scope
-            .run(async {
-                RequestScope::record_stale("account", Duration::from_millis(1200));
-                RequestScope::record_stale("account", Duration::from_millis(3240));
-                RequestScope::record_stale("positions", Duration::from_millis(50));
-            })
-            .await;
+        let record = async {
+            RequestScope::record_stale("account", Duration::from_millis(3240));
+            RequestScope::record_stale("positions", Duration::from_millis(50));
+        };
+        scope.run(record).await;
         let value = serde_json::to_value(stale_extension(&scope).unwrap()).unwrap();
         assert_eq!(
             value,
