@@ -334,5 +334,4 @@ fn uuid_from(rng: &mut ChaCha8Rng) -> Uuid {
 }
 
 #[cfg(test)]
-#[path = "engine_tests.rs"]
 mod tests;
