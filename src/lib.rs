@@ -8,7 +8,26 @@
 //!
 //! # Layout
 //!
-//! Each layer knows only the one beneath it (request flows top to bottom):
+//! Each layer knows only the layers beneath it (request flows top to bottom). Top
+//! first; modules on one line are one layer and do not import each other
+//! (`tests/project/layers.rs` reads this block and checks every file of `src/`):
+//!
+//! ```text
+//! server telemetry
+//! graphql
+//! auth audit metrics
+//! orders
+//! cache
+//! throttle
+//! idempotency
+//! shared
+//! resilience
+//! broker embedded
+//! domain
+//! config
+//! cli
+//! secret
+//! ```
 //!
 //! - [`server`]: the axum HTTP server: routes (`/graphql`, `/healthz`, `/readyz`),
 //!   gateway-key authentication, request ids, body limit, timeouts, shutdown.
