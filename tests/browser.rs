@@ -8,6 +8,9 @@
 //! they are missing the test fails, so a CI without a browser cannot pass by
 //! accident; `BROKERGRAPH_SKIP_BROWSER=1` skips it on purpose.
 
+// GraphiQL needs only an app and a look at the broker, a few of the shared helpers;
+// the api binary uses them all.
+#[allow(dead_code)]
 mod common;
 #[path = "browser/harness.rs"]
 mod harness;

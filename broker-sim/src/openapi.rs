@@ -1,5 +1,5 @@
 //! `GET /openapi.json`: an OpenAPI 3 description of the v1 API, written by hand next to
-//! the code it describes; `tests/openapi.rs` checks it against real responses so the
+//! the code it describes; `tests/http/openapi.rs` checks it against real responses so the
 //! two cannot drift apart unnoticed.
 
 use axum::Json;

@@ -1,5 +1,5 @@
 //! The parsers a client's input reaches before anything is sent to the broker,
-//! exposed (hidden) so `tests/properties.rs` can throw thousands of inputs at them
+//! exposed (hidden) so `tests/api/properties.rs` can throw thousands of inputs at them
 //! without a server: cursors, global ids and the `Decimal` scalar. Thin: each function is the one the schema uses.
 
 use async_graphql::ScalarType;

@@ -1,6 +1,9 @@
 //! `spawn_app()`: broker-sim and the gateway on port 0, over real HTTP, with typed
 //! handles for the test to drive and inspect both.
-#![allow(dead_code)]
+//!
+//! Included by several test binaries (`#[path = "../common/mod.rs"] mod common;`).
+//! The api binary uses every item, so a helper nobody needs any more warns there;
+//! the binaries that use only a few say so where they include it.
 
 use std::net::SocketAddr;
 

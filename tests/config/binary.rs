@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256};
 
 use brokergraph::auth::hash_key;
 
-use super::*;
+use crate::helpers::*;
 
 #[test]
 fn bad_configs_exit_2_with_one_line_naming_the_key() {

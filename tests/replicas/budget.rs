@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::cluster::{self, Cluster};
 use crate::common::sim_config;
-use crate::{buy, cheap_symbol, DASHBOARD, SUBMIT};
+use crate::helpers::{buy, cheap_symbol, DASHBOARD, SUBMIT};
 
 /// Three replicas against broker-sim limited to 20 requests per 10 s. Pollers
 /// want more than that (short TTLs), and other clients look up instruments

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::cluster::Cluster;
 use crate::common::sim_config;
+use crate::helpers::{buy, cheap_symbol, DASHBOARD, LONG_TTLS, SUBMIT};
 use crate::redis_server::RedisServer;
-use crate::{buy, cheap_symbol, DASHBOARD, LONG_TTLS, SUBMIT};
 
 /// With Redis unusable: reads are answered, a submit is BROKER_UNAVAILABLE with
 /// nothing sent to the broker, `/readyz` says degraded and why, `/metrics` too.

@@ -1,0 +1,337 @@
+//! The trading core: accounts and the market behind one lock, order submission,
+//! cancellation, matching on every tick or price change, and session closes.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::accounts::Account;
+use crate::config::SimConfig;
+use crate::error::ApiError;
+use crate::market::Market;
+use crate::orders::{tick_liquidity, Order, OrderRequest, OrderStatus, Side, TimeInForce};
+use crate::validation;
+
+const ID_SALT: u64 = 0x5eed_0003;
+const POSITIONS_SALT: u64 = 0x5eed_0004;
+
+pub(crate) struct Engine {
+    pub market: Market,
+    pub accounts: Vec<Account>,
+    ids: ChaCha8Rng,
+    next_seq: u64,
+    pub tick: u64,
+    pub session: u64,
+    session_ticks: u64,
+    max_closed: usize,
+    pub orders_created: u64,
+}
+
+impl Engine {
+    /// The seeded initial state; `POST /sim/reset` rebuilds exactly this.
+    pub(crate) fn new(cfg: &SimConfig, now: DateTime<Utc>) -> Engine {
+        let mut ids = ChaCha8Rng::seed_from_u64(cfg.seed ^ ID_SALT);
+        let mut accounts = Vec::with_capacity(cfg.api_keys.len());
+        for _ in &cfg.api_keys {
+            let id = uuid_from(&mut ids);
+            let number = format!("PA{:08}", ids.gen_range(0..100_000_000u32));
+            accounts.push(Account::new(id, number, cfg.cash, now));
+        }
+        let mut engine = Engine {
+            market: Market::generate(cfg.seed, cfg.instruments),
+            accounts,
+            ids,
+            next_seq: 1,
+            tick: 0,
+            session: 0,
+            session_ticks: cfg.session_ticks.max(1),
+            max_closed: cfg.max_closed_orders.max(1),
+            orders_created: 0,
+        };
+        engine.seed_positions(cfg.seed, cfg.positions, now);
+        engine
+    }
+
+    /// Buys `count` positions per account at the initial price, without order history.
+    fn seed_positions(&mut self, seed: u64, count: usize, now: DateTime<Utc>) {
+        let tradable: Vec<usize> = (0..self.market.instruments.len())
+            .filter(|&i| self.market.instruments[i].tradable)
+            .collect();
+        let count = count.min(tradable.len());
+        if count == 0 {
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ POSITIONS_SALT);
+        for account in &mut self.accounts {
+            let budget = account.cash / Decimal::from(2 * count);
+            let mut picked = HashSet::new();
+            while picked.len() < count {
+                picked.insert(tradable[rng.gen_range(0..tradable.len())]);
+            }
+            let mut picked: Vec<usize> = picked.into_iter().collect();
+            picked.sort_unstable();
+            for i in picked {
+                let inst = &self.market.instruments[i];
+                let lot_cost = inst.price * Decimal::from(inst.lot_size);
+                let max_lots = (budget / lot_cost).floor();
+                let lots = Decimal::from(rng.gen_range(1..=20u32)).min(max_lots);
+                if lots < Decimal::ONE {
+                    continue;
+                }
+                let qty = lots * Decimal::from(inst.lot_size);
+                let (symbol, price) = (inst.symbol.clone(), inst.price);
+                account.apply_fill(&symbol, Side::Buy, qty, price, now);
+            }
+        }
+    }
+
+    fn next_id(&mut self) -> Uuid {
+        uuid_from(&mut self.ids)
+    }
+
+    /// Validates a request against the instrument and the account, then creates the order
+    /// and gives it its first chance to execute.
+    pub(crate) fn submit(
+        &mut self,
+        acct: usize,
+        req: OrderRequest,
+        idempotency_key: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, ApiError> {
+        let (inst, reserve_price) = validation::admit(&req, &self.market, &self.accounts[acct])?;
+        let id = self.next_id();
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let order = Order {
+            id,
+            seq,
+            idempotency_key,
+            symbol: req.symbol,
+            side: req.side,
+            order_type: req.order_type,
+            quantity: req.quantity.normalize(),
+            filled_quantity: Decimal::ZERO,
+            fill_notional: Decimal::ZERO,
+            limit_price: req.limit_price.map(|p| inst.scaled(p)),
+            stop_price: req.stop_price.map(|p| inst.scaled(p)),
+            time_in_force: req.time_in_force,
+            status: OrderStatus::Accepted,
+            triggered: false,
+            reserve_price,
+            created_at: now,
+            updated_at: now,
+        };
+        let tif = order.time_in_force;
+        let fok_ok = tif != TimeInForce::Fok || self.fillable_in_full(acct, &order);
+        self.accounts[acct].insert_order(order);
+        self.accounts[acct].updated_at = now;
+        self.orders_created += 1;
+        if fok_ok {
+            self.execute(acct, seq, now);
+        }
+        if matches!(tif, TimeInForce::Ioc | TimeInForce::Fok) {
+            self.finish(acct, seq, OrderStatus::Canceled, now);
+        }
+        self.accounts[acct].prune(self.max_closed, now);
+        Ok(id)
+    }
+
+    /// FOK: the whole quantity must trade now, at one price, within one tick's liquidity.
+    fn fillable_in_full(&self, acct: usize, order: &Order) -> bool {
+        let Some(inst) = self.market.get(&order.symbol) else {
+            return false;
+        };
+        let mut probe = order.clone();
+        if !probe.marketable(inst.price) || tick_liquidity(inst, inst.price) < order.quantity {
+            return false;
+        }
+        order.side == Side::Sell || self.accounts[acct].cash >= order.quantity * inst.price
+    }
+
+    /// Ends an order that is still open with a terminal status.
+    fn finish(&mut self, acct: usize, seq: u64, status: OrderStatus, now: DateTime<Utc>) {
+        let account = &mut self.accounts[acct];
+        let changed = account.update(seq, |order| {
+            let open = order.status.is_open();
+            if open {
+                order.status = status;
+                order.updated_at = now;
+            }
+            open
+        });
+        if changed == Some(true) {
+            account.updated_at = now;
+        }
+    }
+
+    /// One execution attempt at the current price, up to one tick's liquidity.
+    fn execute(&mut self, acct: usize, seq: u64, now: DateTime<Utc>) {
+        let account = &mut self.accounts[acct];
+        let Some(order) = account.orders.get(&seq) else {
+            return;
+        };
+        let Some(inst) = self.market.get(&order.symbol) else {
+            return;
+        };
+        if !order.status.is_open() {
+            return;
+        }
+        let price = inst.price;
+        let lot = Decimal::from(inst.lot_size);
+        let liquidity = tick_liquidity(inst, price);
+        let affordable = ((account.cash / price / lot).floor() * lot).max(Decimal::ZERO);
+        let fill = account.update(seq, |order| {
+            if !order.marketable(price) {
+                return None;
+            }
+            let mut qty = order.remaining().min(liquidity);
+            if order.side == Side::Buy {
+                qty = qty.min(affordable);
+            }
+            if qty.is_zero() {
+                if order.limit_price.is_none() {
+                    // A market order the account can no longer pay for: cancel the rest
+                    // rather than overdraw cash.
+                    order.status = OrderStatus::Canceled;
+                    order.updated_at = now;
+                }
+                return None;
+            }
+            order.filled_quantity += qty;
+            order.fill_notional += qty * price;
+            order.status = if order.remaining().is_zero() {
+                OrderStatus::Filled
+            } else {
+                OrderStatus::PartiallyFilled
+            };
+            order.updated_at = now;
+            Some((order.symbol.clone(), order.side, qty))
+        });
+        if let Some(Some((symbol, side, qty))) = fill {
+            account.apply_fill(&symbol, side, qty, price, now);
+        }
+    }
+
+    pub(crate) fn cancel(
+        &mut self,
+        acct: usize,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let account = &self.accounts[acct];
+        let seq = *account.by_id.get(&id).ok_or(ApiError::NotFound("order"))?;
+        let status = account.orders[&seq].status;
+        match status {
+            s if s.is_open() => {
+                self.finish(acct, seq, OrderStatus::Canceled, now);
+                self.accounts[acct].prune(self.max_closed, now);
+                Ok(())
+            }
+            OrderStatus::Canceled => Ok(()),
+            other => Err(ApiError::unprocessable(
+                "order_not_cancelable",
+                None,
+                format!(
+                    "order is {} and can no longer be canceled",
+                    crate::wire::status_name(other)
+                ),
+            )),
+        }
+    }
+
+    /// One market clock step: prices move, resting orders get their chance, and a
+    /// session boundary expires `day` orders.
+    pub(crate) fn step(&mut self, now: DateTime<Utc>) {
+        self.tick += 1;
+        self.market.step();
+        self.match_open(None, now);
+        if self.tick.checked_rem(self.session_ticks) == Some(0) {
+            self.close_session(now);
+        }
+    }
+
+    pub(crate) fn set_price(
+        &mut self,
+        symbol: &str,
+        price: Decimal,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let inst = self.market.get(symbol).ok_or_else(|| {
+            ApiError::unprocessable(
+                "unknown_symbol",
+                Some("symbol"),
+                format!("unknown symbol {symbol:?}"),
+            )
+        })?;
+        if price <= Decimal::ZERO
+            || price > crate::validation::MAX_PRICE
+            || !inst.on_tick_grid(price)
+        {
+            return Err(ApiError::unprocessable(
+                "tick_size",
+                Some("price"),
+                format!(
+                    "price must be positive and a multiple of the tick size {}",
+                    inst.tick_size
+                ),
+            ));
+        }
+        self.market.set_price(symbol, price);
+        self.match_open(Some(symbol), now);
+        Ok(())
+    }
+
+    fn match_open(&mut self, symbol: Option<&str>, now: DateTime<Utc>) {
+        for acct in 0..self.accounts.len() {
+            let account = &self.accounts[acct];
+            let seqs: Vec<u64> = account
+                .open
+                .iter()
+                .copied()
+                .filter(|seq| symbol.is_none_or(|s| account.orders[seq].symbol == s))
+                .collect();
+            for seq in seqs {
+                self.execute(acct, seq, now);
+            }
+            self.accounts[acct].prune(self.max_closed, now);
+        }
+    }
+
+    /// The simulated close: every open `day` order expires, and the next session begins.
+    pub(crate) fn close_session(&mut self, now: DateTime<Utc>) {
+        for acct in 0..self.accounts.len() {
+            let account = &self.accounts[acct];
+            let day: Vec<u64> = account
+                .open
+                .iter()
+                .copied()
+                .filter(|seq| account.orders[seq].time_in_force == TimeInForce::Day)
+                .collect();
+            for seq in day {
+                self.finish(acct, seq, OrderStatus::Expired, now);
+            }
+            self.accounts[acct].prune(self.max_closed, now);
+        }
+        self.session += 1;
+    }
+
+    pub(crate) fn open_order_count(&self) -> u64 {
+        self.accounts.iter().map(|a| a.open.len() as u64).sum()
+    }
+
+    pub(crate) fn stored_order_count(&self) -> u64 {
+        self.accounts.iter().map(|a| a.orders.len() as u64).sum()
+    }
+}
+
+/// Ids come from the seeded stream, so two runs with one seed hand out the same ids.
+fn uuid_from(rng: &mut ChaCha8Rng) -> Uuid {
+    uuid::Builder::from_random_bytes(rng.gen()).into_uuid()
+}
+
+#[cfg(test)]
+mod tests;
