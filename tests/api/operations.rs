@@ -193,3 +193,41 @@ async fn introspection_and_graphiql_follow_the_listen_address_and_switch() {
     .await;
     on.data(INTROSPECT, json!({})).await;
 }
+
+/// A broker call has one name (`broker::Route`) whatever the dialect: the cache's
+/// per-route stats key, the `route` label of the calls the cache let through and of
+/// the adapter's HTTP attempts are the same value, for Alpaca's `/v2` as for `/v1`.
+async fn a_broker_call_has_one_name_in_stats_and_metrics(dialect: broker_sim::Dialect) {
+    let app = common::spawn_app_in(dialect).await;
+    app.data(
+        "{ account { cash } orders(first: 1) { nodes { id } } instruments(first: 1) { nodes { symbol } } }",
+        json!({}),
+    )
+    .await;
+    let stats: std::collections::BTreeSet<String> =
+        app.cache.snapshot().broker_calls.into_keys().collect();
+    let text = app.metrics().await;
+    let labels = |metric: &str| -> std::collections::BTreeSet<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(metric)?.strip_prefix("{route=\""))
+            .filter_map(|rest| rest.split('"').next().map(str::to_string))
+            .collect()
+    };
+    let expected: std::collections::BTreeSet<String> = ["account", "instruments", "orders"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(stats, expected, "{dialect:?}: cache stats keys");
+    assert_eq!(
+        labels("brokergraph_broker_calls_total"),
+        expected,
+        "{dialect:?}"
+    );
+    assert_eq!(
+        labels("brokergraph_broker_requests_total"),
+        expected,
+        "{dialect:?}"
+    );
+}
+
+crate::in_both_dialects!(a_broker_call_has_one_name_in_stats_and_metrics);
