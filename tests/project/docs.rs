@@ -43,7 +43,7 @@ fn relative(path: &Path) -> String {
 }
 
 #[test]
-fn the_architecture_document_places_every_file_of_src() {
+fn the_architecture_document_places_every_file_of_src_and_no_other() {
     let doc = std::fs::read_to_string(Path::new(ROOT).join("docs/architecture.md"))
         .expect("docs/architecture.md exists");
     let missing: Vec<String> = files("src", &["rs"])
@@ -55,6 +55,16 @@ fn the_architecture_document_places_every_file_of_src() {
         missing.is_empty(),
         "files of src/ that docs/architecture.md's file table does not name:\n{}",
         missing.join("\n")
+    );
+    let gone: Vec<&str> = doc
+        .split('`')
+        .filter(|s| s.starts_with("src/") && s.ends_with(".rs"))
+        .filter(|s| !Path::new(ROOT).join(s).exists())
+        .collect();
+    assert!(
+        gone.is_empty(),
+        "docs/architecture.md names files that do not exist:\n{}",
+        gone.join("\n")
     );
 }
 

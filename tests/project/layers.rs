@@ -20,7 +20,7 @@ const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
 /// promise is what lets a layer be read, tested and replaced without the ones
 /// above it.
 ///
-/// For every `.rs` file under `src/` (except `src/bin/`, `main.rs` and `lib.rs`),
+/// For every `.rs` file under `src/` (except `main.rs` and `lib.rs`),
 /// each `crate::` path (and `super::` path that climbs out of its top-level module)
 /// must name a module on a strictly lower line of the layer block of lib.rs. Modules
 /// on one line are one layer and may not import each other; a module missing from
