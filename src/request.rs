@@ -56,15 +56,10 @@ impl RequestScope {
     /// order at its pre-trade check, with the reserve kept for exactly that order
     /// unused. Still records into the request's scope, if there is one.
     pub(crate) async fn for_mutation<F: Future>(reads: F) -> F::Output {
-        let scope = SCOPE
-            .try_with(|s| RequestScope {
-                reads: s.reads.clone(),
-                mutation: true,
-            })
-            .unwrap_or_else(|_| RequestScope {
-                reads: Arc::default(),
-                mutation: true,
-            });
+        let scope = RequestScope {
+            reads: SCOPE.try_with(|s| s.reads.clone()).unwrap_or_default(),
+            mutation: true,
+        };
         SCOPE.scope(scope, reads).await
     }
 

@@ -21,30 +21,16 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::Authenticator;
-use crate::broker::Broker;
 use crate::cache::{CacheStats, CacheStatsHandle};
-use crate::cluster::Redis;
 use crate::config::Config;
-use crate::graphql::Executor;
-use crate::metrics::Metrics;
-use crate::resilience::CircuitBreaker;
 use crate::services::{Services, StartError};
 
-/// What every request handler shares.
+/// What every request handler shares: the services start-up built, and the
+/// HTTP layer's own settings and per-key limiter.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    executor: Arc<Executor>,
-    /// The cached broker, for `/readyz`.
-    broker: Arc<dyn Broker>,
-    auth: Arc<Authenticator>,
+    services: Arc<Services>,
     graphiql: bool,
-    /// The broker's circuit breaker, which `/readyz` reports.
-    breaker: Arc<CircuitBreaker>,
-    /// The Redis replicas share, if configured; `/readyz` reports it.
-    redis: Option<Arc<Redis>>,
-    metrics: Arc<Metrics>,
-    cache: CacheStatsHandle,
     ratelimit: Arc<ratelimit::RateLimiter>,
     body_limit: usize,
 }
@@ -74,19 +60,14 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
-        let services = Services::build(&config).await?;
+        #[cfg_attr(not(feature = "embedded-sim"), allow(unused_mut))]
+        let mut services = Services::build(&config).await?;
         let cache = services.cache.clone();
         #[cfg(feature = "embedded-sim")]
-        let embedded = services.embedded;
+        let embedded = services.embedded.take();
         let state = AppState {
-            executor: services.executor,
-            broker: services.broker,
-            auth: services.auth,
+            services: Arc::new(services),
             graphiql: config.server.graphiql_on(config.listen),
-            breaker: services.breaker,
-            redis: services.redis,
-            metrics: services.metrics,
-            cache: services.cache,
             ratelimit: Arc::new(ratelimit::RateLimiter::new(&config.rate_limit)),
             body_limit: config.server.body_limit_bytes,
         };

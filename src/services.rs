@@ -47,7 +47,7 @@ pub enum StartError {
 
 /// What the HTTP server serves.
 pub(crate) struct Services {
-    pub executor: Arc<Executor>,
+    pub executor: Executor,
     /// The cached broker, which `/readyz` asks for the account.
     pub broker: Arc<dyn Broker>,
     pub auth: Arc<Authenticator>,
@@ -115,7 +115,7 @@ impl Services {
             );
         }
         Ok(Services {
-            executor: Arc::new(Executor::new(schema, cached)),
+            executor: Executor::new(schema, cached),
             broker,
             auth,
             breaker,

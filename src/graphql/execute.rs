@@ -17,16 +17,14 @@ use bytes::Bytes;
 use super::responses::ResponseCache;
 use super::{AppSchema, ErrorCode, InstrumentLoader};
 use crate::auth::Principal;
-use crate::broker::Broker;
 use crate::cache::CachedBroker;
 use crate::request::RequestScope;
 
 /// Executes requests against the schema, with the response cache in front.
 pub struct Executor {
     schema: AppSchema,
-    /// The schema's broker: the instrument DataLoader of each request reads through it.
-    broker: Arc<dyn Broker>,
-    /// The same broker's cache layer, which learns of other replicas' mutations.
+    /// The schema's broker: the instrument DataLoader of each request reads through
+    /// it, and it learns of other replicas' mutations before each request.
     cached: Arc<CachedBroker>,
     responses: ResponseCache,
 }
@@ -42,7 +40,6 @@ impl Executor {
     pub fn new(schema: AppSchema, cached: Arc<CachedBroker>) -> Executor {
         Executor {
             schema,
-            broker: cached.clone(),
             responses: ResponseCache::new(cached.clone()),
             cached,
         }
@@ -62,7 +59,7 @@ impl Executor {
         // a stale instrument is still reported.
         let request = request
             .data(DataLoader::new(
-                InstrumentLoader::new(self.broker.clone()),
+                InstrumentLoader::new(self.cached.clone()),
                 move |batch| tokio::spawn(loader_scope.run(batch)),
             ))
             .data(principal);

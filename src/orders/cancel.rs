@@ -51,7 +51,7 @@ impl OrderService {
                 Err(e) if e.outcome_unknown() => None,
                 Err(e) => return Err(e.into()),
             };
-            if !resend.wait(retry_after).await {
+            if resend.wait(retry_after).await.is_err() {
                 return Err(unconfirmed());
             }
         }

@@ -63,20 +63,15 @@ impl Resend {
     }
 
     /// Waits before the next send: `retry_after` when the broker said how long,
-    /// else the backoff of this attempt. `false`, without waiting, when the wait
-    /// would end past the deadline.
-    pub(super) async fn wait(&mut self, retry_after: Option<Duration>) -> bool {
+    /// else the backoff of this attempt. `Err` with that wait, without waiting, when
+    /// it would end past the deadline (a client can be told when to come back).
+    pub(super) async fn wait(&mut self, retry_after: Option<Duration>) -> Result<(), Duration> {
         let wait = retry_after.unwrap_or_else(|| backoff(self.attempt));
         self.attempt += 1;
         if Instant::now() + wait > self.deadline {
-            return false;
+            return Err(wait);
         }
         tokio::time::sleep(wait).await;
-        true
-    }
-
-    /// The wait the next send would need, to tell a client when to come back.
-    pub(super) fn next_backoff(&self) -> Duration {
-        backoff(self.attempt)
+        Ok(())
     }
 }

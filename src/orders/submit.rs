@@ -137,8 +137,7 @@ impl OrderService {
                     })
                 }
             };
-            let wait = retry_after.unwrap_or_else(|| resend.next_backoff());
-            if !resend.wait(retry_after).await {
+            if let Err(wait) = resend.wait(retry_after).await {
                 return Err(if uncertain {
                     OrderError::OutcomeUnknown
                 } else {

@@ -108,7 +108,7 @@ static PAGE: LazyLock<String> = LazyLock::new(|| {
 /// (an attribute, not a script: no inline script) so it can explain the headers
 /// editor; the key itself never reaches the page.
 pub(crate) fn page(state: &AppState) -> Response {
-    let keys = if state.auth.keys_configured() {
+    let keys = if state.services.auth.keys_configured() {
         "true"
     } else {
         "false"

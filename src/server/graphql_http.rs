@@ -74,7 +74,7 @@ async fn execute(
     headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> Response {
-    let principal = match state.auth.authenticate(bearer(headers)) {
+    let principal = match state.services.auth.authenticate(bearer(headers)) {
         Ok(p) => p,
         Err(_) => {
             return error_response(
@@ -84,7 +84,7 @@ async fn execute(
             )
         }
     };
-    match state.executor.execute(request, principal).await {
+    match state.services.executor.execute(request, principal).await {
         Answer::Serialized(body) => {
             let mut response = Response::new(Body::from(body));
             response.headers_mut().insert(

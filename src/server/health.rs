@@ -27,7 +27,7 @@ pub(crate) async fn healthz() -> impl IntoResponse {
 /// answer BROKER_UNAVAILABLE meanwhile.
 pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let (code, mut body) = broker_readiness(&state).await;
-    if let Some(redis) = &state.redis {
+    if let Some(redis) = &state.services.redis {
         let redis_status = match redis.ping().await {
             Ok(()) => json!({ "status": "up" }),
             Err(e) => {
@@ -47,7 +47,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn broker_readiness(state: &AppState) -> (StatusCode, serde_json::Value) {
-    let breaker = state.breaker.state();
+    let breaker = state.services.breaker.state();
     if breaker == BreakerState::Open {
         let code = GatewayError::from(BrokerError::CircuitOpen).code();
         return (
@@ -56,7 +56,7 @@ async fn broker_readiness(state: &AppState) -> (StatusCode, serde_json::Value) {
                 "reason": "the broker has been failing: circuit open", "breaker": breaker.as_str() }),
         );
     }
-    match tokio::time::timeout(Duration::from_secs(3), state.broker.account()).await {
+    match tokio::time::timeout(Duration::from_secs(3), state.services.broker.account()).await {
         Ok(Ok(_)) => (
             StatusCode::OK,
             json!({ "status": "ready", "breaker": breaker.as_str() }),

@@ -17,9 +17,9 @@ use crate::resilience::BreakerState;
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::with_capacity(4096);
-    state.metrics.render(&mut out);
+    state.services.metrics.render(&mut out);
 
-    let c = state.cache.snapshot();
+    let c = state.services.cache.snapshot();
     help(
         &mut out,
         "brokergraph_broker_calls_total",
@@ -93,7 +93,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         "gauge",
         "Broker circuit breaker: 1 for the current state.",
     );
-    let now = state.breaker.state();
+    let now = state.services.breaker.state();
     for s in [
         BreakerState::Closed,
         BreakerState::Open,
@@ -107,7 +107,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         );
     }
 
-    if let Some(redis) = &state.redis {
+    if let Some(redis) = &state.services.redis {
         help(
             &mut out,
             "brokergraph_redis_up",

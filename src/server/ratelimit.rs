@@ -101,8 +101,8 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = match state.auth.authenticate(bearer) {
-        Ok(p) if state.auth.keys_configured() => p,
+    let principal = match state.services.auth.authenticate(bearer) {
+        Ok(p) if state.services.auth.keys_configured() => p,
         _ => return next.run(request).await,
     };
     match state.ratelimit.take(&principal.key_id) {
@@ -116,7 +116,7 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
             response
         }
         Err(wait) => {
-            state.metrics.rate_limited(&principal.key_id);
+            state.services.metrics.rate_limited(&principal.key_id);
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
             let mut response = error_response_with(
                 StatusCode::TOO_MANY_REQUESTS,

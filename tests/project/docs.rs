@@ -6,33 +6,8 @@ use std::path::{Path, PathBuf};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// Every file below `dir` (relative to the repository) whose name ends in one of `exts`.
 fn files(dir: &str, exts: &[&str]) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut todo = vec![Path::new(ROOT).join(dir)];
-    while let Some(dir) = todo.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                if path
-                    .file_name()
-                    .is_some_and(|n| n != "target" && n != "node_modules")
-                {
-                    todo.push(path);
-                }
-            } else if exts
-                .iter()
-                .any(|e| path.to_string_lossy().ends_with(&format!(".{e}")))
-            {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
+    crate::files_under(&Path::new(ROOT).join(dir), exts)
 }
 
 fn relative(path: &Path) -> String {

@@ -12,7 +12,7 @@
 //! is the right trade for a rule about what a file mentions.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
 
@@ -334,9 +334,13 @@ struct Ref {
 
 impl Source {
     fn read(src: &Path) -> Source {
-        let mut paths = Vec::new();
-        collect(src, src, &mut paths);
-        paths.sort();
+        let paths = crate::files_under(src, &["rs"])
+            .into_iter()
+            .map(|path| {
+                let rel = path.strip_prefix(src).expect("under src/");
+                rel.to_string_lossy().replace('\\', "/")
+            })
+            .filter(|rel| rel != "lib.rs" && rel != "main.rs");
         let texts: Vec<(String, String)> = paths
             .into_iter()
             .map(|rel| {
@@ -382,25 +386,6 @@ impl File {
             path: path.to_string(),
             refs: scan(text, &module).refs,
             module,
-        }
-    }
-}
-
-/// Every `.rs` file under `dir` that is part of the library's modules.
-fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    for entry in std::fs::read_dir(dir).expect("a readable directory") {
-        let path: PathBuf = entry.expect("a directory entry").path();
-        let rel = path
-            .strip_prefix(root)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
-        if path.is_dir() {
-            if rel != "bin" {
-                collect(root, &path, out);
-            }
-        } else if rel.ends_with(".rs") && rel != "lib.rs" && rel != "main.rs" {
-            out.push(rel);
         }
     }
 }
