@@ -45,6 +45,35 @@ async fn submit(app: &TestApp, vars: Value) -> Value {
     app.data(SUBMIT, vars).await["submitOrder"].clone()
 }
 
+/// One deadline bounds a submit, the resilience layer's retries included: a broker
+/// that never answers gets one send, then the client is told OUTCOME_UNKNOWN (its
+/// retry with the key settles it), instead of one send per inner retry while the
+/// deadline has long passed.
+#[tokio::test]
+async fn a_submit_to_a_hung_broker_sends_once_within_the_resend_deadline() {
+    let app = spawn_app_with(AppOptions {
+        tweak: |c| {
+            c.idempotency.resend_deadline = std::time::Duration::from_millis(300);
+            c.broker.request_timeout = std::time::Duration::from_secs(2);
+        },
+        ..AppOptions::default()
+    })
+    .await;
+    let (symbol, _) = instrument(&app).await;
+    let orders = app.route("POST /v1/orders");
+    app.sim
+        .set_faults(json!({ "rules": [{ "route": orders, "kind": "hang" }] }))
+        .await;
+    let body = app
+        .graphql(SUBMIT, market(Uuid::new_v4(), &symbol, "1"))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "OUTCOME_UNKNOWN",
+        "{body:#}"
+    );
+    assert_eq!(app.stats().await.count(&orders), 1);
+}
+
 async fn the_same_key_twice_places_one_order_and_replays_it(dialect: Dialect) {
     let app = spawn_app_in(dialect).await;
     let (symbol, _) = instrument(&app).await;
