@@ -200,3 +200,45 @@ pub struct Submitted {
     pub order: Order,
     pub replayed: bool,
 }
+
+/// What happened to an order, as the gateway tells subscribers. Brokers name more
+/// events than this (Alpaca's `done_for_day`, `calculated`...); those fold into
+/// `Other` and keep their own name beside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OrderEventKind {
+    New,
+    Accepted,
+    PartialFill,
+    Fill,
+    Canceled,
+    PendingCancel,
+    Expired,
+    Rejected,
+    Replaced,
+    /// Not a broker event: the gateway found this state by reading the broker over
+    /// REST after a gap in the stream.
+    Reconciled,
+    Other,
+}
+
+/// One execution that an order event reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fill {
+    pub execution_id: String,
+    pub price: Decimal,
+    pub quantity: Decimal,
+}
+
+/// One order event from the broker's stream, in domain terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderEvent {
+    pub kind: OrderEventKind,
+    /// The broker's own name for the event (`partial_fill`, `done_for_day`...).
+    pub broker_event: String,
+    /// The whole order as it is after the event.
+    pub order: Order,
+    pub fill: Option<Fill>,
+    /// The account's position in the order's symbol after the event, when told.
+    pub position_quantity: Option<Decimal>,
+    pub at: DateTime<Utc>,
+}

@@ -20,7 +20,7 @@
 //! services
 //! graphql
 //! auth audit
-//! orders
+//! orders streams
 //! cache
 //! throttle
 //! idempotency resilience metrics
@@ -49,6 +49,9 @@
 //!   `audit`: the mutation audit log (target `audit`, optional JSON-lines file).
 //! - `orders`: pre-trade validation, the submit/cancel flows that are safe to
 //!   retry, their one resend deadline (`orders::resend`), the `userErrors` codes.
+//! - `streams`: live order events: one upstream stream per broker account, fanned
+//!   out to subscribers, reconciled over REST after every gap, invalidating the
+//!   caches before each event is published.
 //! - [`cache`]: the read cache as a `Broker` that wraps a `Broker`: per-resource
 //!   moka caches keyed by account, single-flight, stale-on-error, invalidation by
 //!   mutations (and by other replicas' mutations: `cache::replicas`).
@@ -102,5 +105,6 @@ pub mod resilience;
 pub mod secret;
 pub mod server;
 mod services;
+mod streams;
 pub mod telemetry;
 mod throttle;

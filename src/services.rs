@@ -20,6 +20,7 @@ use crate::idempotency::{IdempotencyStore, MemoryStore, RedisStore};
 use crate::metrics::{Meter, Metrics};
 use crate::orders::{OrderService, OrderSettings};
 use crate::resilience::{CircuitBreaker, Resilience, ResilientBroker, RetryPolicy};
+use crate::streams::{FeedSettings, OrderFeed};
 use identity::AccountIdentity;
 
 /// Why the gateway could not start: always something an operator configured.
@@ -75,9 +76,10 @@ impl Services {
             Arc::new(Layered::new(endpoint.broker, Meter::new(metrics.clone())));
         let resilient = ResilientBroker::new(metered, Resilience::new(RetryPolicy::default()));
         let breaker = resilient.layer().breaker();
+        let resilient = Arc::new(resilient);
         let store = CacheStore::new(&config.cache);
         let mut cached = CachedBroker::new(
-            Arc::new(resilient),
+            resilient.clone(),
             &identity.cache_account(),
             store.clone(),
             &config.throttle,
@@ -97,9 +99,19 @@ impl Services {
                 deadline: config.idempotency.resend_deadline,
             },
         ));
+        let feed = OrderFeed::new(
+            endpoint.stream,
+            resilient,
+            cached.clone(),
+            FeedSettings {
+                linger: std::time::Duration::from_secs(30),
+                history: 1000,
+            },
+        );
         let schema = graphql::build_schema(
             broker.clone(),
             orders,
+            feed,
             PageSizes {
                 default: config.graphql.default_page_size,
                 max: config.graphql.max_page_size,

@@ -10,6 +10,7 @@ pub mod generic;
 mod layer;
 mod rate_limit;
 mod route;
+pub mod stream;
 pub mod transport;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ pub use error::BrokerError;
 pub use layer::{CallLayer, Layered};
 pub use rate_limit::RateLimitSnapshot;
 pub use route::Route;
+pub use stream::{OrderStream, StreamError, StreamItem, StreamSession};
 
 /// The largest page a v1 broker list returns; asking for more is a 400.
 pub const MAX_BROKER_PAGE: u32 = 100;

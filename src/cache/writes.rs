@@ -46,6 +46,13 @@ impl CachedBroker {
         result
     }
 
+    /// The broker told us (on its stream) that `order` changed: the same
+    /// invalidation as after our own mutation, so a query sent after a subscriber
+    /// received the event cannot answer the state before it.
+    pub(crate) async fn order_changed(&self, order: &Order) {
+        self.invalidate(None, Some(order)).await;
+    }
+
     /// Every account, positions and order-list value read before now stops being
     /// fresh (a read already in flight is stamped with the old epoch, so it cannot
     /// bring pre-mutation data back as fresh). The order itself is cached as the

@@ -25,6 +25,6 @@ impl Cursors {
 
     /// Whether `cursor` verifies for `scope` (and so would be followed).
     pub fn decode(&self, scope: &str, cursor: &str) -> bool {
-        self.0.decode(scope, cursor).is_ok()
+        self.0.decode::<CursorPosition>(scope, cursor).is_ok()
     }
 }

@@ -26,12 +26,14 @@ pub(crate) struct CursorPosition {
     pub key: String,
 }
 
+/// What is signed: the list (or feed) a cursor belongs to and its place in it
+/// (`CursorPosition` for connections, `streams::Position` for `orderUpdates`).
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Payload {
+struct Payload<P> {
     #[serde(rename = "s")]
     scope: String,
     #[serde(flatten)]
-    position: CursorPosition,
+    position: P,
 }
 
 /// Encodes and verifies cursors with one process-wide key.
@@ -55,10 +57,10 @@ impl CursorCodec {
         mac
     }
 
-    pub(super) fn encode(&self, scope: &str, position: &CursorPosition) -> String {
+    pub(super) fn encode<P: serde::Serialize>(&self, scope: &str, position: &P) -> String {
         let json = serde_json::to_vec(&Payload {
             scope: scope.to_string(),
-            position: position.clone(),
+            position,
         })
         .expect("cursor payload serializes");
         let mut signed = vec![VERSION];
@@ -70,7 +72,11 @@ impl CursorCodec {
         URL_SAFE_NO_PAD.encode(out)
     }
 
-    pub(super) fn decode(&self, scope: &str, cursor: &str) -> Result<CursorPosition, GatewayError> {
+    pub(super) fn decode<P: serde::de::DeserializeOwned>(
+        &self,
+        scope: &str,
+        cursor: &str,
+    ) -> Result<P, GatewayError> {
         let invalid = || {
             GatewayError::BadUserInput(format!(
                 "`{}` is not a cursor of this list; use a cursor this connection returned",
@@ -87,7 +93,7 @@ impl CursorCodec {
         self.mac(&signed)
             .verify_truncated_left(tag)
             .map_err(|_| invalid())?;
-        let payload: Payload = serde_json::from_slice(json).map_err(|_| invalid())?;
+        let payload: Payload<P> = serde_json::from_slice(json).map_err(|_| invalid())?;
         if payload.scope != scope {
             return Err(invalid());
         }
@@ -118,24 +124,29 @@ mod tests {
     fn round_trip() {
         let codec = CursorCodec::new(b"k");
         let c = codec.encode("instruments", &pos());
-        assert_eq!(codec.decode("instruments", &c).unwrap(), pos());
+        assert_eq!(
+            codec.decode::<CursorPosition>("instruments", &c).unwrap(),
+            pos()
+        );
     }
 
     #[test]
     fn refuses_other_scope_other_key_and_any_edit() {
         let codec = CursorCodec::new(b"k");
         let c = codec.encode("instruments", &pos());
-        assert!(codec.decode("positions", &c).is_err());
+        assert!(codec.decode::<CursorPosition>("positions", &c).is_err());
         assert!(CursorCodec::new(b"other")
-            .decode("instruments", &c)
+            .decode::<CursorPosition>("instruments", &c)
             .is_err());
         let mut raw = URL_SAFE_NO_PAD.decode(&c).unwrap();
         let last = raw.len() - 2;
         raw[last] ^= 1;
         assert!(codec
-            .decode("instruments", &URL_SAFE_NO_PAD.encode(raw))
+            .decode::<CursorPosition>("instruments", &URL_SAFE_NO_PAD.encode(raw))
             .is_err());
-        assert!(codec.decode("instruments", "").is_err());
-        assert!(codec.decode("instruments", "%%%").is_err());
+        assert!(codec.decode::<CursorPosition>("instruments", "").is_err());
+        assert!(codec
+            .decode::<CursorPosition>("instruments", "%%%")
+            .is_err());
     }
 }

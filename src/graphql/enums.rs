@@ -58,3 +58,20 @@ mirror_enum!(
     domain::OrderStatusFilter,
     [Open, Closed, All]
 );
+mirror_enum!(
+    OrderEvent,
+    domain::OrderEventKind,
+    [
+        New,
+        Accepted,
+        PartialFill,
+        Fill,
+        Canceled,
+        PendingCancel,
+        Expired,
+        Rejected,
+        Replaced,
+        Reconciled,
+        Other
+    ]
+);

@@ -22,11 +22,12 @@ pub mod probe;
 mod query;
 mod responses;
 mod scalars;
+mod subscription;
 mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 
 use crate::broker::Broker;
 pub(crate) use code::ErrorCode;
@@ -37,10 +38,12 @@ pub use harden::Hardening;
 pub use loader::InstrumentLoader;
 use mutation::MutationRoot;
 use query::QueryRoot;
+use subscription::{FeedCursors, SubscriptionRoot};
 
 use crate::orders::OrderService;
+use crate::streams::OrderFeed;
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Page sizes of connections (`graphql.*` settings): what `first`/`last` default to,
 /// and the most a client may ask for in one connection.
@@ -52,19 +55,22 @@ pub struct PageSizes {
 
 /// Builds the executable schema over one broker. `cursor_secret` signs cursors; it
 /// should be the same for every replica in front of the same broker account.
-pub fn build_schema(
+pub(crate) fn build_schema(
     broker: Arc<dyn Broker>,
     orders: Arc<OrderService>,
+    feed: OrderFeed,
     pages: PageSizes,
     cursor_secret: &[u8],
     hardening: &Hardening,
 ) -> AppSchema {
     harden::apply(
-        Schema::build(QueryRoot, MutationRoot, EmptySubscription),
+        Schema::build(QueryRoot, MutationRoot, SubscriptionRoot),
         hardening,
     )
     .data(broker)
     .data(orders)
+    .data(feed)
+    .data(Arc::new(FeedCursors(CursorCodec::new(cursor_secret))))
     .data(Pager::new(
         CursorCodec::new(cursor_secret),
         pages.default,
@@ -75,7 +81,7 @@ pub fn build_schema(
 
 /// The SDL, as `brokergraph schema` prints it and `schema.graphql` holds it.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .finish()
         .sdl()
 }

@@ -39,7 +39,7 @@ pub fn decode_cursor(
     cursor: &str,
 ) -> Result<(Option<String>, usize, String), Refusal> {
     CursorCodec::new(secret)
-        .decode(scope, cursor)
+        .decode::<CursorPosition>(scope, cursor)
         .map(|p| (p.page, p.index, p.key))
         .map_err(refusal)
 }

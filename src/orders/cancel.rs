@@ -7,7 +7,7 @@ use crate::broker::BrokerError;
 use crate::domain::OrderStatus;
 
 impl OrderService {
-    pub async fn cancel(&self, order_id: &str) -> Result<CancelResult, OrderError> {
+    pub(crate) async fn cancel(&self, order_id: &str) -> Result<CancelResult, OrderError> {
         let mut resend = Resend::new(self.settings.deadline);
         loop {
             let unconfirmed = || -> OrderError {

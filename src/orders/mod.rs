@@ -22,7 +22,7 @@ pub(crate) use user_error::{UserError, UserErrorCode};
 
 /// What `submitOrder` answers. Stored under the idempotency key and replayed as is.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct SubmitResult {
+pub(crate) struct SubmitResult {
     pub order: Option<Order>,
     /// True when this answer repeats an earlier attempt's result (not stored).
     #[serde(skip)]
@@ -41,7 +41,7 @@ impl SubmitResult {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct CancelResult {
+pub(crate) struct CancelResult {
     pub order: Option<Order>,
     pub user_errors: Vec<UserError>,
 }
@@ -79,7 +79,7 @@ impl From<StoreError> for OrderError {
 
 /// Settings of the submit flow (`idempotency.*` in docs/configuration.md).
 #[derive(Clone, Copy, Debug)]
-pub struct OrderSettings {
+pub(crate) struct OrderSettings {
     /// How long a concurrent duplicate waits for the first attempt's result.
     pub wait: Duration,
     /// How long an in-flight claim lives if its attempt never finishes.
@@ -90,7 +90,7 @@ pub struct OrderSettings {
 }
 
 /// Submits and cancels orders for one broker account.
-pub struct OrderService {
+pub(crate) struct OrderService {
     broker: Arc<dyn Broker>,
     store: Arc<dyn IdempotencyStore>,
     /// Idempotency keys are unique per broker account, as at the broker.
@@ -99,7 +99,7 @@ pub struct OrderService {
 }
 
 impl OrderService {
-    pub fn new(
+    pub(crate) fn new(
         broker: Arc<dyn Broker>,
         store: Arc<dyn IdempotencyStore>,
         scope: String,

@@ -12,7 +12,10 @@ use crate::idempotency::{Claim, ClaimToken, Fingerprint, StoredOutcome};
 
 impl OrderService {
     /// Submits `order` at most once per idempotency key, whatever the client retries.
-    pub async fn submit(self: &Arc<Self>, order: NewOrder) -> Result<SubmitResult, OrderError> {
+    pub(crate) async fn submit(
+        self: &Arc<Self>,
+        order: NewOrder,
+    ) -> Result<SubmitResult, OrderError> {
         let check =
             crate::request::RequestScope::for_mutation(self.broker.instrument(&order.symbol));
         let instrument = match check.await {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 /// A business outcome the client should show next to a form field; returned in the
 /// payload's `userErrors`, not as a GraphQL error.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct UserError {
+pub(crate) struct UserError {
     /// Path to the input field, e.g. `["input", "quantity"]`; empty when no one field is to blame.
     pub field: Vec<String>,
     pub code: UserErrorCode,
@@ -29,7 +29,7 @@ impl UserError {
 /// was a `String` already hold. The GraphQL field stays the schema's `String!`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum UserErrorCode {
+pub(crate) enum UserErrorCode {
     InsufficientBuyingPower,
     UnknownSymbol,
     NotTradable,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub(crate) use backoff::backoff;
+pub(crate) use backoff::{backoff, Schedule};
 pub use breaker::{BreakerPolicy, BreakerState, CircuitBreaker};
 use budget::RetryBudget;
 

@@ -8,13 +8,15 @@ use super::StartError;
 use crate::broker::alpaca::{AlpacaBroker, AlpacaBrokerConfig};
 use crate::broker::generic::{GenericBroker, GenericBrokerConfig};
 use crate::broker::transport::{load_roots, Transport};
-use crate::broker::Broker;
+use crate::broker::{Broker, OrderStream};
 use crate::config::{BrokerKind, Config};
 use crate::secret::Secret;
 
 /// The adapter, and what identifies the account behind it.
 pub(super) struct Endpoint {
     pub broker: Arc<dyn Broker>,
+    /// The same account's order-event stream.
+    pub stream: Arc<dyn OrderStream>,
     pub url: String,
     /// The credentials, for the account identity (cursor signing, idempotency and
     /// cache scopes): one account is one URL and one set of credentials.
@@ -78,28 +80,33 @@ pub(super) async fn connect(config: &Config) -> Result<Endpoint, StartError> {
             None => Vec::new(),
         },
     };
-    let (broker, identity): (Arc<dyn Broker>, Secret) = match credentials {
-        Credentials::Bearer(api_key) => (
-            Arc::new(GenericBroker::new(GenericBrokerConfig {
-                base_url: url.clone(),
-                api_key: api_key.clone(),
-                transport,
-            })?),
-            api_key,
-        ),
-        Credentials::Alpaca { key_id, secret } => {
-            let identity = Secret::new(format!("alpaca\0{}\0{}", key_id.expose(), secret.expose()));
-            let broker = AlpacaBroker::new(AlpacaBrokerConfig {
-                base_url: url.clone(),
-                key_id,
-                secret,
-                transport,
-            })?;
-            (Arc::new(broker), identity)
-        }
-    };
+    let (broker, stream, identity): (Arc<dyn Broker>, Arc<dyn OrderStream>, Secret) =
+        match credentials {
+            Credentials::Bearer(api_key) => {
+                let broker = GenericBroker::new(GenericBrokerConfig {
+                    base_url: url.clone(),
+                    api_key: api_key.clone(),
+                    transport: transport.clone(),
+                })?;
+                let stream = broker.order_stream(&transport);
+                (Arc::new(broker), Arc::new(stream), api_key)
+            }
+            Credentials::Alpaca { key_id, secret } => {
+                let identity =
+                    Secret::new(format!("alpaca\0{}\0{}", key_id.expose(), secret.expose()));
+                let broker = AlpacaBroker::new(AlpacaBrokerConfig {
+                    base_url: url.clone(),
+                    key_id,
+                    secret,
+                    transport: transport.clone(),
+                })?;
+                let stream = broker.order_stream(&transport);
+                (Arc::new(broker), Arc::new(stream), identity)
+            }
+        };
     Ok(Endpoint {
         broker,
+        stream,
         url,
         identity,
         #[cfg(feature = "embedded-sim")]

@@ -13,6 +13,7 @@ mod mapping;
 mod paging;
 mod response;
 mod routes;
+mod stream;
 mod submit;
 mod wire;
 
@@ -31,6 +32,7 @@ pub use crate::broker::transport::Transport;
 use crate::broker::{BrokerError, RateLimitSnapshot};
 use crate::domain::{Instrument, TradingHours};
 use crate::secret::Secret;
+pub use stream::AlpacaStream;
 
 /// Alpaca's paper-trading endpoint: the default for `--broker alpaca`.
 pub const PAPER_URL: &str = "https://paper-api.alpaca.markets";
@@ -66,7 +68,9 @@ pub enum AlpacaBrokerConfigError {
 pub struct AlpacaBroker {
     client: Client,
     base: Url,
-    /// Kept only to redact it from logged bodies.
+    /// For the trade-updates stream, which authenticates in a message.
+    key_id: Secret,
+    /// Kept to redact it from logged bodies, and for the stream.
     secret: Secret,
     rate_limit: Mutex<Option<RateLimitSnapshot>>,
     /// Alpaca's whole asset list, as the last `GET /v2/assets` gave it. Kept in the
@@ -119,11 +123,28 @@ impl AlpacaBroker {
         Ok(AlpacaBroker {
             client,
             base,
+            key_id: config.key_id,
             secret: config.secret,
             rate_limit: Mutex::new(None),
             assets: Mutex::new(None),
             hours: Mutex::new(None),
         })
+    }
+
+    /// The trade-updates stream of the same account: `/stream` beside `/v2`, as
+    /// Alpaca serves it (`wss://paper-api.alpaca.markets/stream`).
+    pub fn order_stream(&self, transport: &Transport) -> AlpacaStream {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("a checked base URL has path segments")
+            .pop_if_empty()
+            .push("stream");
+        AlpacaStream {
+            url,
+            key_id: self.key_id.clone(),
+            secret: self.secret.clone(),
+            connect_timeout: transport.connect_timeout,
+        }
     }
 
     /// `base/v2/<segments>` (see `transport::versioned_url`).

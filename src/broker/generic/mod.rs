@@ -7,6 +7,7 @@
 
 mod errors;
 mod routes;
+mod stream;
 mod wire;
 
 use std::fmt;
@@ -23,6 +24,7 @@ use crate::broker::transport::{self, Transport};
 use crate::broker::{BrokerError, RateLimitSnapshot};
 use crate::domain::PageRequest;
 use crate::secret::Secret;
+pub use stream::GenericStream;
 
 /// How to reach one broker account over the generic dialect.
 #[derive(Clone, Debug)]
@@ -92,6 +94,15 @@ impl GenericBroker {
             api_key: config.api_key,
             rate_limit: Mutex::new(None),
         })
+    }
+
+    /// The order stream of the same account (`GET /v1/stream`).
+    pub fn order_stream(&self, transport: &Transport) -> GenericStream {
+        GenericStream {
+            url: self.url(&["stream"]),
+            api_key: self.api_key.clone(),
+            connect_timeout: transport.connect_timeout,
+        }
     }
 
     /// `base/v1/<segments>` (see `transport::versioned_url`).

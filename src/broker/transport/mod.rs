@@ -4,9 +4,11 @@
 //! dialects (`generic`, `alpaca`) add only their routes, JSON and error envelopes.
 
 mod response;
+mod socket;
 mod url;
 
 pub(crate) use response::{decode_error, exchange, log_body, retry_after, Exchange};
+pub(crate) use socket::Socket;
 pub(crate) use url::{check_base_url, object_url, versioned_url};
 
 use std::time::Duration;
