@@ -119,7 +119,10 @@ impl Connection {
     ) -> Connection {
         let ping = (app.config.stream_ping_ms > 0).then(|| {
             let period = Duration::from_millis(app.config.stream_ping_ms);
-            tokio::time::interval_at(Instant::now() + period, period)
+            let mut interval = tokio::time::interval_at(Instant::now() + period, period);
+            // A busy connection owes no burst of pings afterwards.
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval
         });
         Connection {
             closing: app.streams.closing.subscribe(),

@@ -113,7 +113,10 @@ async fn answer(
             (None, None)
         }
     };
-    let (latest, replay) = if on.is_some() {
+    // A repeated subscribe without `since` keeps the live feed it has: subscribing anew
+    // would skip what is queued on it and not yet sent.
+    let resubscribe = on.is_some() && (since.is_some() || orders.live.is_none());
+    let (latest, replay) = if resubscribe {
         // Subscribing and reading the history under the engine lock: nothing published
         // can fall between the two.
         let sub = lock(&app.engine).events.subscribe(acct, since);

@@ -293,6 +293,33 @@ async fn since_replays_exactly_the_missed_events_then_live_follows() {
 }
 
 #[tokio::test]
+async fn a_repeated_subscribe_keeps_the_live_feed_it_has() {
+    let sim = broker_sim::spawn(config()).await.unwrap();
+    let api = Api::new(&sim);
+    let sym = ten_dollar_symbol(&api, &sim).await;
+    // Held events: the second subscribe arrives while the fill is still queued.
+    sim.set_faults(json!({"rules": [{"kind": "stream_delay", "ms": 100}]}))
+        .await;
+    let mut ws = connect(&sim, KEY).await;
+    subscribe(&mut ws, None).await;
+    buy(&api, &sym, "1").await;
+    send(&mut ws, json!({"action": "subscribe", "orders": true})).await;
+    let mut events = Vec::new();
+    let mut acks = 0;
+    while events.len() < 2 {
+        let msg = next(&mut ws).await;
+        match msg["type"].as_str() {
+            Some("subscribed") => acks += 1,
+            _ => events.push(msg),
+        }
+    }
+    assert_eq!(seqs(&events), [1, 2]);
+    if acks == 0 {
+        assert_eq!(next(&mut ws).await["type"], "subscribed");
+    }
+}
+
+#[tokio::test]
 async fn a_since_older_than_the_history_is_replay_unavailable_then_live() {
     let sim = broker_sim::spawn(config()).await.unwrap();
     let api = Api::new(&sim);
