@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::faults::FaultProfile;
 use crate::state::{bearer, lock, now, AppState};
 use crate::stats::Stats;
+use crate::stream::CloseAll;
 
 pub(crate) fn router(app: Arc<AppState>) -> Router {
     Router::new()
@@ -32,6 +33,7 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
         .route("/sim/prices", post(set_price))
         .route("/sim/tick", post(tick))
         .route("/sim/close", post(close_session))
+        .route("/sim/stream/drop", post(drop_streams))
         .route_layer(from_fn_with_state(app.clone(), authorize))
         .with_state(app)
 }
@@ -130,6 +132,11 @@ async fn tick(
         engine.step(now());
     }
     Ok(Json(json!({ "tick": engine.tick })))
+}
+
+async fn drop_streams(State(app): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let dropped = app.streams.close_all(CloseAll::Drop);
+    Json(json!({ "dropped": dropped }))
 }
 
 async fn close_session(State(app): State<Arc<AppState>>) -> Json<serde_json::Value> {

@@ -26,6 +26,7 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
             get(list_orders).post(crate::submit::create_order),
         )
         .route("/v1/orders/{id}", get(get_order).delete(cancel_order))
+        .route("/v1/stream", get(crate::stream::v1::upgrade))
         .route("/openapi.json", get(crate::openapi::serve))
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(from_fn_with_state(app.clone(), pipeline::v1))

@@ -53,6 +53,8 @@ pub struct SimConfig {
     pub max_idempotency_keys: usize,
     /// Initial fault profile, as the body of `POST /sim/faults`.
     pub faults: Option<FaultProfile>,
+    /// How often a stream connection is pinged; 0 never pings.
+    pub stream_ping_ms: u64,
     /// The REST API served. In the Alpaca dialect an account's key is both its
     /// `APCA-API-KEY-ID` and its `APCA-API-SECRET-KEY`.
     pub dialect: Dialect,
@@ -75,6 +77,7 @@ impl Default for SimConfig {
             max_closed_orders: 20_000,
             max_idempotency_keys: 20_000,
             faults: None,
+            stream_ping_ms: 10_000,
             dialect: Dialect::Generic,
         }
     }

@@ -1,5 +1,6 @@
 //! The trading core: accounts and the market behind one lock, order submission,
-//! cancellation, matching on every tick or price change, and session closes.
+//! cancellation, matching on every tick or price change, and session closes. Every
+//! change to an order is published as an event under that same lock.
 
 use std::collections::HashSet;
 
@@ -12,23 +13,40 @@ use uuid::Uuid;
 use crate::accounts::Account;
 use crate::config::SimConfig;
 use crate::error::ApiError;
+use crate::events::{EventKind, EventLog, Execution, OrderEvent};
 use crate::market::Market;
 use crate::orders::{tick_liquidity, Order, OrderRequest, OrderStatus, Side, TimeInForce};
 use crate::validation;
 
 const ID_SALT: u64 = 0x5eed_0003;
 const POSITIONS_SALT: u64 = 0x5eed_0004;
+/// Execution ids have their own stream, so order ids stay what they were before fills
+/// were numbered.
+const EXECUTIONS_SALT: u64 = 0x5eed_0005;
 
 pub(crate) struct Engine {
     pub market: Market,
     pub accounts: Vec<Account>,
     ids: ChaCha8Rng,
+    executions: ChaCha8Rng,
     next_seq: u64,
     pub tick: u64,
     pub session: u64,
     session_ticks: u64,
     max_closed: usize,
     pub orders_created: u64,
+    pub events: EventLog,
+}
+
+/// What one execution attempt did to an order.
+enum Attempt {
+    Filled {
+        symbol: String,
+        side: Side,
+        qty: Decimal,
+        done: bool,
+    },
+    Canceled,
 }
 
 impl Engine {
@@ -45,12 +63,14 @@ impl Engine {
             market: Market::generate(cfg.seed, cfg.instruments),
             accounts,
             ids,
+            executions: ChaCha8Rng::seed_from_u64(cfg.seed ^ EXECUTIONS_SALT),
             next_seq: 1,
             tick: 0,
             session: 0,
             session_ticks: cfg.session_ticks.max(1),
             max_closed: cfg.max_closed_orders.max(1),
             orders_created: 0,
+            events: EventLog::new(cfg.api_keys.len()),
         };
         engine.seed_positions(cfg.seed, cfg.positions, now);
         engine
@@ -130,6 +150,7 @@ impl Engine {
         self.accounts[acct].insert_order(order);
         self.accounts[acct].updated_at = now;
         self.orders_created += 1;
+        self.publish(acct, seq, EventKind::New, None, now);
         if fok_ok {
             self.execute(acct, seq, now);
         }
@@ -165,7 +186,42 @@ impl Engine {
         });
         if changed == Some(true) {
             account.updated_at = now;
+            let kind = match status {
+                OrderStatus::Expired => EventKind::Expired,
+                _ => EventKind::Canceled,
+            };
+            self.publish(acct, seq, kind, None, now);
         }
+    }
+
+    /// Announces the order's current state. Called right after each change, before
+    /// anything can prune the order.
+    fn publish(
+        &mut self,
+        acct: usize,
+        seq: u64,
+        kind: EventKind,
+        execution: Option<Execution>,
+        now: DateTime<Utc>,
+    ) {
+        let account = &self.accounts[acct];
+        let Some(order) = account.orders.get(&seq) else {
+            return;
+        };
+        let position_qty = account
+            .positions
+            .get(&order.symbol)
+            .map_or(Decimal::ZERO, |p| p.quantity.normalize());
+        let event = OrderEvent {
+            seq: 0,
+            kind,
+            order: order.clone(),
+            average_fill_price: order.average_fill_price(self.market.get(&order.symbol)),
+            execution,
+            position_qty,
+            at: now,
+        };
+        self.events.publish(acct, event);
     }
 
     /// One execution attempt at the current price, up to one tick's liquidity.
@@ -184,7 +240,7 @@ impl Engine {
         let lot = Decimal::from(inst.lot_size);
         let liquidity = tick_liquidity(inst, price);
         let affordable = ((account.cash / price / lot).floor() * lot).max(Decimal::ZERO);
-        let fill = account.update(seq, |order| {
+        let attempt = account.update(seq, |order| {
             if !order.marketable(price) {
                 return None;
             }
@@ -198,21 +254,50 @@ impl Engine {
                     // rather than overdraw cash.
                     order.status = OrderStatus::Canceled;
                     order.updated_at = now;
+                    return Some(Attempt::Canceled);
                 }
                 return None;
             }
             order.filled_quantity += qty;
             order.fill_notional += qty * price;
-            order.status = if order.remaining().is_zero() {
+            let done = order.remaining().is_zero();
+            order.status = if done {
                 OrderStatus::Filled
             } else {
                 OrderStatus::PartiallyFilled
             };
             order.updated_at = now;
-            Some((order.symbol.clone(), order.side, qty))
+            Some(Attempt::Filled {
+                symbol: order.symbol.clone(),
+                side: order.side,
+                qty,
+                done,
+            })
         });
-        if let Some(Some((symbol, side, qty))) = fill {
-            account.apply_fill(&symbol, side, qty, price, now);
+        match attempt.flatten() {
+            Some(Attempt::Filled {
+                symbol,
+                side,
+                qty,
+                done,
+            }) => {
+                account.apply_fill(&symbol, side, qty, price, now);
+                let execution = Execution {
+                    id: uuid_from(&mut self.executions),
+                    price,
+                    qty: qty.normalize(),
+                };
+                let kind = if done {
+                    EventKind::Fill
+                } else {
+                    EventKind::PartialFill
+                };
+                self.publish(acct, seq, kind, Some(execution), now);
+            }
+            Some(Attempt::Canceled) => {
+                self.publish(acct, seq, EventKind::Canceled, None, now);
+            }
+            None => {}
         }
     }
 
@@ -455,5 +540,42 @@ mod tests {
             invariants(&engine);
         }
         assert!(engine.accounts[0].orders.len() <= 50 + engine.accounts[0].open.len());
+        events_tell_the_current_state(&engine);
+    }
+
+    /// If any change went unpublished, the last event held for some order would show a
+    /// state the order has left.
+    fn events_tell_the_current_state(engine: &Engine) {
+        use crate::events::{Replay, HISTORY};
+        let latest = engine.events.latest(0);
+        assert!(latest > HISTORY as u64, "the workload makes enough events");
+        let Some(Replay::Events(held)) = engine
+            .events
+            .subscribe(0, Some(latest - HISTORY as u64))
+            .replay
+        else {
+            panic!("the last {HISTORY} events are held");
+        };
+        let seqs: Vec<u64> = held.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            (latest - HISTORY as u64 + 1..=latest).collect::<Vec<_>>()
+        );
+        let mut last = std::collections::HashMap::new();
+        for event in &held {
+            last.insert(event.order.id, event);
+        }
+        let account = &engine.accounts[0];
+        for (id, event) in last {
+            let Some(seq) = account.by_id.get(&id) else {
+                continue;
+            };
+            let order = &account.orders[seq];
+            assert_eq!(
+                (event.order.status, event.order.filled_quantity),
+                (order.status, order.filled_quantity),
+                "order {id}: the last event is stale"
+            );
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Fault injection: the profile `POST /sim/faults` takes, and the seeded dice that
-//! decide, request by request, what goes wrong. Seeded so that a failing run can be
-//! repeated exactly.
+//! decide, request by request and stream message by stream message, what goes wrong.
+//! Seeded so that a failing run can be repeated exactly.
 
 use std::time::Duration;
 
@@ -20,7 +20,8 @@ pub struct FaultProfile {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FaultRule {
-    /// A route key such as `"POST /v1/orders"`, or `"*"` for every v1 route.
+    /// A route key such as `"POST /v1/orders"` (or the stream's `"GET /v1/stream"`), or
+    /// `"*"` for every route the kind applies to.
     #[serde(default = "any_route")]
     pub route: String,
     /// Probability per request, 0..=1; defaults to 1 (always).
@@ -61,6 +62,31 @@ pub enum FaultKind {
         #[serde(rename = "as", default)]
         fail_as: CommitFailure,
     },
+    /// Stream kinds roll once per order event a stream connection is about to send.
+    /// This one closes the connection without a closing handshake instead of sending,
+    /// as a network failure would.
+    StreamDrop,
+    /// Skips the message silently: what a broker's lossy stream does.
+    StreamLose,
+    /// Sends the message twice.
+    StreamDuplicate,
+    /// Holds the message (and so everything behind it) for `ms`.
+    StreamDelay {
+        #[serde(default)]
+        ms: u64,
+    },
+}
+
+impl FaultKind {
+    fn is_stream(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::StreamDrop
+                | FaultKind::StreamLose
+                | FaultKind::StreamDuplicate
+                | FaultKind::StreamDelay { .. }
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,17 +114,39 @@ pub(crate) struct Plan {
     pub outcome: Outcome,
 }
 
+/// What the dice decided for one stream message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StreamPlan {
+    pub delay: Duration,
+    pub drop: bool,
+    pub lose: bool,
+    pub duplicate: bool,
+}
+
+/// Stream dice roll apart from request dice, so that stream traffic does not change what
+/// happens to requests of a seeded run, and the other way round.
+const STREAM_SALT: u64 = 0x5eed_0006;
+
 pub(crate) struct Faults {
     profile: FaultProfile,
     rng: ChaCha8Rng,
+    stream_rng: ChaCha8Rng,
 }
 
 impl FaultProfile {
     /// Rejects profiles that would silently never fire, so a typo is not mistaken for a
-    /// resilient gateway.
-    pub(crate) fn validate(&self, routes: &[&str]) -> Result<(), String> {
+    /// resilient gateway. `routes` are the request routes the pipeline applies faults
+    /// to; `stream` is the stream's route, the only one stream kinds apply to.
+    pub(crate) fn validate(&self, routes: &[&str], stream: &str) -> Result<(), String> {
         for (i, rule) in self.rules.iter().enumerate() {
-            if rule.route != "*" && !routes.contains(&rule.route.as_str()) {
+            if rule.kind.is_stream() {
+                if rule.route != "*" && rule.route != stream {
+                    return Err(format!(
+                        "rules[{i}].route: stream faults apply to {stream:?} or \"*\", not {:?}",
+                        rule.route
+                    ));
+                }
+            } else if rule.route != "*" && !routes.contains(&rule.route.as_str()) {
                 return Err(format!(
                     "rules[{i}].route: unknown route {:?}; use one of {routes:?} or \"*\"",
                     rule.route
@@ -127,6 +175,7 @@ impl Faults {
         Faults {
             profile,
             rng: ChaCha8Rng::seed_from_u64(seed),
+            stream_rng: ChaCha8Rng::seed_from_u64(seed ^ STREAM_SALT),
         }
     }
 
@@ -142,7 +191,7 @@ impl Faults {
             outcome: Outcome::Pass,
         };
         for rule in &self.profile.rules {
-            if rule.route != "*" && rule.route != route {
+            if rule.kind.is_stream() || (rule.route != "*" && rule.route != route) {
                 continue;
             }
             let fires = self.rng.gen::<f64>() < rule.rate.unwrap_or(1.0);
@@ -166,9 +215,35 @@ impl Faults {
                 FaultKind::Hang => Outcome::Hang,
                 FaultKind::Reset => Outcome::Reset,
                 FaultKind::CommitThenFail { fail_as } => Outcome::CommitThenFail(fail_as),
+                FaultKind::StreamDrop
+                | FaultKind::StreamLose
+                | FaultKind::StreamDuplicate
+                | FaultKind::StreamDelay { .. } => continue,
             };
             if plan.outcome == Outcome::Pass {
                 plan.outcome = outcome;
+            }
+        }
+        plan
+    }
+
+    /// Like [`Faults::plan`], for one message of a stream on `route`: every matching
+    /// stream rule rolls, in order; delays add up.
+    pub(crate) fn plan_stream(&mut self, route: &str) -> StreamPlan {
+        let mut plan = StreamPlan::default();
+        for rule in &self.profile.rules {
+            if !rule.kind.is_stream() || (rule.route != "*" && rule.route != route) {
+                continue;
+            }
+            if self.stream_rng.gen::<f64>() >= rule.rate.unwrap_or(1.0) {
+                continue;
+            }
+            match rule.kind {
+                FaultKind::StreamDrop => plan.drop = true,
+                FaultKind::StreamLose => plan.lose = true,
+                FaultKind::StreamDuplicate => plan.duplicate = true,
+                FaultKind::StreamDelay { ms } => plan.delay += Duration::from_millis(ms),
+                _ => {}
             }
         }
         plan

@@ -1,7 +1,7 @@
 //! broker-sim: a paper broker that speaks the generic v1 REST dialect of brokergraph
 //! (README.md, "The v1 API"; `/openapi.json`) over real HTTP, with a deterministic
-//! simulated market, Stripe-style idempotency, a per-key rate limiter and seeded
-//! fault injection.
+//! simulated market, Stripe-style idempotency, a per-key rate limiter, order event
+//! streams over WebSockets (README.md, "Streams") and seeded fault injection.
 //!
 //! It exists so that the gateway can be tested, benchmarked and demonstrated against
 //! something that fails like a real broker does, repeatably. Start it in-process with
@@ -24,22 +24,29 @@
 //! - `orders`: the order model and how much of an order can execute at a price.
 //! - `accounts`: cash, positions and the arithmetic that keeps equity exact.
 //! - `engine`: submission, cancellation, matching on ticks and price changes, session closes.
+//! - `events`: every order change as a numbered event per account, kept for replay and
+//!   fanned out to live streams.
 //! - `order_input`: reads an order body by hand so every mistake names its field.
 //! - `validation`: the order rules that need the instrument and the account (422s).
 //! - `idempotency`: Stripe-style key claims, stored responses and replays.
 //! - `ratelimit`: the fixed window per API key and the `X-RateLimit-*` headers.
-//! - `faults`: the fault profile and the seeded dice that apply it.
+//! - `faults`: the fault profile and the seeded dice that apply it, to requests and to
+//!   stream messages.
 //! - `pagination`: keyset cursors (and offsets) for every list.
-//! - `stats`: request and order counters behind `/sim/stats`.
+//! - `stats`: request, order and stream counters behind `/sim/stats`.
 //! - `error`: the one error enum and its mapping to the JSON error envelope.
-//! - `wire`: the JSON this server sends.
+//! - `wire`: the JSON this server sends, over REST and over the v1 stream.
 //! - `state`: the shared state and its locks.
 //! - `pipeline`: auth, rate limit, faults and stats in front of every v1 handler.
 //! - `api`: the v1 routes (reads and cancel); `submit`: `POST /v1/orders` with idempotency.
+//! - `stream`: the order streams' plumbing shared by both dialects (one connection per
+//!   key, stream faults, pings, closing); `stream::v1`: `GET /v1/stream`.
 //! - `alpaca`: the same engine behind Alpaca's Trading API v2 routes and JSON
-//!   (`SimConfig::dialect`), so an Alpaca adapter can be tested end to end.
+//!   (`SimConfig::dialect`), so an Alpaca adapter can be tested end to end;
+//!   `alpaca::stream`: Alpaca's trade updates at `GET /stream`.
 //! - `admin`: the `/sim/` control plane; `openapi`: `/openapi.json`.
-//! - `server`: the hyper accept loop that can drop a connection on purpose, and graceful shutdown.
+//! - `server`: the hyper accept loop that can drop a connection on purpose, lets
+//!   WebSocket upgrades through, and drains on shutdown.
 
 mod accounts;
 mod admin;
@@ -48,6 +55,7 @@ mod api;
 mod config;
 mod engine;
 mod error;
+mod events;
 mod faults;
 mod idempotency;
 mod market;
@@ -60,6 +68,7 @@ mod ratelimit;
 mod server;
 mod state;
 mod stats;
+mod stream;
 mod submit;
 mod validation;
 mod wire;
@@ -75,7 +84,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{Dialect, SimConfig};
 pub use faults::{CommitFailure, FaultKind, FaultProfile, FaultRule};
-pub use stats::Stats;
+pub use stats::{Stats, StreamStats};
 
 use state::{lock, AppState};
 
@@ -108,7 +117,10 @@ pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
     }
     if let Some(profile) = &config.faults {
         profile
-            .validate(state::routes(config.dialect))
+            .validate(
+                state::routes(config.dialect),
+                state::stream_route(config.dialect),
+            )
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -241,6 +253,12 @@ impl SimHandle {
         for _ in 0..n {
             engine.step(state::now());
         }
+    }
+
+    /// As `POST /sim/stream/drop`: closes every order stream connection now, without a
+    /// closing handshake. Returns how many were open.
+    pub async fn drop_streams(&self) -> u64 {
+        self.app.streams.close_all(stream::CloseAll::Drop)
     }
 
     /// As `POST /sim/close`: the simulated close; open `day` orders expire.

@@ -63,6 +63,9 @@ struct Cli {
     /// Initial fault profile: JSON as for POST /sim/faults, or @FILE.
     #[arg(long, env = "BROKER_SIM_FAULTS")]
     faults: Option<String>,
+    /// How often stream connections are pinged, in milliseconds (0: never).
+    #[arg(long, env = "BROKER_SIM_STREAM_PING_MS", default_value_t = 10_000)]
+    stream_ping_ms: u64,
     /// REST API to serve: generic (v1) or alpaca (Alpaca Trading API v2).
     #[arg(long, env = "BROKER_SIM_DIALECT", default_value = "generic", value_parser = ["generic", "alpaca"])]
     dialect: String,
@@ -99,6 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_closed_orders: cli.max_closed_orders,
         max_idempotency_keys: cli.max_idempotency_keys,
         faults: cli.faults.as_deref().map(load_faults).transpose()?,
+        stream_ping_ms: cli.stream_ping_ms,
         dialect: match cli.dialect.as_str() {
             "alpaca" => Dialect::Alpaca,
             _ => Dialect::Generic,

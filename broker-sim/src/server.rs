@@ -1,6 +1,8 @@
 //! The accept loop. Hand-rolled on hyper instead of `axum::serve` for one reason: a
 //! fault must be able to drop a connection without any response, which needs the
 //! service to fail (hyper then closes the connection) and the socket to close with RST.
+//! Connections allow upgrades, for the WebSocket streams; hyper-util's graceful
+//! shutdown does not take upgradeable HTTP/1 connections, so the drain is done here.
 
 use std::io;
 use std::pin::Pin;
@@ -12,10 +14,9 @@ use std::time::Duration;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tower::ServiceExt;
 
 use crate::pipeline::DropConnection;
@@ -69,8 +70,9 @@ impl AsyncWrite for ResettableStream {
 }
 
 pub(crate) async fn serve(listener: TcpListener, router: Router, shutdown: watch::Receiver<bool>) {
-    let graceful = GracefulShutdown::new();
     let http = hyper::server::conn::http1::Builder::new();
+    // Every connection task holds a sender; when all are gone, the drain is complete.
+    let (alive, mut drained) = mpsc::channel::<()>(1);
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -106,15 +108,27 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, shutdown: watch
                 Ok(response)
             }
         });
-        let conn = graceful.watch(http.serve_connection(io, service));
+        let conn = http.serve_connection(io, service).with_upgrades();
+        let (alive, stop) = (alive.clone(), shutdown.clone());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let _alive = alive;
+            tokio::pin!(conn);
+            // An upgraded connection ends here; its WebSocket task watches shutdown itself.
+            let ended = tokio::select! {
+                ended = conn.as_mut() => ended,
+                _ = crate::state::stopped(stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown())
+    drop(alive);
+    if tokio::time::timeout(DRAIN_LIMIT, drained.recv())
         .await
         .is_err()
     {

@@ -1,5 +1,6 @@
 //! The shared state behind every route: one lock per concern, never held across an
-//! `.await`, always taken in the order engine → idempotency → stats.
+//! `.await`, always taken in the order engine → idempotency → stats (the stream
+//! registry and the fault dice are never held together with another).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -14,6 +15,7 @@ use crate::faults::{FaultProfile, Faults};
 use crate::idempotency::IdempotencyStore;
 use crate::ratelimit::RateLimiter;
 use crate::stats::{Recorder, Stats};
+use crate::stream::{CloseAll, Streams};
 
 /// The v1 route keys, as used in stats and fault rules.
 pub(crate) const V1_ROUTES: &[&str] = &[
@@ -25,13 +27,22 @@ pub(crate) const V1_ROUTES: &[&str] = &[
     "GET /v1/orders",
     "GET /v1/orders/{id}",
     "DELETE /v1/orders/{id}",
+    "GET /v1/stream",
 ];
 
-/// The route keys of the dialect being served.
+/// The route keys of the dialect being served, as request faults see them.
 pub(crate) fn routes(dialect: Dialect) -> &'static [&'static str] {
     match dialect {
         Dialect::Generic => V1_ROUTES,
         Dialect::Alpaca => crate::alpaca::ROUTES,
+    }
+}
+
+/// The route key of the dialect's order stream, as stream faults see it.
+pub(crate) fn stream_route(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Generic => crate::stream::v1::ROUTE,
+        Dialect::Alpaca => crate::alpaca::stream::ROUTE,
     }
 }
 
@@ -43,6 +54,7 @@ pub(crate) struct AppState {
     pub limiter: Mutex<RateLimiter>,
     pub faults: Mutex<Faults>,
     pub stats: Mutex<Recorder>,
+    pub streams: Streams,
     /// Flips to true on shutdown; hung requests wait on it.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -78,6 +90,7 @@ impl AppState {
                 config.seed,
             )),
             stats: Mutex::new(Recorder::default()),
+            streams: Streams::new(),
             keys,
             config,
             shutdown,
@@ -94,9 +107,16 @@ impl AppState {
         self.keys.get(token).copied()
     }
 
+    /// The account of an API key given in a message rather than a header.
+    pub(crate) fn account_of_key(&self, key: &str) -> Option<usize> {
+        self.keys.get(key).copied()
+    }
+
     /// Back to the seeded initial state: market, accounts, orders, keys, windows, stats
-    /// and the configured fault profile.
+    /// and the configured fault profile. Stream connections are closed: their sequence
+    /// numbers restart with the new engine, so a client must reconnect and resync.
     pub(crate) fn reset(&self) {
+        self.streams.close_all(CloseAll::Restart);
         let n = self.config.api_keys.len();
         *lock(&self.engine) = Engine::new(&self.config, now());
         *lock(&self.idempotency) = IdempotencyStore::new(n, self.config.max_idempotency_keys);
@@ -110,7 +130,10 @@ impl AppState {
     }
 
     pub(crate) fn set_faults(&self, profile: FaultProfile) -> Result<(), String> {
-        profile.validate(routes(self.config.dialect))?;
+        profile.validate(
+            routes(self.config.dialect),
+            stream_route(self.config.dialect),
+        )?;
         *lock(&self.faults) = Faults::new(profile, self.config.seed);
         Ok(())
     }
@@ -132,6 +155,7 @@ impl AppState {
         stats.stored_orders = stored;
         stats.idempotency_keys = keys;
         stats.ticks = ticks;
+        stats.streams.open = self.streams.open_count();
         stats
     }
 }

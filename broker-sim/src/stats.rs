@@ -43,6 +43,26 @@ pub struct Stats {
     /// Market ticks since start or reset.
     #[serde(default)]
     pub ticks: u64,
+    /// The order streams (`GET /v1/stream`, or `GET /stream` in the Alpaca dialect).
+    #[serde(default)]
+    pub streams: StreamStats,
+}
+
+/// Stream connections and messages, so a test can tell that a gateway holds one
+/// upstream connection however many subscribers it serves, and how much was lost on
+/// purpose.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct StreamStats {
+    /// Connections accepted since start or reset (refused ones are not counted here).
+    pub opened: u64,
+    /// Connections open now.
+    pub open: u64,
+    /// Text or binary messages sent (pings and close frames are not), duplicates included.
+    pub sent: u64,
+    /// Messages skipped by `stream_lose`.
+    pub lost: u64,
+    /// Connections refused because the key already had one open.
+    pub refused: u64,
 }
 
 impl Stats {

@@ -1,11 +1,13 @@
-//! The JSON the v1 API sends. Written only for this crate: the gateway has its own
-//! structs, so a misreading of the format cannot hide on both sides at once.
+//! The JSON the v1 API sends, over REST and over the order stream. Written only for this
+//! crate: the gateway has its own structs, so a misreading of the format cannot hide on
+//! both sides at once.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
 
 use crate::accounts::{cents, Account};
+use crate::events::OrderEvent;
 use crate::market::{Instrument, Market};
 use crate::orders::{Order, OrderStatus, OrderType, Side, TimeInForce};
 
@@ -130,6 +132,11 @@ pub(crate) struct OrderJson {
 
 impl OrderJson {
     pub(crate) fn new(o: &Order, market: &Market) -> Self {
+        Self::with_average(o, o.average_fill_price(market.get(&o.symbol)))
+    }
+
+    /// For a snapshot taken earlier, whose average was rendered at that time.
+    pub(crate) fn with_average(o: &Order, average_fill_price: Option<Decimal>) -> Self {
         OrderJson {
             id: o.id.to_string(),
             idempotency_key: o.idempotency_key.clone(),
@@ -140,11 +147,75 @@ impl OrderJson {
             filled_quantity: o.filled_quantity.normalize(),
             limit_price: o.limit_price,
             stop_price: o.stop_price,
-            average_fill_price: o.average_fill_price(market.get(&o.symbol)),
+            average_fill_price,
             time_in_force: o.time_in_force,
             status: o.status,
             created_at: o.created_at,
             updated_at: o.updated_at,
+        }
+    }
+}
+
+/// The stream's acknowledgement of a `subscribe` or `unsubscribe`: what the connection
+/// now receives, and the newest seq at that moment.
+#[derive(Serialize)]
+pub(crate) struct Subscribed {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub orders: bool,
+    pub quotes: Vec<String>,
+    pub seq: u64,
+}
+
+#[derive(Serialize)]
+pub(crate) struct StreamError {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    code: &'static str,
+    message: String,
+}
+
+impl StreamError {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
+        StreamError {
+            kind: "error",
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// One order event on the stream; the execution fields only on fills.
+#[derive(Serialize)]
+pub(crate) struct StreamOrderEvent {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    seq: u64,
+    event: &'static str,
+    order: OrderJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    qty: Option<Decimal>,
+    position_qty: Decimal,
+    #[serde(serialize_with = "rfc3339")]
+    timestamp: DateTime<Utc>,
+}
+
+impl StreamOrderEvent {
+    pub(crate) fn new(e: &OrderEvent) -> Self {
+        StreamOrderEvent {
+            kind: "order",
+            seq: e.seq,
+            event: e.kind.name(),
+            order: OrderJson::with_average(&e.order, e.average_fill_price),
+            execution_id: e.execution.as_ref().map(|x| x.id.to_string()),
+            price: e.execution.as_ref().map(|x| x.price),
+            qty: e.execution.as_ref().map(|x| x.qty),
+            position_qty: e.position_qty,
+            timestamp: e.at,
         }
     }
 }

@@ -6,10 +6,12 @@
 //! documentation, separately from the gateway's structs. Differences from the real
 //! Alpaca, on purpose: assets carry `price_increment` and `min_trade_increment` for
 //! the synthetic market's varied ticks and lots; cancels complete at once (the 204 is
-//! still all the answer says); the calendar is the same regular session every weekday.
+//! still all the answer says); the calendar is the same regular session every weekday;
+//! the trade updates stream allows one connection per key and speaks JSON only.
 
 pub(crate) mod errors;
 mod reads;
+pub(crate) mod stream;
 mod submit;
 mod wire;
 
@@ -67,6 +69,7 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
         )
         .route("/v2/clock", get(reads::clock))
         .route("/v2/calendar", get(reads::calendar))
+        .route("/stream", get(stream::upgrade))
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(from_fn_with_state(app.clone(), pipeline::v1))
         .with_state(app)

@@ -7,6 +7,7 @@ use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::accounts::{cents, Account, Position};
+use crate::events::{EventKind, OrderEvent};
 use crate::market::{Instrument, Market};
 use crate::orders::{Order, OrderStatus, OrderType, Side, TimeInForce};
 
@@ -197,6 +198,11 @@ pub(super) struct OrderJson {
 
 impl OrderJson {
     pub(super) fn new(o: &Order, market: &Market) -> Self {
+        Self::with_average(o, o.average_fill_price(market.get(&o.symbol)))
+    }
+
+    /// For a snapshot taken earlier, whose average was rendered at that time.
+    pub(super) fn with_average(o: &Order, filled_avg_price: Option<Decimal>) -> Self {
         let kind = match o.order_type {
             OrderType::Market => "market",
             OrderType::Limit => "limit",
@@ -226,7 +232,7 @@ impl OrderJson {
             notional: None,
             qty: o.quantity,
             filled_qty: o.filled_quantity.normalize(),
-            filled_avg_price: o.average_fill_price(market.get(&o.symbol)),
+            filled_avg_price,
             order_class: "",
             order_type: kind,
             kind,
@@ -263,5 +269,86 @@ pub(super) fn status(s: OrderStatus) -> &'static str {
         OrderStatus::PendingCancel => "pending_cancel",
         OrderStatus::Rejected => "rejected",
         OrderStatus::Expired => "expired",
+    }
+}
+
+/// A message on the trade updates stream: `{"stream": .., "data": ..}`.
+#[derive(Serialize)]
+pub(super) struct StreamMessage<T> {
+    pub stream: &'static str,
+    pub data: T,
+}
+
+#[derive(Serialize)]
+pub(super) struct Authorization {
+    pub status: &'static str,
+    pub action: &'static str,
+}
+
+#[derive(Serialize)]
+pub(super) struct Listening {
+    pub streams: Vec<String>,
+}
+
+/// Alpaca's in-stream error, `{"action": "error", "data": {"error_message": ..}}`.
+#[derive(Serialize)]
+pub(super) struct StreamError {
+    action: &'static str,
+    data: ErrorMessage,
+}
+
+#[derive(Serialize)]
+struct ErrorMessage {
+    error_message: String,
+}
+
+impl StreamError {
+    pub(super) fn new(message: impl Into<String>) -> Self {
+        StreamError {
+            action: "error",
+            data: ErrorMessage {
+                error_message: message.into(),
+            },
+        }
+    }
+}
+
+/// The `data` of a `trade_updates` message. As Alpaca: the execution fields and
+/// `position_qty` only on fills, `timestamp` on every event.
+#[derive(Serialize)]
+pub(super) struct TradeUpdate {
+    event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution_id: Option<String>,
+    order: OrderJson,
+    #[serde(serialize_with = "micros")]
+    timestamp: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position_qty: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    qty: Option<Decimal>,
+}
+
+impl TradeUpdate {
+    pub(super) fn new(e: &OrderEvent) -> Self {
+        let event = match e.kind {
+            EventKind::New => "new",
+            EventKind::PartialFill => "partial_fill",
+            EventKind::Fill => "fill",
+            EventKind::Canceled => "canceled",
+            EventKind::Expired => "expired",
+        };
+        let fill = e.execution.as_ref();
+        TradeUpdate {
+            event,
+            execution_id: fill.map(|x| x.id.to_string()),
+            order: OrderJson::with_average(&e.order, e.average_fill_price),
+            timestamp: e.at,
+            position_qty: fill.map(|_| e.position_qty),
+            price: fill.map(|x| x.price),
+            qty: fill.map(|x| x.qty),
+        }
     }
 }

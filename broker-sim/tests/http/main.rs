@@ -1,6 +1,7 @@
 //! broker-sim over real HTTP on port 0: the v1 REST surface and the Alpaca dialect,
 //! idempotency, the simulated market, rate limits, faults, the OpenAPI document
-//! checked against real responses, and (ignored) memory under a long run.
+//! checked against real responses, the order streams over WebSockets, and (ignored)
+//! memory under a long run.
 //!
 //! One binary rather than one per file: each test binary links the whole crate.
 
@@ -13,3 +14,4 @@ mod market;
 mod memory;
 mod openapi;
 mod ratelimit;
+mod stream;
