@@ -86,6 +86,52 @@ async fn graphiql_runs_the_dashboard_query() {
     browser.close().await;
 }
 
+/// The default tab's `OrderUpdates` runs in the browser over graphql-transport-ws
+/// (GraphiQL's own client, through the page's CSP): an order placed meanwhile shows
+/// up in the result pane without re-running anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn graphiql_runs_the_order_updates_subscription() {
+    let Some(browser) = harness::browser().await else {
+        return;
+    };
+    let client = &browser.client;
+    let app = common::spawn_app().await;
+
+    client.goto(&app.url("/graphql")).await.expect("page loads");
+    let text = harness::editor_text(client, QUERY_EDITOR, "subscription OrderUpdates").await;
+    let subscription = &text[text.find("subscription OrderUpdates").unwrap()..];
+    // Only the subscription in the editor, so the run button needs no choice.
+    let set = format!(
+        "document.querySelector({QUERY_EDITOR:?}).CodeMirror.setValue({subscription:?})"
+    );
+    client.execute(&set, vec![]).await.expect("set the query");
+    harness::run(client).await;
+    for _ in 0..200 {
+        if app.sim.stats().await.streams.open == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.sim.stats().await.streams.open, 1, "the subscription opened the broker stream");
+
+    let (symbol, lot) = app.tradable_instruments().await[0].clone();
+    let input = json!({
+        "idempotencyKey": uuid::Uuid::new_v4(), "symbol": symbol, "side": "BUY",
+        "type": "MARKET", "quantity": lot,
+    });
+    let data = app
+        .data(
+            "mutation($input: SubmitOrderInput!) { submitOrder(input: $input) { order { id } userErrors { code } } }",
+            json!({ "input": input }),
+        )
+        .await;
+    let id = data["submitOrder"]["order"]["id"].as_str().unwrap().to_string();
+    let shown = harness::editor_text(client, RESULT, "\"event\"").await;
+    assert!(shown.contains(&id), "{shown}");
+    harness::assert_no_csp_violation(client).await;
+    browser.close().await;
+}
+
 /// With gateway keys the page opens the Headers editor with a placeholder; the
 /// query is refused until a real key is put there, then runs.
 #[tokio::test(flavor = "multi_thread")]

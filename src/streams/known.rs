@@ -62,10 +62,6 @@ impl Seen {
 }
 
 impl Known {
-    pub(super) fn is_empty(&self) -> bool {
-        self.orders.is_empty()
-    }
-
     /// Judges a stream event and, when it is delivered, remembers it.
     pub(super) fn event(&mut self, event: &OrderEvent) -> Verdict {
         let id = (

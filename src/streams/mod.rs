@@ -110,6 +110,9 @@ struct State {
     /// The broker time up to which subscribers were told everything (the last
     /// event or reconcile): a reconcile reads the orders changed since.
     told_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the first subscriber arrived, before the upstream ever connected: what
+    /// changed after it is news to that subscriber, what changed before is not.
+    waiting_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl OrderFeed {
@@ -144,6 +147,9 @@ impl OrderFeed {
         let shared = &self.shared;
         let mut state = shared.lock();
         state.subscribers += 1;
+        if !state.connected_before && state.waiting_since.is_none() {
+            state.waiting_since = Some(chrono::Utc::now());
+        }
         let rx = shared.tx.subscribe();
         let (replay, resync) = match after {
             None => (VecDeque::new(), false),

@@ -112,12 +112,19 @@ async fn deliver(shared: &Shared, event: OrderEvent) {
 /// saw open that are no longer, and the newest orders (created during the gap).
 async fn reconcile(shared: &Shared) {
     let started = chrono::Utc::now();
-    let (first, watched, since) = {
+    let (baseline, watched, since) = {
         let state = shared.lock();
+        // Before the first connection, subscribers were told nothing: orders that
+        // changed since the first of them arrived are news, older ones are where
+        // they start from.
+        let baseline = match state.connected_before {
+            true => None,
+            false => state.waiting_since,
+        };
         (
-            !state.connected_before,
+            baseline,
             state.known.open_orders(),
-            state.told_until,
+            state.told_until.or(state.waiting_since),
         )
     };
     let orders = match read(shared, &watched, since).await {
@@ -131,11 +138,11 @@ async fn reconcile(shared: &Shared) {
     let mut changed = Vec::new();
     {
         let mut state = shared.lock();
-        let baseline = first && state.known.is_empty();
         state.connected_before = true;
         state.told_until = state.told_until.max(Some(started));
         for order in orders {
-            if state.known.read(&order) == Verdict::Deliver && !baseline {
+            let news = baseline.is_none_or(|since| order.updated_at >= since);
+            if state.known.read(&order) == Verdict::Deliver && news {
                 changed.push(order);
             }
         }

@@ -14,6 +14,8 @@ use brokergraph::server::Gateway;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+pub mod ws;
+
 pub const SIM_KEY: &str = "test-broker-key";
 pub const ADMIN: &str = "test-admin";
 

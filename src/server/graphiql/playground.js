@@ -47,8 +47,9 @@
     .concat(auth)
     .concat([
       "#",
-      "# Subscriptions: none exist yet; re-run the query",
-      "# to follow your orders.",
+      "# Live updates: pick OrderUpdates from the \u25b6",
+      "# button; every change to your orders arrives as it",
+      "# happens (over a WebSocket), no polling.",
       "",
       "query Dashboard {",
       "  account {",
@@ -92,10 +93,28 @@
       "#   }",
       "# }",
       "",
+      "subscription OrderUpdates {",
+      "  orderUpdates {",
+      "    event brokerEvent at resync cursor",
+      "    order { id symbol side status filledQuantity }",
+      "    fill { price quantity }",
+      "    positionQuantity",
+      "  }",
+      "}",
+      "",
     ])
     .join("\n");
 
-  var fetcher = GraphiQL.createFetcher({ url: root.dataset.endpoint });
+  // Subscriptions go over graphql-transport-ws on the same path (GraphiQL bundles
+  // the graphql-ws client); the Headers editor's Authorization travels in
+  // connection_init. The URL is absolute because WebSocket needs one.
+  var http = new URL(root.dataset.endpoint, window.location.href);
+  var ws = new URL(http.href);
+  ws.protocol = http.protocol === "https:" ? "wss:" : "ws:";
+  var fetcher = GraphiQL.createFetcher({
+    url: http.href,
+    subscriptionUrl: ws.href,
+  });
   ReactDOM.createRoot(root).render(
     React.createElement(GraphiQL, {
       fetcher: fetcher,
