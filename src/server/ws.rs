@@ -36,7 +36,7 @@ use futures::stream::{BoxStream, SplitSink, StreamExt};
 use futures::SinkExt;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
-use tokio::time::{Instant, Interval};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::graphql_http::{self, error_response};
 use super::live::{
@@ -259,7 +259,13 @@ impl<O: Operations> Connection<O> {
                         heard = true;
                         self.on_frame(frame, &out, &data).await
                     }
-                    Some(Err(_)) | None => Flow::Gone,
+                    // A frame tungstenite could not read (over the size limit,
+                    // broken framing), or a connection already gone.
+                    Some(Err(_)) => Flow::Close(
+                        4400,
+                        "Invalid message received: unreadable or too large a frame".into(),
+                    ),
+                    None => Flow::Gone,
                 },
                 () = tick(&mut pings) => {
                     if ping_sent && !heard {
@@ -278,7 +284,11 @@ impl<O: Operations> Connection<O> {
             }
             if pings.is_none() && self.session.is_some() {
                 let start = Instant::now() + settings.ping;
-                pings = Some(tokio::time::interval_at(start, settings.ping));
+                let mut interval = tokio::time::interval_at(start, settings.ping);
+                // Ticks missed while the loop waited on a slow client are not
+                // made up: a ping and its check would come back to back.
+                interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                pings = Some(interval);
             }
         };
 
@@ -1007,6 +1017,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_message_over_the_size_limit_closes_the_socket() {
+        let server = server(|c| c.server.body_limit_bytes = 1024).await;
+        let mut client = ready(server.addr).await;
+        let query = format!("{{ hello {} }}", " ".repeat(2048));
+        client.subscribe("big", &query).await;
+        assert_eq!(client.closed().await.0, 4400);
+        let mut client = ready(server.addr).await;
+        client.subscribe("q", "{ hello }").await;
+        assert_eq!(client.recv().await["payload"]["data"]["hello"], "world");
+    }
+
+    #[tokio::test]
     async fn a_client_ping_is_answered_with_its_payload() {
         let server = server(|_| {}).await;
         let mut client = ready(server.addr).await;
@@ -1023,7 +1045,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_server_pings_and_closes_a_client_that_stops_answering() {
-        let server = server(|c| c.subscriptions.ping = Duration::from_millis(100)).await;
+        let server = server(|c| c.subscriptions.ping = Duration::from_millis(250)).await;
         let mut alive = ready(server.addr).await;
         alive.answer_pings = false;
         // Pings keep coming while they are answered.
