@@ -450,3 +450,51 @@ async fn turned_off_subscriptions_refuse_both_transports_with_a_code() {
     // Plain GraphQL over HTTP is not affected.
     app.data("{ account { currency } }", json!({})).await;
 }
+
+#[tokio::test]
+async fn a_subscription_the_schema_refuses_is_coded_on_both_transports() {
+    let app = spawn_app().await;
+    let query = "subscription { noSuchField }";
+    let mut socket = ready(&app, None).await;
+    socket.subscribe("s", query, json!({})).await;
+    let error = socket.recv().await;
+    assert_eq!(
+        (&error["type"], &error["id"]),
+        (&json!("error"), &json!("s"))
+    );
+    assert_eq!(error["payload"][0]["extensions"]["code"], "BAD_USER_INPUT");
+
+    let response = sse(&app, None, query).await;
+    assert_eq!(response.status(), 200);
+    let events = sse_events(&response.text().await.unwrap());
+    assert_eq!(events.len(), 2, "{events:?}");
+    let payload: Value = serde_json::from_str(&events[0].1).unwrap();
+    assert_eq!(payload["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(events[1].0, "complete");
+}
+
+#[tokio::test]
+async fn a_quiet_sse_stream_gets_a_comment_every_ping_interval() {
+    let app = spawn_app_with(AppOptions {
+        tweak: |c| c.subscriptions.ping = Duration::from_millis(100),
+        ..AppOptions::default()
+    })
+    .await;
+    let account = app.route("GET /v1/account");
+    app.sim
+        .set_faults(json!({ "rules": [{ "route": account, "kind": "hang" }] }))
+        .await;
+    let mut response = sse(&app, None, "{ account { cash } }").await;
+    assert_eq!(response.status(), 200);
+    let mut comments = 0;
+    while comments < 2 {
+        let chunk = tokio::time::timeout(GUARD, response.chunk())
+            .await
+            .expect("a keep-alive in time")
+            .expect("the stream is open")
+            .expect("a chunk");
+        let text = String::from_utf8_lossy(&chunk);
+        assert!(!text.contains("event:"), "{text}");
+        comments += text.lines().filter(|l| l.starts_with(':')).count();
+    }
+}
