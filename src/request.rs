@@ -50,6 +50,13 @@ impl RequestScope {
         SCOPE.scope(self.clone(), fut)
     }
 
+    /// The scope the current task runs in, if any: for work a request hands to a
+    /// task of its own, which does not inherit task-locals (the DataLoader's batches
+    /// of one subscription event).
+    pub(crate) fn current() -> Option<RequestScope> {
+        SCOPE.try_with(RequestScope::clone).ok()
+    }
+
     /// Runs `reads` as part of a submit or cancel: a read with nothing cached then
     /// has the mutation's priority (the whole window, and the mutation's wait).
     /// Otherwise a polling storm that spent the read share would refuse a trader's

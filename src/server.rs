@@ -5,8 +5,11 @@ mod cors;
 mod graphiql;
 mod graphql_http;
 mod health;
+mod live;
 mod metrics;
 mod ratelimit;
+mod sse;
+mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,6 +27,7 @@ use tower_http::trace::TraceLayer;
 use crate::cache::{CacheStats, CacheStatsHandle};
 use crate::config::Config;
 use crate::services::{Services, StartError};
+pub use live::ConnectionCounts;
 
 /// What every request handler shares: the services start-up built, and the
 /// HTTP layer's own settings and per-key limiter.
@@ -137,8 +141,11 @@ fn router(state: AppState, config: &Config) -> Router {
             .unwrap_or("-");
         tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
     });
-    let graphql = get(graphql_http::get_graphql)
-        .post(graphql_http::post_graphql)
+    // The subscription transports: WebSocket upgrades of the GET, SSE POSTs;
+    // `ws` and `sse` hand everything else to `graphql_http`.
+    let live = Arc::new(live::Live::new(config));
+    let graphql = get(ws::get_graphql)
+        .post(sse::post_graphql)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ratelimit::limit,
@@ -154,6 +161,7 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
+        .layer(axum::Extension(live))
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,

@@ -32,6 +32,7 @@ mod redis;
 mod reference;
 mod render;
 mod server;
+mod subscriptions;
 mod throttle;
 
 use std::collections::HashMap;
@@ -58,6 +59,7 @@ pub use redis::RedisSettings;
 pub use reference::unknown_env_vars;
 pub use render::{reference_table, to_redacted_toml};
 pub use server::ServerSettings;
+pub use subscriptions::SubscriptionSettings;
 pub use throttle::ThrottleSettings;
 
 use check::{fail, Check};
@@ -84,6 +86,8 @@ pub struct Config {
     pub persisted_queries: PersistedQuerySettings,
     /// Shared state for several replicas; unset: everything stays in this process.
     pub redis: RedisSettings,
+    /// GraphQL subscriptions: their transports and the broker streams behind them.
+    pub subscriptions: SubscriptionSettings,
 }
 
 /// What a fresh clone runs with: loopback, the embedded paper broker, GraphiQL on
@@ -106,6 +110,7 @@ impl Default for Config {
             audit: AuditSettings::default(),
             persisted_queries: PersistedQuerySettings::default(),
             redis: RedisSettings::default(),
+            subscriptions: SubscriptionSettings::default(),
         }
     }
 }
@@ -170,7 +175,8 @@ impl Config {
         self.limits.validate()?;
         self.persisted_queries.validate()?;
         self.rate_limit.validate(&self.keys)?;
-        self.redis.validate()
+        self.redis.validate()?;
+        self.subscriptions.validate()
     }
 
     /// Without keys every caller may trade, so only local callers may call.

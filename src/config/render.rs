@@ -22,6 +22,7 @@ use super::rate_limit::RateLimitSettings;
 use super::redis::RedisSettings;
 use super::reference::{env_of, SETTINGS};
 use super::server::ServerSettings;
+use super::subscriptions::SubscriptionSettings;
 use super::throttle::ThrottleSettings;
 use super::Config;
 
@@ -54,6 +55,10 @@ pub(crate) fn to_table(config: &Config) -> Table {
     let apq = persisted_queries(&config.persisted_queries);
     root.insert("persisted_queries".into(), apq.into());
     root.insert("redis".into(), redis(&config.redis).into());
+    root.insert(
+        "subscriptions".into(),
+        subscriptions(&config.subscriptions).into(),
+    );
     root
 }
 
@@ -232,6 +237,23 @@ fn redis(r: &RedisSettings) -> Table {
     redis.insert("timeout_ms".into(), ms(r.timeout));
     redis.insert("key_prefix".into(), r.key_prefix.clone().into());
     redis
+}
+
+fn subscriptions(s: &SubscriptionSettings) -> Table {
+    let mut subscriptions = Table::new();
+    subscriptions.insert("enabled".into(), s.enabled.into());
+    subscriptions.insert("linger_ms".into(), ms(s.linger));
+    subscriptions.insert("init_timeout_ms".into(), ms(s.init_timeout));
+    subscriptions.insert("ping_ms".into(), ms(s.ping));
+    subscriptions.insert("max_per_connection".into(), int(s.max_per_connection));
+    subscriptions.insert(
+        "max_connections_per_key".into(),
+        int(s.max_connections_per_key),
+    );
+    subscriptions.insert("max_symbols".into(), int(s.max_symbols));
+    subscriptions.insert("history".into(), int(s.history));
+    subscriptions.insert("lease_ms".into(), ms(s.lease));
+    subscriptions
 }
 
 /// The value at a dotted key (`graphql.max_page_size`), if set.

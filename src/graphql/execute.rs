@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Name, Value};
 use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
 
 use super::responses::ResponseCache;
 use super::{AppSchema, ErrorCode, InstrumentLoader};
@@ -70,16 +71,63 @@ impl Executor {
         if let Some(body) = self.responses.finish(candidate, &scope, &response) {
             return Answer::Serialized(body);
         }
-        for error in &mut response.errors {
-            // Every resolver error carries a code (graphql::error); one without came
-            // from parsing or validating the request against the schema: the
-            // client's mistake.
-            let extensions = error.extensions.get_or_insert_with(Default::default);
-            if extensions.get("code").is_none() {
-                extensions.set("code", ErrorCode::BadUserInput.as_str());
-            }
-        }
+        code_client_errors(&mut response);
         Answer::Response(Box::new(response))
+    }
+
+    /// Runs a subscription: one response per event, until the source ends (or the
+    /// stream is dropped, which is how a transport unsubscribes). A query or
+    /// mutation sent here yields its one response, without the response cache;
+    /// the transports send those to [`Executor::execute`].
+    ///
+    /// Each event is resolved in a `RequestScope` of its own, so it reports in
+    /// `extensions.stale` what it was served stale; the instrument DataLoader lives
+    /// as long as the subscription and its batches run in the scope of the event
+    /// that asked. Errors get their code as in `execute`.
+    pub fn subscribe(
+        &self,
+        request: async_graphql::Request,
+        principal: Principal,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        let cached = self.cached.clone();
+        let schema = self.schema.clone();
+        let request = request
+            .data(DataLoader::new(
+                InstrumentLoader::new(cached.clone()),
+                |batch| {
+                    let scope = RequestScope::current().unwrap_or_default();
+                    tokio::spawn(scope.run(batch))
+                },
+            ))
+            .data(principal);
+        let start = async move {
+            cached.sync_replicas().await;
+            schema.execute_stream(request)
+        };
+        stream::once(start)
+            .flat_map(|responses| {
+                stream::unfold(responses, |mut responses| async move {
+                    let scope = RequestScope::default();
+                    let mut response = scope.run(responses.next()).await?;
+                    if let Some(stale) = stale_extension(&scope) {
+                        response.extensions.insert("stale".to_string(), stale);
+                    }
+                    code_client_errors(&mut response);
+                    Some((response, responses))
+                })
+            })
+            .boxed()
+    }
+}
+
+/// Every resolver error carries a code (graphql::error); one without came from
+/// parsing or validating the request against the schema: the client's mistake.
+fn code_client_errors(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", ErrorCode::BadUserInput.as_str());
+        }
     }
 }
 

@@ -63,7 +63,17 @@ pub(crate) fn error_response_with(
     (status, Json(body)).into_response()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The answer to a request without a usable gateway key.
+pub(crate) fn unauthenticated() -> Response {
+    error_response(
+        StatusCode::UNAUTHORIZED,
+        "missing or unknown API key; send `Authorization: Bearer <key>`",
+        ErrorCode::Unauthenticated,
+    )
+}
+
+/// The `Authorization` header's value, for `Authenticator::authenticate`.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -74,15 +84,8 @@ async fn execute(
     headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> Response {
-    let principal = match state.services.auth.authenticate(bearer(headers)) {
-        Ok(p) => p,
-        Err(_) => {
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                "missing or unknown API key; send `Authorization: Bearer <key>`",
-                ErrorCode::Unauthenticated,
-            )
-        }
+    let Ok(principal) = state.services.auth.authenticate(bearer(headers)) else {
+        return unauthenticated();
     };
     match state.services.executor.execute(request, principal).await {
         Answer::Serialized(body) => {
@@ -120,7 +123,7 @@ pub(crate) async fn post_graphql(
 /// bodies from any page without a CORS preflight, and async-graphql would read them
 /// as JSON anyway: without this, a page a developer visits could place an order
 /// through a gateway on loopback without keys.
-fn is_json(headers: &HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

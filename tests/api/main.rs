@@ -1,7 +1,8 @@
 //! The gateway end to end: GraphQL over real HTTP, the gateway in front of broker-sim,
 //! both on port 0 in this process (`common::spawn_app`). Everything a client of the
 //! API can see: reads and Relay walks, orders, limits, persisted queries, keys and
-//! audit, the operator's surface, the caches, hostile input, GraphiQL over HTTP.
+//! audit, the operator's surface, the caches, hostile input, GraphiQL over HTTP, the
+//! subscription transports (WebSocket and SSE).
 //!
 //! One binary rather than one per file: each test binary links the whole crate, and
 //! on two cores the links were most of the build.
@@ -24,3 +25,4 @@ mod properties;
 mod relay_orders;
 mod response_cache;
 mod restart;
+mod subscriptions_transport;

@@ -1,0 +1,319 @@
+//! What the two subscription transports (`ws`, `sse`) share: the operations they
+//! run ([`Operations`], the gateway's executor or a test schema), the open
+//! connections they count (by kind, for `/metrics`, and per gateway key, for
+//! `subscriptions.max_connections_per_key`), and the signal that closes them all
+//! when the server shuts down.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use futures::stream::BoxStream;
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::AppState;
+use crate::auth::{AuthError, Principal};
+use crate::config::{Config, SubscriptionSettings};
+use crate::graphql::{Answer, ErrorCode};
+
+/// Runs what a transport receives: queries and mutations as over HTTP (every limit,
+/// scope, code and the response cache), subscriptions as streams. Generic so that
+/// the WebSocket protocol is tested against a schema with a ticking subscription.
+pub(crate) trait Operations: Send + Sync + 'static {
+    /// The `Authorization` value (`Bearer <key>`) to a principal.
+    fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError>;
+
+    /// Whether `principal` may start one more operation now (the per-key rate
+    /// limit); refused: the GraphQL errors to answer with.
+    fn admit(&self, principal: &Principal) -> Result<(), serde_json::Value>;
+
+    /// A query or mutation.
+    fn execute(
+        &self,
+        request: async_graphql::Request,
+        principal: Principal,
+    ) -> impl Future<Output = Answer> + Send;
+
+    /// A subscription: its responses until the source ends or the stream is dropped.
+    fn subscribe(
+        &self,
+        request: async_graphql::Request,
+        principal: Principal,
+    ) -> BoxStream<'static, async_graphql::Response>;
+}
+
+/// The gateway's own operations: `graphql::Executor` and the per-key rate limit.
+pub(crate) struct GatewayOperations(pub(crate) AppState);
+
+impl Operations for GatewayOperations {
+    fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        self.0.services.auth.authenticate(authorization)
+    }
+
+    fn admit(&self, principal: &Principal) -> Result<(), serde_json::Value> {
+        if !self.0.services.auth.keys_configured() {
+            return Ok(());
+        }
+        match self.0.ratelimit.take(&principal.key_id) {
+            Ok(_) => Ok(()),
+            Err(wait) => {
+                self.0.services.metrics.rate_limited(&principal.key_id);
+                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                Err(json!([{
+                    "message": format!(
+                        "rate limit of gateway key `{}` exceeded; retry in {secs} s",
+                        principal.key_id
+                    ),
+                    "extensions": {
+                        "code": ErrorCode::RateLimited.as_str(),
+                        "retryAfterSeconds": secs,
+                    },
+                }]))
+            }
+        }
+    }
+
+    async fn execute(&self, request: async_graphql::Request, principal: Principal) -> Answer {
+        self.0.services.executor.execute(request, principal).await
+    }
+
+    fn subscribe(
+        &self,
+        request: async_graphql::Request,
+        principal: Principal,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        self.0.services.executor.subscribe(request, principal)
+    }
+}
+
+/// Whether `request` names a subscription; `false` too when it does not parse or
+/// names no operation it has, so that `execute` answers those with their errors.
+pub(crate) fn is_subscription(request: &async_graphql::Request) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let ty = match (&doc.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), None) => Some(op.node.ty),
+        (DocumentOperations::Single(_), Some(_)) => None,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    ty == Some(OperationType::Subscription)
+}
+
+/// The open subscription connections, by transport. Read by `/metrics`.
+#[derive(Debug, Default)]
+pub struct ConnectionCounts {
+    websocket: AtomicUsize,
+    sse: AtomicUsize,
+}
+
+impl ConnectionCounts {
+    /// Upgraded WebSockets not yet closed (before `connection_init` too).
+    pub fn websocket(&self) -> usize {
+        self.websocket.load(Ordering::Relaxed)
+    }
+
+    /// SSE responses still streaming.
+    pub fn sse(&self) -> usize {
+        self.sse.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transport {
+    WebSocket,
+    Sse,
+}
+
+/// The transports' shared state: settings, counts, the per-key connection slots
+/// and the shutdown signal. One per gateway.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) settings: SubscriptionSettings,
+    /// Origins other than the gateway's own that may open a WebSocket
+    /// (`server.cors_origins`).
+    pub(crate) origins: Vec<String>,
+    /// The largest WebSocket message accepted (`server.body_limit_bytes`, as for
+    /// a request body).
+    pub(crate) max_message_bytes: usize,
+    counts: Arc<ConnectionCounts>,
+    per_key: Mutex<HashMap<String, usize>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Live {
+    pub(crate) fn new(config: &Config) -> Live {
+        Live {
+            settings: config.subscriptions.clone(),
+            origins: config.server.cors_origins.clone(),
+            max_message_bytes: config.server.body_limit_bytes,
+            counts: Arc::default(),
+            per_key: Mutex::default(),
+            shutdown: watch::channel(false).0,
+        }
+    }
+
+    /// For `/metrics` and the `Gateway`; not yet read outside the tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn counts(&self) -> Arc<ConnectionCounts> {
+        self.counts.clone()
+    }
+
+    /// Counts one open connection of `transport` until the guard drops.
+    pub(crate) fn open(&self, transport: Transport) -> Open {
+        self.counter(transport).fetch_add(1, Ordering::Relaxed);
+        Open {
+            counts: self.counts.clone(),
+            transport,
+        }
+    }
+
+    fn counter(&self, transport: Transport) -> &AtomicUsize {
+        match transport {
+            Transport::WebSocket => &self.counts.websocket,
+            Transport::Sse => &self.counts.sse,
+        }
+    }
+
+    /// One of `key_id`'s `subscriptions.max_connections_per_key` connection slots,
+    /// held until the guard drops; `None` when all are taken.
+    pub(crate) fn claim(self: &Arc<Self>, key_id: &str) -> Option<KeySlot> {
+        let mut per_key = self.per_key.lock().unwrap_or_else(|e| e.into_inner());
+        let held = per_key.entry(key_id.to_string()).or_default();
+        if *held >= self.settings.max_connections_per_key {
+            return None;
+        }
+        *held += 1;
+        Some(KeySlot {
+            live: self.clone(),
+            key_id: key_id.to_string(),
+        })
+    }
+
+    /// Closes every WebSocket (1001) and ends every SSE stream; new ones are refused.
+    /// For `Gateway::run` at shutdown: upgraded sockets are not connections the
+    /// HTTP server waits for, and a streaming SSE response would hold it forever.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Completes when the server shuts down.
+    pub(crate) fn shutting_down(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|down| *down).await;
+        }
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// One open connection in [`ConnectionCounts`].
+#[derive(Debug)]
+pub(crate) struct Open {
+    counts: Arc<ConnectionCounts>,
+    transport: Transport,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let counter = match self.transport {
+            Transport::WebSocket => &self.counts.websocket,
+            Transport::Sse => &self.counts.sse,
+        };
+        counter.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One connection slot of a gateway key.
+#[derive(Debug)]
+pub(crate) struct KeySlot {
+    live: Arc<Live>,
+    key_id: String,
+}
+
+impl Drop for KeySlot {
+    fn drop(&mut self) {
+        let mut per_key = self.live.per_key.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = per_key.get_mut(&self.key_id) {
+            *held -= 1;
+            if *held == 0 {
+                per_key.remove(&self.key_id);
+            }
+        }
+    }
+}
+
+/// Whether an `async_graphql::Response` is a refusal before execution (parse,
+/// validation, limits): errors, no data, and no error at a path. Those are an
+/// `error` message on a WebSocket rather than a `next`.
+pub(crate) fn refused_before_execution(response: &async_graphql::Response) -> bool {
+    !response.errors.is_empty()
+        && response.data == async_graphql::Value::Null
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+/// One GraphQL error in the wire shape, with its code.
+pub(crate) fn coded_errors(message: &str, code: ErrorCode) -> serde_json::Value {
+    json!([{ "message": message, "extensions": { "code": code.as_str() } }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(query: &str, name: Option<&str>) -> async_graphql::Request {
+        let r = async_graphql::Request::new(query);
+        match name {
+            Some(n) => r.operation_name(n),
+            None => r,
+        }
+    }
+
+    #[test]
+    fn finds_the_subscription_the_request_names() {
+        assert!(is_subscription(&request("subscription { t }", None)));
+        assert!(!is_subscription(&request("{ t }", None)));
+        assert!(!is_subscription(&request("mutation { t }", None)));
+        assert!(!is_subscription(&request("subscription {", None)));
+        let two = "query A { t } subscription B { t }";
+        assert!(is_subscription(&request(two, Some("B"))));
+        assert!(!is_subscription(&request(two, Some("A"))));
+        assert!(!is_subscription(&request(two, None)));
+        assert!(!is_subscription(&request(two, Some("C"))));
+    }
+
+    #[test]
+    fn a_key_holds_at_most_its_slots_and_gets_them_back() {
+        let mut config = Config::default();
+        config.subscriptions.max_connections_per_key = 2;
+        let live = Arc::new(Live::new(&config));
+        let a = live.claim("k").unwrap();
+        let _b = live.claim("k").unwrap();
+        assert!(live.claim("k").is_none());
+        assert!(live.claim("other").is_some());
+        drop(a);
+        assert!(live.claim("k").is_some());
+    }
+
+    #[test]
+    fn open_connections_are_counted_by_transport() {
+        let live = Live::new(&Config::default());
+        let counts = live.counts();
+        let ws = live.open(Transport::WebSocket);
+        let _sse = live.open(Transport::Sse);
+        assert_eq!((counts.websocket(), counts.sse()), (1, 1));
+        drop(ws);
+        assert_eq!((counts.websocket(), counts.sse()), (0, 1));
+    }
+}
