@@ -104,8 +104,8 @@ impl Services {
             resilient,
             cached.clone(),
             FeedSettings {
-                linger: std::time::Duration::from_secs(30),
-                history: 1000,
+                linger: config.subscriptions.linger,
+                history: config.subscriptions.history,
             },
         );
         let schema = graphql::build_schema(

@@ -25,4 +25,5 @@ mod properties;
 mod relay_orders;
 mod response_cache;
 mod restart;
+mod subscriptions;
 mod subscriptions_transport;

@@ -27,9 +27,9 @@ pub struct WsClient {
 pub enum Incoming {
     Next { id: String, payload: Value },
     Error { id: String, payload: Value },
-    Complete { id: String },
-    /// The socket closed, with the close code when there was one.
-    Closed(Option<u16>),
+    Complete,
+    /// The socket closed.
+    Closed,
 }
 
 impl TestApp {
@@ -90,18 +90,14 @@ impl WsClient {
         id
     }
 
-    pub async fn complete(&mut self, id: &str) {
-        self.send(json!({ "id": id, "type": "complete" })).await;
-    }
-
     /// The next protocol message; pings are answered on the way.
     pub async fn next(&mut self) -> Incoming {
         loop {
             let Some(m) = self.raw().await else {
-                return Incoming::Closed(None);
+                return Incoming::Closed;
             };
             if m.get("close").is_some() {
-                return Incoming::Closed(m["close"].as_u64().map(|c| c as u16));
+                return Incoming::Closed;
             }
             let id = m["id"].as_str().unwrap_or_default().to_string();
             match m["type"].as_str() {
@@ -119,7 +115,7 @@ impl WsClient {
                         payload: m["payload"].clone(),
                     }
                 }
-                Some("complete") => return Incoming::Complete { id },
+                Some("complete") => return Incoming::Complete,
                 other => panic!("unexpected message type {other:?}: {m}"),
             }
         }
