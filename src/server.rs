@@ -1,10 +1,14 @@
 //! The HTTP server: routes, authentication, request ids, limits and graceful
-//! shutdown around the GraphQL executor, serving what `services` built.
+//! shutdown around the GraphQL executor, serving what `services` built; the accept
+//! loop (`listener`) with its connection cap and per-connection timeouts
+//! (`connection`).
 
+mod connection;
 mod cors;
 mod graphiql;
 mod graphql_http;
 mod health;
+mod listener;
 mod metrics;
 mod ratelimit;
 
@@ -23,6 +27,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::cache::{CacheStats, CacheStatsHandle};
 use crate::config::Config;
+use crate::metrics::Connections;
 use crate::services::{Services, StartError};
 
 /// What every request handler shares: the services start-up built, and the
@@ -44,8 +49,6 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Start(#[from] StartError),
-    #[error("server error: {0}")]
-    Io(std::io::Error),
 }
 
 /// A gateway bound to its port and ready to run; tests build one on port 0.
@@ -53,6 +56,7 @@ pub struct Gateway {
     listener: TcpListener,
     router: Router,
     cache: CacheStatsHandle,
+    limits: listener::Limits,
     /// Keeps the embedded paper broker alive as long as the gateway.
     #[cfg(feature = "embedded-sim")]
     embedded: Option<crate::embedded::EmbeddedBroker>,
@@ -71,6 +75,7 @@ impl Gateway {
             ratelimit: Arc::new(ratelimit::RateLimiter::new(&config.rate_limit)),
             body_limit: config.server.body_limit_bytes,
         };
+        let limits = limits(&config, state.services.metrics.connections().clone());
         let router = router(state, &config);
         let listener =
             TcpListener::bind(config.listen)
@@ -83,6 +88,7 @@ impl Gateway {
             listener,
             router,
             cache,
+            limits,
             #[cfg(feature = "embedded-sim")]
             embedded,
         })
@@ -104,21 +110,53 @@ impl Gateway {
         self.cache.clone()
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves until `shutdown` completes, then lets in-flight requests finish (for
+    /// at most `server.request_timeout_ms`). Accept errors are logged and retried,
+    /// not returned: a listener out of file descriptors recovers when some close.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        tracing::info!(addr = %self.local_addr(), "brokergraph listening; GraphQL at /graphql");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServeError::Io)?;
+        tracing::info!(
+            addr = %self.local_addr(),
+            max_connections = self.limits.max_connections,
+            "brokergraph listening; GraphQL at /graphql"
+        );
+        listener::serve(self.listener, self.router, self.limits, shutdown).await;
         #[cfg(feature = "embedded-sim")]
         if let Some(sim) = self.embedded {
             sim.shutdown().await;
         }
         Ok(())
+    }
+}
+
+/// The connection limits of `config`, `server.max_connections` derived from the
+/// file limit when unset (`run` logs it: a cap nobody set is one nobody knows).
+fn limits(config: &Config, connections: Arc<Connections>) -> listener::Limits {
+    let file_limit = listener::file_limit();
+    let max_connections = config
+        .server
+        .max_connections
+        .unwrap_or_else(|| listener::default_max_connections(file_limit));
+    let headroom = max_connections.saturating_add(listener::OVERFLOW_SLOTS) as u64;
+    if let Some(files) = file_limit.filter(|files| headroom > *files) {
+        tracing::warn!(
+            max_connections,
+            file_limit = files,
+            "server.max_connections is above the file limit (ulimit -n): accepts will fail \
+             for lack of descriptors before the cap refuses anything"
+        );
+    }
+    connections.set_max(max_connections);
+    listener::Limits {
+        timeouts: connection::Timeouts {
+            header: config.server.header_read_timeout,
+            keep_alive: config.server.keep_alive_timeout,
+        },
+        max_connections,
+        drain: config.server.request_timeout,
+        connections,
     }
 }
 
