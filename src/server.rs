@@ -15,6 +15,7 @@ mod ratelimit;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
@@ -38,6 +39,7 @@ pub(crate) struct AppState {
     graphiql: bool,
     ratelimit: Arc<ratelimit::RateLimiter>,
     body_limit: usize,
+    body_read_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,7 @@ impl Gateway {
             graphiql: config.server.graphiql_on(config.listen),
             ratelimit: Arc::new(ratelimit::RateLimiter::new(&config.rate_limit)),
             body_limit: config.server.body_limit_bytes,
+            body_read_timeout: config.server.body_read_timeout,
         };
         let limits = limits(&config, state.services.metrics.connections().clone());
         let router = router(state, &config);
