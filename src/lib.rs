@@ -34,8 +34,9 @@
 //!
 //! - [`server`]: HTTP only: routes (`/graphql`, `/healthz`, `/readyz`, `/metrics`,
 //!   GraphiQL), the gateway-key header, request ids, body limit, per-key rate
-//!   limits, CORS, timeouts, shutdown; the subscription transports (GraphQL over
-//!   WebSocket and over SSE). [`server::Gateway`] is what `main` and the
+//!   limits, CORS, timeouts, shutdown; the accept loop with the connection cap and
+//!   the header, keep-alive and body timeouts; the subscription transports (GraphQL
+//!   over WebSocket and over SSE). [`server::Gateway`] is what `main` and the
 //!   tests start; it serves what `services` built.
 //! - `services`: start-up, the one place that knows every layer: builds the adapter
 //!   (or the embedded paper broker), stacks the broker wrappers, the cache, the

@@ -1,10 +1,14 @@
 //! The HTTP server: routes, authentication, request ids, limits and graceful
-//! shutdown around the GraphQL executor, serving what `services` built.
+//! shutdown around the GraphQL executor, serving what `services` built; the accept
+//! loop (`listener`) with its connection cap and per-connection timeouts
+//! (`connection`).
 
+mod connection;
 mod cors;
 mod graphiql;
 mod graphql_http;
 mod health;
+mod listener;
 mod live;
 mod metrics;
 mod ratelimit;
@@ -14,6 +18,7 @@ mod ws;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
@@ -26,8 +31,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::cache::{CacheStats, CacheStatsHandle};
 use crate::config::Config;
+use crate::metrics::Connections;
 use crate::services::{Services, StartError};
-pub use live::ConnectionCounts;
 
 /// What every request handler shares: the services start-up built, and the
 /// HTTP layer's own settings and per-key limiter.
@@ -37,6 +42,7 @@ pub(crate) struct AppState {
     graphiql: bool,
     ratelimit: Arc<ratelimit::RateLimiter>,
     body_limit: usize,
+    body_read_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +54,6 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Start(#[from] StartError),
-    #[error("server error: {0}")]
-    Io(std::io::Error),
 }
 
 /// A gateway bound to its port and ready to run; tests build one on port 0.
@@ -57,6 +61,10 @@ pub struct Gateway {
     listener: TcpListener,
     router: Router,
     cache: CacheStatsHandle,
+    limits: listener::Limits,
+    /// The subscription transports: told at shutdown, so WebSockets close (1001)
+    /// and SSE streams end instead of holding the drain until its limit.
+    live: Arc<live::Live>,
     /// Keeps the embedded paper broker alive as long as the gateway.
     #[cfg(feature = "embedded-sim")]
     embedded: Option<crate::embedded::EmbeddedBroker>,
@@ -74,8 +82,11 @@ impl Gateway {
             graphiql: config.server.graphiql_on(config.listen),
             ratelimit: Arc::new(ratelimit::RateLimiter::new(&config.rate_limit)),
             body_limit: config.server.body_limit_bytes,
+            body_read_timeout: config.server.body_read_timeout,
         };
-        let router = router(state, &config);
+        let limits = limits(&config, state.services.metrics.connections().clone());
+        let live = Arc::new(live::Live::new(&config));
+        let router = router(state, live.clone(), &config);
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -87,6 +98,8 @@ impl Gateway {
             listener,
             router,
             cache,
+            limits,
+            live,
             #[cfg(feature = "embedded-sim")]
             embedded,
         })
@@ -108,16 +121,24 @@ impl Gateway {
         self.cache.clone()
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves until `shutdown` completes, then lets in-flight requests finish (for
+    /// at most `server.request_timeout_ms`). Accept errors are logged and retried,
+    /// not returned: a listener out of file descriptors recovers when some close.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        tracing::info!(addr = %self.local_addr(), "brokergraph listening; GraphQL at /graphql");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServeError::Io)?;
+        tracing::info!(
+            addr = %self.local_addr(),
+            max_connections = self.limits.max_connections,
+            "brokergraph listening; GraphQL at /graphql"
+        );
+        let live = self.live;
+        let shutdown = async move {
+            shutdown.await;
+            live.shut_down();
+        };
+        listener::serve(self.listener, self.router, self.limits, shutdown).await;
         #[cfg(feature = "embedded-sim")]
         if let Some(sim) = self.embedded {
             sim.shutdown().await;
@@ -126,12 +147,41 @@ impl Gateway {
     }
 }
 
+/// The connection limits of `config`, `server.max_connections` derived from the
+/// file limit when unset (`run` logs it: a cap nobody set is one nobody knows).
+fn limits(config: &Config, connections: Arc<Connections>) -> listener::Limits {
+    let file_limit = listener::file_limit();
+    let max_connections = config
+        .server
+        .max_connections
+        .unwrap_or_else(|| listener::default_max_connections(file_limit));
+    let headroom = max_connections.saturating_add(listener::OVERFLOW_SLOTS) as u64;
+    if let Some(files) = file_limit.filter(|files| headroom > *files) {
+        tracing::warn!(
+            max_connections,
+            file_limit = files,
+            "server.max_connections is above the file limit (ulimit -n): accepts will fail \
+             for lack of descriptors before the cap refuses anything"
+        );
+    }
+    connections.set_max(max_connections);
+    listener::Limits {
+        timeouts: connection::Timeouts {
+            header: config.server.header_read_timeout,
+            keep_alive: config.server.keep_alive_timeout,
+        },
+        max_connections,
+        drain: config.server.request_timeout,
+        connections,
+    }
+}
+
 /// Binds and serves until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     Gateway::bind(config).await?.run(shutdown_signal()).await
 }
 
-fn router(state: AppState, config: &Config) -> Router {
+fn router(state: AppState, live: Arc<live::Live>, config: &Config) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let id = req
@@ -143,7 +193,6 @@ fn router(state: AppState, config: &Config) -> Router {
     });
     // The subscription transports: WebSocket upgrades of the GET, SSE POSTs;
     // `ws` and `sse` hand everything else to `graphql_http`.
-    let live = Arc::new(live::Live::new(config));
     let graphql = get(ws::get_graphql)
         .post(sse::post_graphql)
         .layer(axum::middleware::from_fn_with_state(

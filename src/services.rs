@@ -107,6 +107,7 @@ impl Services {
                 linger: config.subscriptions.linger,
                 history: config.subscriptions.history,
             },
+            metrics.streams().clone(),
         );
         let schema = graphql::build_schema(
             broker.clone(),

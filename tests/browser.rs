@@ -101,9 +101,8 @@ async fn graphiql_runs_the_order_updates_subscription() {
     let text = harness::editor_text(client, QUERY_EDITOR, "subscription OrderUpdates").await;
     let subscription = &text[text.find("subscription OrderUpdates").unwrap()..];
     // Only the subscription in the editor, so the run button needs no choice.
-    let set = format!(
-        "document.querySelector({QUERY_EDITOR:?}).CodeMirror.setValue({subscription:?})"
-    );
+    let set =
+        format!("document.querySelector({QUERY_EDITOR:?}).CodeMirror.setValue({subscription:?})");
     client.execute(&set, vec![]).await.expect("set the query");
     harness::run(client).await;
     for _ in 0..200 {
@@ -112,7 +111,11 @@ async fn graphiql_runs_the_order_updates_subscription() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(app.sim.stats().await.streams.open, 1, "the subscription opened the broker stream");
+    assert_eq!(
+        app.sim.stats().await.streams.open,
+        1,
+        "the subscription opened the broker stream"
+    );
 
     let (symbol, lot) = app.tradable_instruments().await[0].clone();
     let input = json!({
@@ -125,7 +128,10 @@ async fn graphiql_runs_the_order_updates_subscription() {
             json!({ "input": input }),
         )
         .await;
-    let id = data["submitOrder"]["order"]["id"].as_str().unwrap().to_string();
+    let id = data["submitOrder"]["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let shown = harness::editor_text(client, RESULT, "\"event\"").await;
     assert!(shown.contains(&id), "{shown}");
     harness::assert_no_csp_violation(client).await;

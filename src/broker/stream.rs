@@ -39,6 +39,10 @@ pub enum StreamItem {
     /// The broker could not replay from `since`: what happened meanwhile must be
     /// read over REST.
     ReplayUnavailable,
+    /// An order event we could not read (logged, redacted, by the adapter). Not
+    /// the end of the stream: a broker replaying it after every reconnect would
+    /// otherwise stop the stream for good. `seq` is its number, when readable.
+    Unreadable { seq: Option<u64> },
 }
 
 /// Why a stream could not be opened or stopped. Never shown to a subscriber: the

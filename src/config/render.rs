@@ -102,6 +102,12 @@ fn server(s: &ServerSettings) -> Table {
     let mut server = Table::new();
     server.insert("body_limit_bytes".into(), int(s.body_limit_bytes));
     server.insert("request_timeout_ms".into(), ms(s.request_timeout));
+    server.insert("header_read_timeout_ms".into(), ms(s.header_read_timeout));
+    server.insert("keep_alive_timeout_ms".into(), ms(s.keep_alive_timeout));
+    server.insert("body_read_timeout_ms".into(), ms(s.body_read_timeout));
+    if let Some(max) = s.max_connections {
+        server.insert("max_connections".into(), int(max));
+    }
     if let Some(on) = s.graphiql {
         server.insert("graphiql".into(), on.into());
     }

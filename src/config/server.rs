@@ -1,5 +1,5 @@
-//! `[server]`: the gateway's own HTTP surface (body limit, timeout, GraphiQL,
-//! introspection, CORS).
+//! `[server]`: the gateway's own HTTP surface (body limit, timeouts, connection
+//! cap, GraphiQL, introspection, CORS).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,6 +15,28 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     #[serde(rename = "request_timeout_ms", deserialize_with = "duration::millis")]
     pub request_timeout: Duration,
+    /// From a connection's accept, or from the first byte of its next request, to
+    /// the end of the request's headers: bounds what a slow client (slowloris)
+    /// holds while sending almost nothing.
+    #[serde(
+        rename = "header_read_timeout_ms",
+        deserialize_with = "duration::millis"
+    )]
+    pub header_read_timeout: Duration,
+    /// How long a connection may sit between requests (nothing in flight) before
+    /// it is closed; also how long a response write may make no progress.
+    #[serde(
+        rename = "keep_alive_timeout_ms",
+        deserialize_with = "duration::millis"
+    )]
+    pub keep_alive_timeout: Duration,
+    /// From the request's headers to the last byte of its body, on `/graphql`.
+    #[serde(rename = "body_read_timeout_ms", deserialize_with = "duration::millis")]
+    pub body_read_timeout: Duration,
+    /// Most TCP connections served at once. Unset: derived at start from the
+    /// process's file limit (`server::listener::default_max_connections`), which is
+    /// what a flood of connections would otherwise exhaust.
+    pub max_connections: Option<usize>,
     /// Unset: on when `listen` is a loopback address, off when it is public.
     pub graphiql: Option<bool>,
     /// Unset: on when `listen` is a loopback address, off when it is public.
@@ -29,6 +51,10 @@ impl Default for ServerSettings {
         ServerSettings {
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_millis(30_000),
+            header_read_timeout: Duration::from_millis(10_000),
+            keep_alive_timeout: Duration::from_millis(60_000),
+            body_read_timeout: Duration::from_millis(10_000),
+            max_connections: None,
             graphiql: None,
             introspection: None,
             cors_origins: Vec::new(),
@@ -51,7 +77,15 @@ impl ServerSettings {
     /// a key pasted into one site is not usable from any other.
     pub(crate) fn validate(&self, has_keys: bool) -> Check {
         positive(&[("server.body_limit_bytes", self.body_limit_bytes)])?;
-        positive(&[("server.request_timeout_ms", self.request_timeout)])?;
+        positive(&[
+            ("server.request_timeout_ms", self.request_timeout),
+            ("server.header_read_timeout_ms", self.header_read_timeout),
+            ("server.keep_alive_timeout_ms", self.keep_alive_timeout),
+            ("server.body_read_timeout_ms", self.body_read_timeout),
+        ])?;
+        if let Some(max) = self.max_connections {
+            positive(&[("server.max_connections", max)])?;
+        }
         for origin in &self.cors_origins {
             if origin == "*" && has_keys {
                 fail(

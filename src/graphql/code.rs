@@ -14,6 +14,9 @@ pub(crate) enum ErrorCode {
     QueryTooComplex,
     /// Comes with `retryAfterSeconds`.
     RateLimited,
+    /// The request body did not arrive within `server.body_read_timeout_ms` (HTTP
+    /// 408): worth retrying, unlike `BAD_USER_INPUT`.
+    RequestTimeout,
     BrokerUnavailable,
     OutcomeUnknown,
     IdempotencyKeyInUse,
@@ -30,6 +33,7 @@ impl ErrorCode {
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
             ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorCode::BrokerUnavailable => "BROKER_UNAVAILABLE",
             ErrorCode::OutcomeUnknown => "OUTCOME_UNKNOWN",
             ErrorCode::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
@@ -50,12 +54,13 @@ mod tests {
     use super::ErrorCode::{self, *};
 
     /// The strings clients match on today; a changed one breaks them.
-    const DOCUMENTED: [(ErrorCode, &str); 10] = [
+    const DOCUMENTED: [(ErrorCode, &str); 11] = [
         (Unauthenticated, "UNAUTHENTICATED"),
         (Forbidden, "FORBIDDEN"),
         (BadUserInput, "BAD_USER_INPUT"),
         (QueryTooComplex, "QUERY_TOO_COMPLEX"),
         (RateLimited, "RATE_LIMITED"),
+        (RequestTimeout, "REQUEST_TIMEOUT"),
         (BrokerUnavailable, "BROKER_UNAVAILABLE"),
         (OutcomeUnknown, "OUTCOME_UNKNOWN"),
         (IdempotencyKeyInUse, "IDEMPOTENCY_KEY_IN_USE"),

@@ -6,14 +6,18 @@
 //! while each `Gateway` (tests start dozens in one process) must count only its own.
 
 mod broker;
+mod connections;
+mod streams;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::broker::Route;
 pub(crate) use broker::Meter;
+pub(crate) use connections::{ConnectionGuard, ConnectionKind, Connections, Refusal, TimeoutKind};
+pub(crate) use streams::StreamMetrics;
 
 /// Upper bounds (seconds) of the request latency histogram.
 const BUCKETS: [f64; 11] = [
@@ -26,6 +30,8 @@ const MAX_OPERATIONS: usize = 200;
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    connections: Arc<Connections>,
+    streams: Arc<StreamMetrics>,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +53,20 @@ struct Inner {
 }
 
 impl Metrics {
+    /// The connection gauges and counters. A handler that serves a long-lived
+    /// stream the accept loop does not see as such can count it with
+    /// `connections().opened(kind)`; upgrades to WebSocket and `text/event-stream`
+    /// responses are already counted where connections are served
+    /// (`server::connection`); counting them again would count them twice.
+    pub(crate) fn connections(&self) -> &Arc<Connections> {
+        &self.connections
+    }
+
+    /// For the order stream (`streams::OrderFeed`).
+    pub(crate) fn streams(&self) -> &Arc<StreamMetrics> {
+        &self.streams
+    }
+
     /// One GraphQL request that reached the schema (or was refused before it).
     pub(crate) fn request(&self, operation: Option<&str>, outcome: &str, took: Duration) {
         let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -181,6 +201,8 @@ impl Metrics {
             m.conflicts
         );
         render_broker(&m, out);
+        self.connections.render(out);
+        self.streams.render(out);
         header(
             out,
             "brokergraph_rate_limited_total",

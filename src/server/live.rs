@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
@@ -107,33 +106,9 @@ pub(crate) fn is_subscription(request: &async_graphql::Request) -> bool {
     ty == Some(OperationType::Subscription)
 }
 
-/// The open subscription connections, by transport. Read by `/metrics`.
-#[derive(Debug, Default)]
-pub struct ConnectionCounts {
-    websocket: AtomicUsize,
-    sse: AtomicUsize,
-}
-
-impl ConnectionCounts {
-    /// Upgraded WebSockets not yet closed (before `connection_init` too).
-    pub fn websocket(&self) -> usize {
-        self.websocket.load(Ordering::Relaxed)
-    }
-
-    /// SSE responses still streaming.
-    pub fn sse(&self) -> usize {
-        self.sse.load(Ordering::Relaxed)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Transport {
-    WebSocket,
-    Sse,
-}
-
-/// The transports' shared state: settings, counts, the per-key connection slots
-/// and the shutdown signal. One per gateway.
+/// The transports' shared state: settings, the per-key connection slots and the
+/// shutdown signal. One per gateway. (Open connections by kind are counted by the
+/// accept loop, which sees every upgrade and event stream: `listener`.)
 #[derive(Debug)]
 pub(crate) struct Live {
     pub(crate) settings: SubscriptionSettings,
@@ -143,7 +118,6 @@ pub(crate) struct Live {
     /// The largest WebSocket message accepted (`server.body_limit_bytes`, as for
     /// a request body).
     pub(crate) max_message_bytes: usize,
-    counts: Arc<ConnectionCounts>,
     per_key: Mutex<HashMap<String, usize>>,
     shutdown: watch::Sender<bool>,
 }
@@ -154,31 +128,8 @@ impl Live {
             settings: config.subscriptions.clone(),
             origins: config.server.cors_origins.clone(),
             max_message_bytes: config.server.body_limit_bytes,
-            counts: Arc::default(),
             per_key: Mutex::default(),
             shutdown: watch::channel(false).0,
-        }
-    }
-
-    /// For `/metrics` and the `Gateway`; not yet read outside the tests.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn counts(&self) -> Arc<ConnectionCounts> {
-        self.counts.clone()
-    }
-
-    /// Counts one open connection of `transport` until the guard drops.
-    pub(crate) fn open(&self, transport: Transport) -> Open {
-        self.counter(transport).fetch_add(1, Ordering::Relaxed);
-        Open {
-            counts: self.counts.clone(),
-            transport,
-        }
-    }
-
-    fn counter(&self, transport: Transport) -> &AtomicUsize {
-        match transport {
-            Transport::WebSocket => &self.counts.websocket,
-            Transport::Sse => &self.counts.sse,
         }
     }
 
@@ -200,7 +151,6 @@ impl Live {
     /// Closes every WebSocket (1001) and ends every SSE stream; new ones are refused.
     /// For `Gateway::run` at shutdown: upgraded sockets are not connections the
     /// HTTP server waits for, and a streaming SSE response would hold it forever.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn shut_down(&self) {
         self.shutdown.send_replace(true);
     }
@@ -215,23 +165,6 @@ impl Live {
 
     pub(crate) fn is_shut_down(&self) -> bool {
         *self.shutdown.borrow()
-    }
-}
-
-/// One open connection in [`ConnectionCounts`].
-#[derive(Debug)]
-pub(crate) struct Open {
-    counts: Arc<ConnectionCounts>,
-    transport: Transport,
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        let counter = match self.transport {
-            Transport::WebSocket => &self.counts.websocket,
-            Transport::Sse => &self.counts.sse,
-        };
-        counter.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -304,16 +237,5 @@ mod tests {
         assert!(live.claim("other").is_some());
         drop(a);
         assert!(live.claim("k").is_some());
-    }
-
-    #[test]
-    fn open_connections_are_counted_by_transport() {
-        let live = Live::new(&Config::default());
-        let counts = live.counts();
-        let ws = live.open(Transport::WebSocket);
-        let _sse = live.open(Transport::Sse);
-        assert_eq!((counts.websocket(), counts.sse()), (1, 1));
-        drop(ws);
-        assert_eq!((counts.websocket(), counts.sse()), (0, 1));
     }
 }

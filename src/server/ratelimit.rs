@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode, Version};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -19,6 +19,7 @@ use super::graphql_http::{error_response, error_response_with};
 use super::AppState;
 use crate::config::RateLimitSettings;
 use crate::graphql::ErrorCode;
+use crate::metrics::TimeoutKind;
 
 #[derive(Clone, Copy, Debug)]
 struct Rate {
@@ -135,10 +136,13 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
     }
 }
 
-/// `server.body_limit_bytes` for `/graphql`. `DefaultBodyLimit` only binds axum's
-/// own extractors, and async-graphql-axum reads the body stream itself: without
-/// this a 10 MB body was read whole. Reading at most the limit here bounds memory
-/// whatever the client claims in `Content-Length` (or with none, chunked).
+/// `server.body_limit_bytes` and `server.body_read_timeout_ms` for `/graphql`.
+/// `DefaultBodyLimit` only binds axum's own extractors, and async-graphql-axum reads
+/// the body stream itself: without this a 10 MB body was read whole. Reading at most
+/// the limit here bounds memory whatever the client claims in `Content-Length` (or
+/// with none, chunked); reading it within the timeout bounds how long a body that
+/// trickles in holds a connection (the connection's own timeouts stop at the
+/// headers).
 pub(crate) async fn body_limit(
     State(state): State<AppState>,
     request: Request,
@@ -161,8 +165,30 @@ pub(crate) async fn body_limit(
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large();
     }
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => next.run(Request::from_parts(parts, bytes.into())).await,
-        Err(_) => too_large(),
+    let timeout = state.body_read_timeout;
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, bytes.into())).await,
+        Ok(Err(_)) => too_large(),
+        Err(_) => {
+            let connections = state.services.metrics.connections();
+            connections.timed_out(TimeoutKind::Body);
+            let mut response = error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "request body not received within server.body_read_timeout_ms ({} ms)",
+                    timeout.as_millis()
+                ),
+                ErrorCode::RequestTimeout,
+            );
+            // The rest of the body may still be on its way: the connection cannot
+            // carry another request, so say it closes (HTTP/2 has no such header:
+            // the stream ends and the connection stays).
+            if parts.version < Version::HTTP_2 {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
     }
 }

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use futures::stream::{self, StreamExt};
 
 use super::graphql_http::{self, error_response, unauthenticated, BadRequest};
-use super::live::{is_subscription, GatewayOperations, Live, Operations, Transport};
+use super::live::{is_subscription, GatewayOperations, Live, Operations};
 use super::AppState;
 use crate::graphql::{Answer, ErrorCode};
 
@@ -79,7 +79,6 @@ pub(crate) async fn post_graphql(
         })
         .boxed()
     };
-    let open = live.open(Transport::Sse);
     let events = results
         .map(|json| Event::default().event("next").data(json))
         // `data` too, or EventSource would not dispatch the event.
@@ -88,8 +87,8 @@ pub(crate) async fn post_graphql(
         }))
         .take_until(live.shutting_down())
         .map(move |event| {
-            // The stream holds the connection's slot and count until it ends.
-            let _ = (&slot, &open);
+            // The stream holds the key's connection slot until it ends.
+            let _ = &slot;
             Ok::<_, Infallible>(event)
         });
     Sse::new(events)

@@ -41,7 +41,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use super::graphql_http::{self, error_response};
 use super::live::{
     coded_errors, is_subscription, refused_before_execution, GatewayOperations, KeySlot, Live,
-    Operations, Transport,
+    Operations,
 };
 use super::AppState;
 use crate::auth::Principal;
@@ -224,7 +224,6 @@ impl<O: Operations> Connection<O> {
     }
 
     async fn run(mut self, socket: WebSocket) {
-        let _open = self.live.open(Transport::WebSocket);
         let settings = self.live.settings.clone();
         let (sink, mut frames) = socket.split();
         let (control, control_rx) = mpsc::channel(CONTROL_BUFFER);
@@ -1259,7 +1258,6 @@ mod tests {
         client
             .subscribe("a", "subscription { every(ms: 1000) }")
             .await;
-        assert_eq!(server.live.counts().websocket(), 1);
         server.live.shut_down();
         assert_eq!(client.closed().await.0, 1001);
     }

@@ -30,7 +30,8 @@ use tokio::sync::{broadcast, Notify};
 
 use crate::broker::{Broker, OrderStream};
 use crate::cache::CachedBroker;
-use crate::domain::OrderEvent;
+use crate::domain::{OrderEvent, OrderEventKind};
+use crate::metrics::StreamMetrics;
 use known::Known;
 
 /// How far back `after` can resume, whatever `history` says: older events describe
@@ -87,6 +88,7 @@ struct Shared {
     broker: Arc<dyn Broker>,
     cache: Arc<CachedBroker>,
     settings: FeedSettings,
+    metrics: Arc<StreamMetrics>,
     epoch: u64,
     tx: broadcast::Sender<Arc<Entry>>,
     state: Mutex<State>,
@@ -121,6 +123,7 @@ impl OrderFeed {
         broker: Arc<dyn Broker>,
         cache: Arc<CachedBroker>,
         settings: FeedSettings,
+        metrics: Arc<StreamMetrics>,
     ) -> OrderFeed {
         let (tx, _) = broadcast::channel(BUFFER);
         OrderFeed {
@@ -129,6 +132,7 @@ impl OrderFeed {
                 broker,
                 cache,
                 settings,
+                metrics,
                 epoch: rand::random::<u64>() >> 11,
                 tx,
                 state: Mutex::new(State {
@@ -147,6 +151,7 @@ impl OrderFeed {
         let shared = &self.shared;
         let mut state = shared.lock();
         state.subscribers += 1;
+        shared.metrics.set_subscribers(state.subscribers);
         if !state.connected_before && state.waiting_since.is_none() {
             state.waiting_since = Some(chrono::Utc::now());
         }
@@ -247,6 +252,8 @@ impl Shared {
     /// upstream task calls this, so events are published in the broker's order.
     async fn publish(&self, event: OrderEvent) {
         self.cache.order_changed(&event.order).await;
+        self.metrics
+            .published(event.kind == OrderEventKind::Reconciled);
         let mut state = self.lock();
         let position = Position {
             epoch: self.epoch,
@@ -272,7 +279,10 @@ struct Subscribed(Arc<Shared>);
 
 impl Drop for Subscribed {
     fn drop(&mut self) {
-        self.0.lock().subscribers -= 1;
+        let mut state = self.0.lock();
+        state.subscribers -= 1;
+        self.0.metrics.set_subscribers(state.subscribers);
+        drop(state);
         self.0.wake.notify_waiters();
     }
 }

@@ -38,6 +38,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
                 let mut state = shared.lock();
                 if state.subscribers == 0 {
                     state.running = false;
+                    shared.metrics.set_up(false);
                     tracing::info!("no subscriber left: closing the broker stream");
                     return;
                 }
@@ -55,8 +56,10 @@ async fn connection(shared: &Shared, since: &mut Option<u64>, attempt: &mut u32)
         }
         Ok(session) => {
             *attempt = 0;
+            shared.metrics.connected();
             tracing::info!(seq = ?session.seq, since = ?*since, "broker stream subscribed");
             let end = follow(shared, session, since).await;
+            shared.metrics.set_up(false);
             tracing::warn!(reason = %end, "broker stream ended; reconnecting");
         }
     }
@@ -73,12 +76,20 @@ async fn follow(shared: &Shared, session: StreamSession, since: &mut Option<u64>
         *since = seq;
     }
     reconcile(shared).await;
+    shared.metrics.set_up(true);
     while let Some(item) = items.next().await {
         match item {
             Err(e) => return e.to_string(),
             Ok(StreamItem::ReplayUnavailable) => {
                 // The reconcile above covered what the broker could not replay.
                 *since = seq;
+            }
+            Ok(StreamItem::Unreadable { seq }) => {
+                // What it said is lost; the broker's REST state says it again.
+                reconcile(shared).await;
+                if seq.is_some() {
+                    *since = seq;
+                }
             }
             Ok(StreamItem::Order { seq, event }) => {
                 if let (Some(seq), Some(last)) = (seq, *since) {
@@ -102,8 +113,9 @@ async fn follow(shared: &Shared, session: StreamSession, since: &mut Option<u64>
 
 async fn deliver(shared: &Shared, event: OrderEvent) {
     let verdict = shared.lock().known.event(&event);
-    if verdict == Verdict::Deliver {
-        shared.publish(event).await;
+    match verdict {
+        Verdict::Deliver => shared.publish(event).await,
+        Verdict::Drop => shared.metrics.dropped(),
     }
 }
 

@@ -13,6 +13,7 @@ mod common;
 mod audit;
 mod auth;
 mod cache;
+mod connections;
 mod graphiql;
 mod graphql_read;
 mod hostile;

@@ -34,24 +34,48 @@ async fn upstreams_open(app: &TestApp, n: u64) {
     }
 }
 
-/// A subscriber whose upstream is connected, so nothing placed after this is missed.
+/// Waits until the gateway says its order stream is subscribed and reconciled.
+async fn stream_up(app: &TestApp) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !app
+        .metrics()
+        .await
+        .contains("brokergraph_order_stream_up 1")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the order stream came up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A subscriber whose upstream is up, so it misses nothing placed after this.
 async fn subscriber(app: &TestApp) -> (WsClient, String) {
     let mut ws = app.ws().await;
     let id = ws.subscribe(UPDATES, json!({})).await;
-    upstreams_open(app, 1).await;
-    // The upstream subscribes before it reconciles; a REST read is a fence for that.
-    app.data("{ account { cash } }", json!({})).await;
+    stream_up(app).await;
     (ws, id)
 }
 
-async fn submit(app: &TestApp, symbol: &str, side: &str, kind: &str, qty: &str, limit: Option<&str>) -> String {
+async fn submit(
+    app: &TestApp,
+    symbol: &str,
+    side: &str,
+    kind: &str,
+    qty: &str,
+    limit: Option<&str>,
+) -> String {
     let input = json!({
         "idempotencyKey": uuid::Uuid::new_v4(), "symbol": symbol, "side": side,
         "type": kind, "quantity": qty, "limitPrice": limit,
     });
     let data = app.data(SUBMIT, json!({ "input": input })).await;
     assert_eq!(data["submitOrder"]["userErrors"], json!([]), "{data:#}");
-    data["submitOrder"]["order"]["id"].as_str().unwrap().to_string()
+    data["submitOrder"]["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// The updates for order `id` until one in a terminal status, with the order as
@@ -82,14 +106,20 @@ async fn market_order_is_new_then_fill_and_queries_agree(dialect: Dialect) {
     let id = submit(&app, &symbol, "BUY", "MARKET", &lot, None).await;
 
     let seen = follow(&app, &mut ws, &id).await;
-    let events: Vec<&str> = seen.iter().map(|(u, _)| u["event"].as_str().unwrap()).collect();
+    let events: Vec<&str> = seen
+        .iter()
+        .map(|(u, _)| u["event"].as_str().unwrap())
+        .collect();
     assert_eq!(events.first(), Some(&"NEW"), "{seen:#?}");
     assert_eq!(events.last(), Some(&"FILL"), "{seen:#?}");
     let (fill, after_fill) = seen.last().unwrap();
     assert_eq!(fill["fill"]["quantity"], json!(lot), "{fill:#}");
     assert!(fill["positionQuantity"].is_string(), "{fill:#}");
     // The freshness contract: a query sent after the event answers that state.
-    assert_eq!(&fill["order"], after_fill, "the event and order(id:) right after it");
+    assert_eq!(
+        &fill["order"], after_fill,
+        "the event and order(id:) right after it"
+    );
     assert_eq!(after_fill["status"], "FILLED");
     assert!(seen.iter().all(|(u, _)| u["resync"] == false));
 }
@@ -115,15 +145,30 @@ async fn a_large_order_fills_in_parts(dialect: Dialect) {
     };
     let seen = follow(&app, &mut ws, &id).await;
     ticker.abort();
-    let events: Vec<&str> = seen.iter().map(|(u, _)| u["event"].as_str().unwrap()).collect();
+    let events: Vec<&str> = seen
+        .iter()
+        .map(|(u, _)| u["event"].as_str().unwrap())
+        .collect();
     assert_eq!(events[0], "NEW", "{events:?}");
-    assert!(events.iter().filter(|e| **e == "PARTIAL_FILL").count() >= 1, "{events:?}");
+    assert!(
+        events.iter().filter(|e| **e == "PARTIAL_FILL").count() >= 1,
+        "{events:?}"
+    );
     assert_eq!(events.last(), Some(&"FILL"), "{events:?}");
     let filled: Vec<f64> = seen
         .iter()
-        .map(|(u, _)| u["order"]["filledQuantity"].as_str().unwrap().parse().unwrap())
+        .map(|(u, _)| {
+            u["order"]["filledQuantity"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
         .collect();
-    assert!(filled.windows(2).all(|w| w[0] <= w[1]), "filled never goes back: {filled:?}");
+    assert!(
+        filled.windows(2).all(|w| w[0] <= w[1]),
+        "filled never goes back: {filled:?}"
+    );
     assert_eq!(seen.last().unwrap().0["order"], seen.last().unwrap().1);
 }
 
@@ -133,7 +178,8 @@ async fn a_canceled_order_is_announced(dialect: Dialect) {
     let (symbol, lot) = app.tradable_instruments().await[0].clone();
     app.sim.set_price(&symbol, "100.00").await;
     let id = submit(&app, &symbol, "BUY", "LIMIT", &lot, Some("50.00")).await;
-    let cancel = "mutation($id: ID!) { cancelOrder(orderId: $id) { userErrors { code } } }";
+    let cancel =
+        "mutation($id: ID!) { cancelOrder(input: { orderId: $id }) { userErrors { code } } }";
     let data = app.data(cancel, json!({ "id": id })).await;
     assert_eq!(data["cancelOrder"]["userErrors"], json!([]), "{data:#}");
     let seen = follow(&app, &mut ws, &id).await;
@@ -163,8 +209,19 @@ async fn many_subscribers_share_one_upstream_which_closes_after_the_linger() {
         }
         clients.push(ws);
     }
-    upstreams_open(&app, 1).await;
-    app.data("{ account { cash } }", json!({})).await;
+    stream_up(&app).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !app
+        .metrics()
+        .await
+        .contains("brokergraph_order_subscriptions 200")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "200 subscriptions registered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (symbol, lot) = app.tradable_instruments().await[0].clone();
     let id = submit(&app, &symbol, "BUY", "MARKET", &lot, None).await;
     for ws in &mut clients {
@@ -182,7 +239,10 @@ async fn many_subscribers_share_one_upstream_which_closes_after_the_linger() {
         }
     }
     let streams = app.sim.stats().await.streams;
-    assert_eq!(streams.opened, 1, "200 subscribers, one upstream: {streams:?}");
+    assert_eq!(
+        streams.opened, 1,
+        "200 subscribers, one upstream: {streams:?}"
+    );
     drop(clients);
     upstreams_open(&app, 0).await;
 }
@@ -194,7 +254,10 @@ async fn after_replays_exactly_what_a_reconnecting_client_missed() {
     let (symbol, lot) = app.tradable_instruments().await[0].clone();
     let first = submit(&app, &symbol, "BUY", "MARKET", &lot, None).await;
     let seen = follow(&app, &mut ws, &first).await;
-    let cursor = seen.last().unwrap().0["cursor"].as_str().unwrap().to_string();
+    let cursor = seen.last().unwrap().0["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
     drop(ws);
 
     // Missed while away; another subscriber keeps the upstream (and history) going.
@@ -250,23 +313,37 @@ async fn a_garbage_or_foreign_cursor_is_bad_user_input() {
     let page = app
         .data("{ instruments(first: 1) { edges { cursor } } }", json!({}))
         .await;
-    let foreign = page["instruments"]["edges"][0]["cursor"].as_str().unwrap().to_string();
+    let foreign = page["instruments"]["edges"][0]["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut ws = app.ws().await;
     for after in ["garbage", foreign.as_str()] {
         let id = ws.subscribe(UPDATES, json!({ "after": after })).await;
         match ws.next().await {
             Incoming::Error { id: got, payload } => {
                 assert_eq!(got, id);
-                assert_eq!(payload[0]["extensions"]["code"], "BAD_USER_INPUT", "{payload:#}");
+                assert_eq!(
+                    payload[0]["extensions"]["code"], "BAD_USER_INPUT",
+                    "{payload:#}"
+                );
             }
             Incoming::Next { id: got, payload } => {
                 assert_eq!(got, id);
-                assert_eq!(payload["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{payload:#}");
+                assert_eq!(
+                    payload["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+                    "{payload:#}"
+                );
+                assert!(matches!(ws.next().await, Incoming::Complete));
             }
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(app.sim.stats().await.streams.opened, 0, "nothing subscribed upstream");
+    assert_eq!(
+        app.sim.stats().await.streams.opened,
+        0,
+        "nothing subscribed upstream"
+    );
 }
 
 /// The broker allows one stream per key: while another client holds it, the gateway
@@ -276,7 +353,8 @@ async fn the_gateway_waits_out_a_broker_that_refuses_a_second_stream() {
     let app = common::spawn_app().await;
     let url = app.sim.base_url().replace("http://", "ws://") + "/v1/stream";
     let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
     request.headers_mut().insert(
         "authorization",
         format!("Bearer {}", common::SIM_KEY).parse().unwrap(),

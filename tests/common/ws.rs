@@ -25,8 +25,14 @@ pub struct WsClient {
 /// A message of the protocol, as the server sent it.
 #[derive(Debug)]
 pub enum Incoming {
-    Next { id: String, payload: Value },
-    Error { id: String, payload: Value },
+    Next {
+        id: String,
+        payload: Value,
+    },
+    Error {
+        id: String,
+        payload: Value,
+    },
     Complete,
     /// The socket closed.
     Closed,
@@ -90,8 +96,15 @@ impl WsClient {
         id
     }
 
-    /// The next protocol message; pings are answered on the way.
+    /// The next protocol message; pings are answered on the way. Panics when none
+    /// comes within the test's patience (pings do not count).
     pub async fn next(&mut self) -> Incoming {
+        tokio::time::timeout(PATIENCE, self.next_message())
+            .await
+            .expect("a protocol message within the test's patience")
+    }
+
+    async fn next_message(&mut self) -> Incoming {
         loop {
             let Some(m) = self.raw().await else {
                 return Incoming::Closed;

@@ -133,6 +133,14 @@ fn other_invalid_values_name_their_key() {
             &[("BROKERGRAPH_SERVER_REQUEST_TIMEOUT_MS", "0")],
             "server.request_timeout_ms",
         ),
+        (
+            &[("BROKERGRAPH_SERVER_HEADER_READ_TIMEOUT_MS", "0")],
+            "server.header_read_timeout_ms",
+        ),
+        (
+            &[("BROKERGRAPH_SERVER_MAX_CONNECTIONS", "0")],
+            "server.max_connections",
+        ),
         (&[("BROKERGRAPH_KEYS", "x")], "keys"),
     ];
     for (vars, key) in cases {

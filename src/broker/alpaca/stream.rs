@@ -165,13 +165,16 @@ impl OrderStream for AlpacaStream {
             if message.stream != "trade_updates" {
                 return Ok(None);
             }
-            let update: TradeUpdateDto = serde_json::from_value(message.data).map_err(|e| {
-                StreamError::Protocol(transport::decode_error(&e, data, &secret).to_string())
-            })?;
-            Ok(Some(StreamItem::Order {
-                seq: None,
-                event: Box::new(update.into_event()),
-            }))
+            match serde_json::from_value::<TradeUpdateDto>(message.data) {
+                Ok(update) => Ok(Some(StreamItem::Order {
+                    seq: None,
+                    event: Box::new(update.into_event()),
+                })),
+                Err(e) => {
+                    transport::decode_error(&e, data, &secret);
+                    Ok(Some(StreamItem::Unreadable { seq: None }))
+                }
+            }
         });
         Ok(StreamSession { seq: None, items })
     }

@@ -24,21 +24,44 @@ pub struct GenericStream {
     pub(super) connect_timeout: std::time::Duration,
 }
 
+/// What every message has. Read first, then the whole message as its type:
+/// serde's internally tagged enums buffer the fields, and the buffered `null` of
+/// an optional decimal string then fails to read.
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+struct TagDto {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    seq: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct SubscribedDto {
+    #[serde(default)]
+    seq: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ErrorDto {
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
 enum MessageDto {
     Subscribed {
-        #[serde(default)]
         seq: Option<u64>,
     },
     Order(Box<OrderEventDto>),
     Error {
         code: String,
-        #[serde(default)]
         message: String,
     },
+    /// An order event that did not read; its number when that did.
+    Unreadable {
+        seq: Option<u64>,
+    },
     /// Quotes, and whatever a newer broker adds: not order events.
-    #[serde(other)]
     Other,
 }
 
@@ -98,10 +121,32 @@ impl OrderEventDto {
 }
 
 fn parse(data: &[u8], api_key: &Secret) -> Result<Option<MessageDto>, StreamError> {
-    serde_json::from_slice(data).map(Some).map_err(|e| {
-        let err = transport::decode_error(&e, data, api_key);
-        StreamError::Protocol(err.to_string())
-    })
+    let decode = |e: serde_json::Error| {
+        StreamError::Protocol(transport::decode_error(&e, data, api_key).to_string())
+    };
+    let tag: TagDto = serde_json::from_slice(data).map_err(decode)?;
+    let message = match tag.kind.as_str() {
+        "subscribed" => {
+            let dto: SubscribedDto = serde_json::from_slice(data).map_err(decode)?;
+            MessageDto::Subscribed { seq: dto.seq }
+        }
+        "order" => match serde_json::from_slice::<OrderEventDto>(data) {
+            Ok(dto) => MessageDto::Order(Box::new(dto)),
+            Err(e) => {
+                decode(e);
+                MessageDto::Unreadable { seq: tag.seq }
+            }
+        },
+        "error" => {
+            let dto: ErrorDto = serde_json::from_slice(data).map_err(decode)?;
+            MessageDto::Error {
+                code: dto.code,
+                message: dto.message,
+            }
+        }
+        _ => MessageDto::Other,
+    };
+    Ok(Some(message))
 }
 
 #[async_trait]
@@ -141,6 +186,7 @@ impl OrderStream for GenericStream {
         let api_key = self.api_key.clone();
         let items = socket.into_items(move |data| match parse(data, &api_key)? {
             Some(MessageDto::Order(event)) => Ok(Some(event.into_item())),
+            Some(MessageDto::Unreadable { seq }) => Ok(Some(StreamItem::Unreadable { seq })),
             Some(MessageDto::Error { code, .. }) if code == "replay_unavailable" => {
                 Ok(Some(StreamItem::ReplayUnavailable))
             }
