@@ -31,6 +31,9 @@ impl UserError {
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum UserErrorCode {
     InsufficientBuyingPower,
+    /// Selling more than is held (and available: not promised to open sells), where
+    /// the broker does not allow going short.
+    InsufficientPosition,
     UnknownSymbol,
     NotTradable,
     InvalidQuantity,
@@ -56,6 +59,7 @@ impl UserErrorCode {
     pub(crate) const fn as_str(self) -> &'static str {
         match self {
             UserErrorCode::InsufficientBuyingPower => "INSUFFICIENT_BUYING_POWER",
+            UserErrorCode::InsufficientPosition => "INSUFFICIENT_POSITION",
             UserErrorCode::UnknownSymbol => "UNKNOWN_SYMBOL",
             UserErrorCode::NotTradable => "NOT_TRADABLE",
             UserErrorCode::InvalidQuantity => "INVALID_QUANTITY",
@@ -80,6 +84,7 @@ impl UserErrorCode {
     const fn shared_with_broker(self) -> bool {
         match self {
             UserErrorCode::InsufficientBuyingPower
+            | UserErrorCode::InsufficientPosition
             | UserErrorCode::UnknownSymbol
             | UserErrorCode::NotTradable
             | UserErrorCode::InvalidQuantity
@@ -126,8 +131,9 @@ mod tests {
     use super::UserErrorCode::{self, *};
 
     /// The text clients match on and stored records hold; a changed one breaks both.
-    const DOCUMENTED: [(UserErrorCode, &str); 16] = [
+    const DOCUMENTED: [(UserErrorCode, &str); 17] = [
         (InsufficientBuyingPower, "INSUFFICIENT_BUYING_POWER"),
+        (InsufficientPosition, "INSUFFICIENT_POSITION"),
         (UnknownSymbol, "UNKNOWN_SYMBOL"),
         (NotTradable, "NOT_TRADABLE"),
         (InvalidQuantity, "INVALID_QUANTITY"),

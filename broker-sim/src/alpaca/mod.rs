@@ -37,6 +37,7 @@ pub(crate) const ROUTES: &[&str] = &[
     "GET /v2/orders/{id}",
     "GET /v2/orders:by_client_order_id",
     "DELETE /v2/orders/{id}",
+    "PATCH /v2/orders/{id}",
     "GET /v2/clock",
     "GET /v2/calendar",
 ];
@@ -61,7 +62,9 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
         )
         .route(
             "/v2/orders/{id}",
-            get(reads::get_order).delete(reads::cancel_order),
+            get(reads::get_order)
+                .delete(reads::cancel_order)
+                .patch(submit::replace_order),
         )
         .route(
             "/v2/orders:by_client_order_id",

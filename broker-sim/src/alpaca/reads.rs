@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, SubsecRound, Utc, Weekday};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::wire::{AccountJson, AssetJson, OrderJson, PositionJson};
+use super::wire::{asset_id, AccountJson, AssetJson, OrderJson, PositionJson};
 use crate::error::ApiError;
 use crate::orders::{Order, OrderStatus};
 use crate::pipeline::Caller;
@@ -60,10 +60,29 @@ pub(super) async fn assets(State(app): State<Arc<AppState>>) -> Json<Vec<AssetJs
     )
 }
 
+/// The symbol an asset id names, for routes that take either (Alpaca's
+/// `{symbol_or_asset_id}`, and `symbol` in an order).
+pub(super) fn symbol_of(app: &AppState, symbol_or_asset_id: &str) -> Option<String> {
+    let id = Uuid::parse_str(symbol_or_asset_id).ok()?;
+    let engine = lock(&app.engine);
+    engine
+        .market
+        .instruments
+        .iter()
+        .find(|i| asset_id(&i.symbol) == id)
+        .map(|i| i.symbol.clone())
+}
+
+/// A path's symbol, or the symbol of the asset id it holds.
+fn symbol_in(app: &AppState, symbol_or_asset_id: String) -> String {
+    symbol_of(app, &symbol_or_asset_id).unwrap_or(symbol_or_asset_id)
+}
+
 pub(super) async fn asset(
     State(app): State<Arc<AppState>>,
-    Path(symbol): Path<String>,
+    Path(symbol_or_asset_id): Path<String>,
 ) -> ApiResult<Json<AssetJson>> {
+    let symbol = symbol_in(&app, symbol_or_asset_id);
     let engine = lock(&app.engine);
     let inst = engine
         .market

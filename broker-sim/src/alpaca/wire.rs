@@ -73,7 +73,7 @@ impl AccountJson {
             account_blocked: false,
             shorting_enabled: false,
             multiplier: "1",
-            created_at: a.updated_at,
+            created_at: a.created_at,
         }
     }
 }
@@ -170,7 +170,8 @@ pub(super) struct OrderJson {
     #[serde(serialize_with = "micros_opt")]
     canceled_at: Option<DateTime<Utc>>,
     failed_at: Option<String>,
-    replaced_at: Option<String>,
+    #[serde(serialize_with = "micros_opt")]
+    replaced_at: Option<DateTime<Utc>>,
     replaced_by: Option<String>,
     replaces: Option<String>,
     asset_id: String,
@@ -209,7 +210,8 @@ impl OrderJson {
             OrderType::Stop => "stop",
             OrderType::StopLimit => "stop_limit",
         };
-        let at = |s: OrderStatus| (o.status == s).then_some(o.updated_at);
+        let replaced = o.replaced_by.is_some();
+        let at = |s: OrderStatus| (o.status == s && !replaced).then_some(o.updated_at);
         OrderJson {
             id: o.id.to_string(),
             client_order_id: o
@@ -223,9 +225,9 @@ impl OrderJson {
             expired_at: at(OrderStatus::Expired),
             canceled_at: at(OrderStatus::Canceled),
             failed_at: None,
-            replaced_at: None,
-            replaced_by: None,
-            replaces: None,
+            replaced_at: replaced.then_some(o.updated_at),
+            replaced_by: o.replaced_by.map(|id| id.to_string()),
+            replaces: o.replaces.map(|id| id.to_string()),
             asset_id: asset_id(&o.symbol).to_string(),
             symbol: o.symbol.clone(),
             asset_class: "us_equity",
@@ -245,10 +247,16 @@ impl OrderJson {
                 TimeInForce::Gtc => "gtc",
                 TimeInForce::Ioc => "ioc",
                 TimeInForce::Fok => "fok",
+                TimeInForce::Opg => "opg",
+                TimeInForce::Cls => "cls",
             },
             limit_price: o.limit_price,
             stop_price: o.stop_price,
-            status: status(o.status),
+            status: if replaced {
+                "replaced"
+            } else {
+                status(o.status)
+            },
             extended_hours: false,
             legs: None,
             trail_percent: None,
@@ -334,7 +342,11 @@ pub(super) struct TradeUpdate {
 impl TradeUpdate {
     pub(super) fn new(e: &OrderEvent) -> Self {
         let event = match e.kind {
-            EventKind::New => "new",
+            // Alpaca's `new` is the order reaching the market; before that it is
+            // `pending_new`, which is what a submit creates here.
+            EventKind::New if e.order.status == OrderStatus::Pending => "pending_new",
+            EventKind::New | EventKind::Accepted => "new",
+            EventKind::Replaced => "replaced",
             EventKind::PartialFill => "partial_fill",
             EventKind::Fill => "fill",
             EventKind::Canceled => "canceled",

@@ -75,7 +75,7 @@ async fn a_client_order_id_is_unique_and_a_cancel_is_204() {
     let url = format!("{}/v2/orders", sim.base_url());
     let (status, created) = call(http.post(&url).json(&order)).await;
     assert_eq!(status, 200, "{created}");
-    assert_eq!(created["status"], "new");
+    assert_eq!(created["status"], "pending_new", "routed on the next tick");
     assert_eq!(created["filled_avg_price"], Value::Null);
     let (status, dup) = call(http.post(&url).json(&order)).await;
     assert_eq!(
@@ -112,6 +112,8 @@ async fn orders_page_by_time_with_until_and_limit() {
             "time_in_force": "day"});
         assert_eq!(call(http.post(&url).json(&order)).await.0, 200);
     }
+    // Accepted asynchronously: the next tick routes and fills them.
+    sim.tick(1).await;
     let (_, all) = call(http.get(format!("{url}?status=all&limit=500"))).await;
     let all = all.as_array().unwrap().clone();
     assert_eq!(all.len(), 5);
@@ -147,4 +149,44 @@ async fn faults_and_stats_use_the_v2_route_keys() {
     assert_eq!(status, 503);
     assert!(body["message"].is_string());
     assert_eq!(sim.stats().await.count_status("GET /v2/account", 503), 1);
+}
+
+#[tokio::test]
+async fn a_patch_replaces_under_a_new_unique_client_order_id() {
+    let sim = sim().await;
+    let http = Client::new();
+    let symbol = tradable_lot_one(&sim, &http).await;
+    let url = format!("{}/v2/orders", sim.base_url());
+    let order = json!({"symbol": symbol, "qty": "2", "side": "buy", "type": "limit",
+        "limit_price": "5.00", "time_in_force": "gtc", "client_order_id": "orig"});
+    let (_, old) = call(http.post(&url).json(&order)).await;
+    sim.tick(1).await;
+    let one = format!("{url}/{}", old["id"].as_str().unwrap());
+    let change = json!({"qty": 3, "limit_price": "5.25", "client_order_id": "repl-1"});
+    let (status, new) = call(http.patch(&one).json(&change)).await;
+    assert_eq!(status, 200, "{new}");
+    assert_eq!(
+        (&new["replaces"], &new["client_order_id"], &new["qty"]),
+        (&old["id"], &json!("repl-1"), &json!("3"))
+    );
+    assert_eq!(new["limit_price"], "5.25");
+    let (_, before) = call(http.get(&one)).await;
+    assert_eq!(
+        (&before["status"], &before["replaced_by"]),
+        (&json!("replaced"), &new["id"])
+    );
+    assert!(before["replaced_at"].is_string() && before["canceled_at"].is_null());
+    // The client order id is unique like a submit's: never a second replacement.
+    let (status, dup) = call(
+        http.patch(format!("{url}/{}", new["id"].as_str().unwrap()))
+            .json(&change),
+    )
+    .await;
+    assert_eq!(
+        (status, &dup["message"]),
+        (422, &json!("client_order_id must be unique"))
+    );
+    let (status, over) = call(http.patch(&one).json(&json!({"qty": "4"}))).await;
+    assert_eq!((status, &over["code"]), (422, &json!(42210000)));
+    assert_eq!(sim.stats().await.orders_created, 2);
 }

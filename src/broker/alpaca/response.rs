@@ -102,8 +102,13 @@ fn our_code(status: u16, expect: Expect, message: &str, numeric: Option<&str>) -
     if expect == Expect::Cancel && status == 422 {
         return "order_not_cancelable".into();
     }
-    if lower.contains("insufficient buying power") || lower.contains("insufficient qty") {
+    if lower.contains("insufficient buying power") {
         return "insufficient_buying_power".into();
+    }
+    // "insufficient qty available for order (requested: 10, available: 5)": selling
+    // more than is held, or than open orders leave (403 40310000, as buying power).
+    if lower.contains("insufficient qty") {
+        return "insufficient_position".into();
     }
     if lower.contains("asset") && lower.contains("not found") {
         return "unknown_symbol".into();
