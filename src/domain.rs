@@ -95,6 +95,11 @@ pub enum TimeInForce {
     Gtc,
     Ioc,
     Fok,
+    /// At the open: only in the next opening auction; what does not fill there is
+    /// canceled (market-on-open, limit-on-open).
+    Opg,
+    /// At the close: only in the closing auction, the rest canceled.
+    Cls,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

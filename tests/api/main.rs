@@ -24,3 +24,4 @@ mod properties;
 mod relay_orders;
 mod response_cache;
 mod restart;
+mod trading;

@@ -239,6 +239,8 @@ impl<'a> NewOrderDto<'a> {
                 TimeInForce::Gtc => "gtc",
                 TimeInForce::Ioc => "ioc",
                 TimeInForce::Fok => "fok",
+                TimeInForce::Opg => "opg",
+                TimeInForce::Cls => "cls",
             },
             limit_price: order.limit_price,
             stop_price: order.stop_price,

@@ -40,7 +40,7 @@ macro_rules! wire_enum {
 wire_enum!(AccountStatusDto <=> AccountStatus { Active, Restricted, Closed });
 wire_enum!(SideDto <=> OrderSide { Buy, Sell });
 wire_enum!(OrderTypeDto <=> OrderType { Market, Limit, Stop, StopLimit });
-wire_enum!(TimeInForceDto <=> TimeInForce { Day, Gtc, Ioc, Fok });
+wire_enum!(TimeInForceDto <=> TimeInForce { Day, Gtc, Ioc, Fok, Opg, Cls });
 wire_enum!(OrderStatusDto <=> OrderStatus {
     Pending, Accepted, PartiallyFilled, Filled, Canceled, PendingCancel, Rejected, Expired,
 });
