@@ -115,21 +115,7 @@ pub(crate) fn admit(
             .max(Decimal::ZERO);
             let short = req.quantity - sellable;
             if short > Decimal::ZERO && !rules.shorting {
-                return Err(ApiError::Refused {
-                    code: "insufficient_position",
-                    field: "quantity",
-                    message: format!(
-                        "insufficient qty available for order (requested: {}, available: {})",
-                        req.quantity.normalize(),
-                        sellable.normalize()
-                    ),
-                    details: serde_json::json!({
-                        "symbol": req.symbol,
-                        "available": sellable.normalize().to_string(),
-                        "existing_qty": held.normalize().to_string(),
-                        "held_for_orders": (held.max(Decimal::ZERO) - sellable).max(Decimal::ZERO).normalize().to_string(),
-                    }),
-                });
+                return Err(insufficient_qty(&req.symbol, req.quantity, sellable, held));
             }
             // A short sale is checked against buying power for the part beyond the
             // position (it is not held back while the order is open).
@@ -240,5 +226,31 @@ pub(crate) fn equity_tick(price: Decimal) -> Decimal {
         Decimal::new(1, 2)
     } else {
         Decimal::new(1, 4)
+    }
+}
+
+/// Selling (or closing) more than is held and not promised to open orders, where going
+/// short is not allowed: the message and details are Alpaca's, which the v1 envelope
+/// shows as the message only.
+pub(crate) fn insufficient_qty(
+    symbol: &str,
+    requested: Decimal,
+    available: Decimal,
+    held: Decimal,
+) -> ApiError {
+    ApiError::Refused {
+        code: "insufficient_position",
+        field: "quantity",
+        message: format!(
+            "insufficient qty available for order (requested: {}, available: {})",
+            requested.normalize(),
+            available.normalize()
+        ),
+        details: serde_json::json!({
+            "symbol": symbol,
+            "available": available.normalize().to_string(),
+            "existing_qty": held.normalize().to_string(),
+            "held_for_orders": (held.abs() - available).max(Decimal::ZERO).normalize().to_string(),
+        }),
     }
 }

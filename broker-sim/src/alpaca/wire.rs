@@ -81,11 +81,11 @@ impl AccountJson {
 #[derive(Serialize)]
 pub(super) struct AssetJson {
     id: String,
-    class: &'static str,
-    exchange: &'static str,
+    pub(super) class: &'static str,
+    pub(super) exchange: &'static str,
     symbol: String,
     name: String,
-    status: &'static str,
+    pub(super) status: &'static str,
     tradable: bool,
     marginable: bool,
     shortable: bool,
@@ -93,29 +93,39 @@ pub(super) struct AssetJson {
     fractionable: bool,
     min_order_size: Decimal,
     min_trade_increment: Decimal,
-    price_increment: Decimal,
     attributes: Vec<&'static str>,
 }
 
+/// The exchanges assets are listed on, spread over the universe by symbol so a filter
+/// on one has something to keep and something to drop.
+const EXCHANGES: [&str; 5] = ["NASDAQ", "NYSE", "ARCA", "AMEX", "BATS"];
+
 impl AssetJson {
-    pub(super) fn new(i: &Instrument) -> Self {
+    /// No `price_increment`: Alpaca sends none for equities, whose prices follow the
+    /// sub-penny rule (which this dialect applies), whatever the synthetic tick.
+    pub(super) fn new(i: &Instrument, shortable: bool) -> Self {
+        let id = asset_id(&i.symbol);
         AssetJson {
-            id: asset_id(&i.symbol).to_string(),
+            id: id.to_string(),
             class: "us_equity",
-            exchange: "NASDAQ",
+            exchange: EXCHANGES[id.as_bytes()[0] as usize % EXCHANGES.len()],
             symbol: i.symbol.clone(),
             name: i.name.clone(),
             status: "active",
             tradable: i.tradable,
             marginable: false,
-            shortable: false,
-            easy_to_borrow: false,
+            shortable,
+            easy_to_borrow: shortable,
             fractionable: false,
             min_order_size: Decimal::from(i.lot_size),
             min_trade_increment: Decimal::from(i.lot_size),
-            price_increment: i.tick_size,
             attributes: Vec::new(),
         }
+    }
+
+    /// The exchange a position or order in `symbol` shows, the asset's.
+    pub(super) fn exchange_of(symbol: &str) -> &'static str {
+        EXCHANGES[asset_id(symbol).as_bytes()[0] as usize % EXCHANGES.len()]
     }
 }
 
@@ -135,17 +145,25 @@ pub(super) struct PositionJson {
 }
 
 impl PositionJson {
-    pub(super) fn new(symbol: &str, p: &Position, market: &Market) -> Self {
+    /// `qty_available` is what open orders leave: a long's shares not promised to
+    /// open sells (a short shows its whole quantity).
+    pub(super) fn new(symbol: &str, p: &Position, account: &Account, market: &Market) -> Self {
         let inst = market.get(symbol);
+        let short = p.quantity < Decimal::ZERO;
+        let available = if short {
+            p.quantity
+        } else {
+            account.sellable(symbol).max(Decimal::ZERO)
+        };
         PositionJson {
             asset_id: asset_id(symbol).to_string(),
             symbol: symbol.to_owned(),
-            exchange: "NASDAQ",
+            exchange: AssetJson::exchange_of(symbol),
             asset_class: "us_equity",
             avg_entry_price: crate::orders::display_price(p.cost / p.quantity, inst),
             qty: p.quantity.normalize(),
-            qty_available: p.quantity.normalize(),
-            side: "long",
+            qty_available: available.normalize(),
+            side: if short { "short" } else { "long" },
             market_value: Account::market_value(market, symbol, p),
             cost_basis: cents(p.cost),
             current_price: market.price(symbol),
