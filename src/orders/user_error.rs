@@ -48,6 +48,13 @@ pub(crate) enum UserErrorCode {
     IdempotencyKeyReused,
     OrderNotFound,
     OrderNotCancelable,
+    /// The order is over (filled, canceled, expired, or already replaced), or the broker
+    /// does not replace it in its state (partially filled, at some brokers).
+    OrderNotReplaceable,
+    /// A replace that changes nothing.
+    NothingToReplace,
+    /// A close of a symbol the account holds no position in.
+    PositionNotFound,
     /// Also what a record holds that a newer gateway stored with a code this one does
     /// not know (replicas of two versions share Redis during a rolling deploy): it
     /// was a broker refusal, and its message is the broker's. Last: serde wants it so.
@@ -74,6 +81,9 @@ impl UserErrorCode {
             UserErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             UserErrorCode::OrderNotFound => "ORDER_NOT_FOUND",
             UserErrorCode::OrderNotCancelable => "ORDER_NOT_CANCELABLE",
+            UserErrorCode::OrderNotReplaceable => "ORDER_NOT_REPLACEABLE",
+            UserErrorCode::NothingToReplace => "NOTHING_TO_REPLACE",
+            UserErrorCode::PositionNotFound => "POSITION_NOT_FOUND",
             UserErrorCode::RejectedByBroker => "REJECTED_BY_BROKER",
         }
     }
@@ -96,11 +106,14 @@ impl UserErrorCode {
             | UserErrorCode::MissingStopPrice
             | UserErrorCode::UnexpectedStopPrice
             | UserErrorCode::InvalidTimeInForce
-            | UserErrorCode::IdempotencyKeyReused => true,
+            | UserErrorCode::IdempotencyKeyReused
+            | UserErrorCode::OrderNotReplaceable
+            | UserErrorCode::PositionNotFound => true,
             // Cancels read the broker's `order_not_cancelable` themselves: an already
             // cancelled order is success there, not this code.
             UserErrorCode::OrderNotFound
             | UserErrorCode::OrderNotCancelable
+            | UserErrorCode::NothingToReplace
             | UserErrorCode::RejectedByBroker => false,
         }
     }
@@ -131,7 +144,7 @@ mod tests {
     use super::UserErrorCode::{self, *};
 
     /// The text clients match on and stored records hold; a changed one breaks both.
-    const DOCUMENTED: [(UserErrorCode, &str); 17] = [
+    const DOCUMENTED: [(UserErrorCode, &str); 20] = [
         (InsufficientBuyingPower, "INSUFFICIENT_BUYING_POWER"),
         (InsufficientPosition, "INSUFFICIENT_POSITION"),
         (UnknownSymbol, "UNKNOWN_SYMBOL"),
@@ -148,6 +161,9 @@ mod tests {
         (IdempotencyKeyReused, "IDEMPOTENCY_KEY_REUSED"),
         (OrderNotFound, "ORDER_NOT_FOUND"),
         (OrderNotCancelable, "ORDER_NOT_CANCELABLE"),
+        (OrderNotReplaceable, "ORDER_NOT_REPLACEABLE"),
+        (NothingToReplace, "NOTHING_TO_REPLACE"),
+        (PositionNotFound, "POSITION_NOT_FOUND"),
         (RejectedByBroker, "REJECTED_BY_BROKER"),
     ];
 
@@ -214,6 +230,7 @@ mod tests {
             [
                 "ORDER_NOT_FOUND",
                 "ORDER_NOT_CANCELABLE",
+                "NOTHING_TO_REPLACE",
                 "REJECTED_BY_BROKER"
             ]
         );

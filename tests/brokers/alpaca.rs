@@ -6,3 +6,4 @@ mod orders;
 mod paging;
 mod reads;
 mod support;
+mod trading;
