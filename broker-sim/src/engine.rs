@@ -547,6 +547,7 @@ impl Engine {
             }
             self.accounts[acct].prune(self.max_closed, now);
         }
+        self.market.mark_close();
         self.session += 1;
         self.auction(TimeInForce::Opg, now);
     }

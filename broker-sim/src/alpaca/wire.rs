@@ -141,7 +141,14 @@ pub(super) struct PositionJson {
     side: &'static str,
     market_value: Decimal,
     cost_basis: Decimal,
-    current_price: Option<Decimal>,
+    unrealized_pl: Decimal,
+    unrealized_plpc: Decimal,
+    unrealized_intraday_pl: Decimal,
+    unrealized_intraday_plpc: Decimal,
+    current_price: Decimal,
+    lastday_price: Decimal,
+    change_today: Decimal,
+    asset_marginable: bool,
 }
 
 impl PositionJson {
@@ -155,6 +162,19 @@ impl PositionJson {
         } else {
             account.sellable(symbol).max(Decimal::ZERO)
         };
+        let price = market.price(symbol).unwrap_or_default();
+        let last_close = inst.map_or(price, |i| i.last_close);
+        let market_value = Account::market_value(market, symbol, p);
+        let cost_basis = cents(p.cost);
+        let ratio = |part: Decimal, whole: Decimal| {
+            if whole.is_zero() {
+                Decimal::ZERO
+            } else {
+                (part / whole.abs()).round_dp(6).normalize()
+            }
+        };
+        let unrealized_pl = cents(market_value - cost_basis);
+        let intraday_pl = cents(p.quantity * (price - last_close));
         PositionJson {
             asset_id: asset_id(symbol).to_string(),
             symbol: symbol.to_owned(),
@@ -164,9 +184,16 @@ impl PositionJson {
             qty: p.quantity.normalize(),
             qty_available: available.normalize(),
             side: if short { "short" } else { "long" },
-            market_value: Account::market_value(market, symbol, p),
-            cost_basis: cents(p.cost),
-            current_price: market.price(symbol),
+            market_value,
+            cost_basis,
+            unrealized_pl,
+            unrealized_plpc: ratio(unrealized_pl, cost_basis),
+            unrealized_intraday_pl: intraday_pl,
+            unrealized_intraday_plpc: ratio(intraday_pl, p.quantity * last_close),
+            current_price: price,
+            lastday_price: last_close,
+            change_today: ratio(price - last_close, last_close),
+            asset_marginable: false,
         }
     }
 }
