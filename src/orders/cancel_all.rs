@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::keyed::{KeyedAnswer, Sent};
-use super::{rejection, CancelAllResult, OrderError, OrderService, UserError, UserErrorCode};
+use super::{
+    rejection, status_words, CancelAllResult, OrderError, OrderService, UserError, UserErrorCode,
+};
 use crate::idempotency::Fingerprint;
 
 impl OrderService {
@@ -35,7 +37,7 @@ impl OrderService {
                             message: format!(
                                 "order {} is {} and was not canceled",
                                 o.id,
-                                format!("{:?}", o.status).to_lowercase()
+                                status_words(o.status)
                             ),
                         })
                         .collect(),

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::broker::{Broker, BrokerError};
-use crate::domain::Order;
+use crate::domain::{Order, OrderStatus};
 use crate::idempotency::{IdempotencyStore, StoreError};
 pub(crate) use user_error::{UserError, UserErrorCode};
 
@@ -162,6 +162,20 @@ fn rejection(code: &str, message: &str, field: Option<&str>) -> UserError {
         },
         code: UserErrorCode::from_broker(code),
         message: format!("the broker rejected the order: {message}"),
+    }
+}
+
+/// An order status as a message says it ("partially filled", not "partiallyfilled").
+fn status_words(status: OrderStatus) -> &'static str {
+    match status {
+        OrderStatus::Pending => "pending",
+        OrderStatus::Accepted => "accepted",
+        OrderStatus::PartiallyFilled => "partially filled",
+        OrderStatus::Filled => "filled",
+        OrderStatus::Canceled => "canceled",
+        OrderStatus::PendingCancel => "pending cancel",
+        OrderStatus::Rejected => "rejected",
+        OrderStatus::Expired => "expired",
     }
 }
 

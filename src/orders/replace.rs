@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::keyed::{KeyedAnswer, Sent};
 use super::validate::validate;
-use super::{rejection, OrderError, OrderService, ReplaceResult, UserError, UserErrorCode};
+use super::{
+    rejection, status_words, OrderError, OrderService, ReplaceResult, UserError, UserErrorCode,
+};
 use crate::broker::BrokerError;
 use crate::domain::{NewOrder, Order, OrderReplacement};
 use crate::idempotency::Fingerprint;
@@ -129,8 +131,10 @@ fn refusal(code: &str, message: &str, field: Option<String>, now: Option<Order>)
     if error.code == UserErrorCode::OrderNotReplaceable {
         error.field = vec!["input".into(), "orderId".into()];
         if let Some(order) = now {
-            let status = format!("{:?}", order.status).to_lowercase();
-            error.message = format!("the order is {status} and can no longer be replaced");
+            error.message = format!(
+                "the order is {} and can no longer be replaced",
+                status_words(order.status)
+            );
         }
     }
     error
