@@ -10,8 +10,8 @@ use brokergraph::broker::{Broker, BrokerError};
 use brokergraph::cache::{CacheStore, CachedBroker};
 use brokergraph::config::{CacheSettings, ThrottleSettings};
 use brokergraph::domain::{
-    Account, AccountStatus, Instrument, NewOrder, Order, OrderQuery, Page, PageRequest, Position,
-    Submitted,
+    Account, AccountStatus, CanceledOrders, Instrument, NewOrder, Order, OrderQuery,
+    OrderReplacement, Page, PageRequest, Position, PositionClose, Replaced, Submitted,
 };
 use brokergraph::graphql::bench_support::Cursors;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
@@ -56,6 +56,15 @@ impl Broker for OneAccount {
         Err(BrokerError::NotFound)
     }
     async fn cancel_order(&self, _: &str) -> Result<Order, BrokerError> {
+        Err(BrokerError::NotFound)
+    }
+    async fn replace_order(&self, _: &str, _: &OrderReplacement) -> Result<Replaced, BrokerError> {
+        Err(BrokerError::NotFound)
+    }
+    async fn close_position(&self, _: &PositionClose) -> Result<Submitted, BrokerError> {
+        Err(BrokerError::NotFound)
+    }
+    async fn cancel_all_orders(&self, _: Option<&str>) -> Result<CanceledOrders, BrokerError> {
         Err(BrokerError::NotFound)
     }
 }

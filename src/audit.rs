@@ -1,4 +1,5 @@
-//! The mutation audit log: every `submitOrder` and `cancelOrder` attempt, whoever
+//! The mutation audit log: every mutation attempt (`submitOrder`, `cancelOrder`,
+//! `replaceOrder`, `closePosition`, `cancelAllOrders`), whoever
 //! made it and however it ended, as a tracing event on target `audit` and,
 //! optionally, one JSON line in a file.
 //!
@@ -29,7 +30,7 @@ pub enum AuditError {
 pub(crate) struct AuditRecord {
     /// RFC 3339 wall time of the answer.
     pub at: String,
-    /// `submitOrder` or `cancelOrder`.
+    /// The mutation's GraphQL name (`submitOrder`, `replaceOrder`...).
     pub mutation: &'static str,
     pub key_id: String,
     pub idempotency_key: Option<String>,

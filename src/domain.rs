@@ -95,6 +95,11 @@ pub enum TimeInForce {
     Gtc,
     Ioc,
     Fok,
+    /// At the open: only in the next opening auction; what does not fill there is
+    /// canceled (market-on-open, limit-on-open).
+    Opg,
+    /// At the close: only in the closing auction, the rest canceled.
+    Cls,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -199,6 +204,47 @@ pub struct NewOrder {
 pub struct Submitted {
     pub order: Order,
     pub replayed: bool,
+}
+
+/// A change to an open order, sent as a replace: the broker ends the order and places
+/// a new one with these values, everything absent taken from the old order. The
+/// idempotency key makes it safe to resend: a broker that has seen it answers the same
+/// replacement instead of making a second one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderReplacement {
+    pub idempotency_key: Uuid,
+    pub quantity: Option<Decimal>,
+    pub limit_price: Option<Decimal>,
+    pub stop_price: Option<Decimal>,
+    pub time_in_force: Option<TimeInForce>,
+}
+
+/// What a replace returned: the new order, the replaced one as read just after
+/// (`None` when it could not be read), and whether the broker replayed an earlier
+/// replace with the same key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Replaced {
+    pub order: Order,
+    pub replaced: Option<Order>,
+    pub replayed: bool,
+}
+
+/// A request to close (all or part of) the position in `symbol` with an order of the
+/// opposite side, under an idempotency key like a submit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PositionClose {
+    pub idempotency_key: Uuid,
+    pub symbol: String,
+    /// `None` closes the whole position.
+    pub quantity: Option<Decimal>,
+}
+
+/// What a cancel of every open order (of one symbol, or all) did: the orders now
+/// canceled (or being canceled), and those the broker would not cancel, as they stand.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CanceledOrders {
+    pub canceled: Vec<Order>,
+    pub not_canceled: Vec<Order>,
 }
 
 /// What happened to an order, as the gateway tells subscribers. Brokers name more

@@ -35,6 +35,8 @@ pub(crate) struct Account {
     pub promised: HashMap<String, Decimal>,
     /// Terminal orders in the order they became terminal: the pruning queue.
     pub closed: VecDeque<u64>,
+    /// When the account was opened: fixed, unlike `updated_at`.
+    pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -59,6 +61,7 @@ impl Account {
             reserved: Decimal::ZERO,
             promised: HashMap::new(),
             closed: VecDeque::new(),
+            created_at: now,
             updated_at: now,
         }
     }
@@ -132,7 +135,10 @@ impl Account {
         }
     }
 
-    /// Moves cash and position for one execution.
+    /// Moves cash and position for one execution. A position is signed (negative when
+    /// short) and its cost basis with it, so the average price `cost / quantity` is
+    /// positive either way; a fill that reduces a position keeps its average, and one
+    /// that crosses zero opens the other side at the fill price.
     pub(crate) fn apply_fill(
         &mut self,
         symbol: &str,
@@ -147,23 +153,26 @@ impl Account {
             cost: Decimal::ZERO,
             updated_at: now,
         });
-        match side {
+        let delta = match side {
             Side::Buy => {
                 self.cash -= amount;
-                pos.quantity += qty;
-                pos.cost += qty * price;
+                qty
             }
             Side::Sell => {
-                let avg = if pos.quantity.is_zero() {
-                    Decimal::ZERO
-                } else {
-                    pos.cost / pos.quantity
-                };
                 self.cash += amount;
-                pos.quantity -= qty;
-                pos.cost = avg * pos.quantity;
+                -qty
             }
-        }
+        };
+        let held = pos.quantity;
+        let quantity = held + delta;
+        pos.cost = if held.is_zero() || held.is_sign_negative() == delta.is_sign_negative() {
+            pos.cost + delta * price
+        } else if delta.abs() <= held.abs() {
+            pos.cost / held * quantity
+        } else {
+            quantity * price
+        };
+        pos.quantity = quantity;
         pos.updated_at = now;
         if pos.quantity.is_zero() {
             self.positions.remove(symbol);
@@ -177,13 +186,16 @@ impl Account {
         cents((self.cash - self.reserved).max(Decimal::ZERO))
     }
 
-    /// Shares not yet promised to open sell orders.
-    pub(crate) fn sellable(&self, symbol: &str) -> Decimal {
-        let held = self
-            .positions
+    /// The signed position in `symbol` (negative when short).
+    pub(crate) fn held(&self, symbol: &str) -> Decimal {
+        self.positions
             .get(symbol)
-            .map_or(Decimal::ZERO, |p| p.quantity);
-        held - self.promised.get(symbol).copied().unwrap_or_default()
+            .map_or(Decimal::ZERO, |p| p.quantity)
+    }
+
+    /// Shares held and not yet promised to open sell orders.
+    pub(crate) fn sellable(&self, symbol: &str) -> Decimal {
+        self.held(symbol) - self.promised.get(symbol).copied().unwrap_or_default()
     }
 
     /// Market value of a position at the current price, to the cent.
@@ -231,6 +243,8 @@ mod tests {
             status: OrderStatus::Filled,
             triggered: false,
             reserve_price: Decimal::ONE,
+            replaces: None,
+            replaced_by: None,
             created_at: at,
             updated_at: at,
         }

@@ -25,7 +25,12 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
             "/v1/orders",
             get(list_orders).post(crate::submit::create_order),
         )
-        .route("/v1/orders/{id}", get(get_order).delete(cancel_order))
+        .route(
+            "/v1/orders/{id}",
+            get(get_order)
+                .delete(cancel_order)
+                .patch(crate::replace::replace_order),
+        )
         .route("/v1/stream", get(crate::stream::v1::upgrade))
         .route("/openapi.json", get(crate::openapi::serve))
         .fallback(|| async { ApiError::NotFound("route") })

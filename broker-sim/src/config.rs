@@ -58,6 +58,9 @@ pub struct SimConfig {
     /// The REST API served. In the Alpaca dialect an account's key is both its
     /// `APCA-API-KEY-ID` and its `APCA-API-SECRET-KEY`.
     pub dialect: Dialect,
+    /// Whether a sell may go beyond the position into a short. Off by default, as at a
+    /// cash account: selling more than held is then refused.
+    pub shorting: bool,
 }
 
 impl Default for SimConfig {
@@ -79,6 +82,7 @@ impl Default for SimConfig {
             faults: None,
             stream_ping_ms: 10_000,
             dialect: Dialect::Generic,
+            shorting: false,
         }
     }
 }

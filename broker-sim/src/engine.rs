@@ -11,12 +11,14 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::accounts::Account;
-use crate::config::SimConfig;
+use crate::config::{Dialect, SimConfig};
 use crate::error::ApiError;
 use crate::events::{EventKind, EventLog, Execution, OrderEvent};
 use crate::market::Market;
-use crate::orders::{tick_liquidity, Order, OrderRequest, OrderStatus, Side, TimeInForce};
-use crate::validation;
+use crate::orders::{
+    tick_liquidity, Order, OrderRequest, OrderStatus, Replacement, Side, TimeInForce,
+};
+use crate::validation::{self, Admitted, Rules};
 
 const ID_SALT: u64 = 0x5eed_0003;
 const POSITIONS_SALT: u64 = 0x5eed_0004;
@@ -36,6 +38,7 @@ pub(crate) struct Engine {
     max_closed: usize,
     pub orders_created: u64,
     pub events: EventLog,
+    pub rules: Rules,
 }
 
 /// What one execution attempt did to an order.
@@ -71,6 +74,11 @@ impl Engine {
             max_closed: cfg.max_closed_orders.max(1),
             orders_created: 0,
             events: EventLog::new(cfg.api_keys.len()),
+            rules: Rules {
+                async_acceptance: cfg.dialect == Dialect::Alpaca,
+                shorting: cfg.shorting,
+                sub_penny_rule: cfg.dialect == Dialect::Alpaca,
+            },
         };
         engine.seed_positions(cfg.seed, cfg.positions, now);
         engine
@@ -113,8 +121,15 @@ impl Engine {
         uuid_from(&mut self.ids)
     }
 
+    /// The id the next order will get, without taking it: a replaced order names its
+    /// successor before the successor exists.
+    fn peek_id(&self) -> Uuid {
+        uuid_from(&mut self.ids.clone())
+    }
+
     /// Validates a request against the instrument and the account, then creates the order
-    /// and gives it its first chance to execute.
+    /// and gives it its first chance to execute (at once, or on the next tick where
+    /// orders are accepted asynchronously).
     pub(crate) fn submit(
         &mut self,
         acct: usize,
@@ -122,7 +137,84 @@ impl Engine {
         idempotency_key: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Uuid, ApiError> {
-        let (inst, reserve_price) = validation::admit(&req, &self.market, &self.accounts[acct])?;
+        let admitted =
+            validation::admit(&req, &self.market, &self.accounts[acct], &self.rules, None)?;
+        let id = self.create(acct, req, admitted, idempotency_key, None, now);
+        self.accounts[acct].prune(self.max_closed, now);
+        Ok(id)
+    }
+
+    /// Replaces an open order that has not traded: the replacement is validated like
+    /// a submit (with the old order's hold on buying power and shares released for
+    /// the check), the old order ends `canceled` with `replaced_by` set (its event is
+    /// `replaced`), and the new order, with `replaces` set, is created like any other.
+    pub(crate) fn replace(
+        &mut self,
+        acct: usize,
+        id: Uuid,
+        changes: Replacement,
+        idempotency_key: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, ApiError> {
+        let account = &self.accounts[acct];
+        let seq = *account.by_id.get(&id).ok_or(ApiError::NotFound("order"))?;
+        let old = &account.orders[&seq];
+        let refusal = if !old.status.is_open() || old.status == OrderStatus::PendingCancel {
+            Some(format!(
+                "order is {} and can no longer be replaced",
+                crate::wire::status_name(old.status)
+            ))
+        } else if !old.filled_quantity.is_zero() {
+            Some("order has partially filled; this paper broker replaces only orders that have not traded".into())
+        } else {
+            None
+        };
+        if let Some(message) = refusal {
+            return Err(ApiError::unprocessable(
+                "order_not_replaceable",
+                None,
+                message,
+            ));
+        }
+        let req = OrderRequest {
+            symbol: old.symbol.clone(),
+            side: old.side,
+            order_type: old.order_type,
+            quantity: changes.quantity.unwrap_or(old.quantity),
+            limit_price: changes.limit_price.or(old.limit_price),
+            stop_price: changes.stop_price.or(old.stop_price),
+            time_in_force: changes.time_in_force.unwrap_or(old.time_in_force),
+        };
+        let admitted = validation::admit(&req, &self.market, account, &self.rules, Some(old))?;
+        let new_id = self.peek_id();
+        let account = &mut self.accounts[acct];
+        account.update(seq, |order| {
+            order.status = OrderStatus::Canceled;
+            order.replaced_by = Some(new_id);
+            order.updated_at = now;
+        });
+        self.publish(acct, seq, EventKind::Replaced, None, now);
+        let created = self.create(acct, req, admitted, idempotency_key, Some(id), now);
+        debug_assert_eq!(created, new_id);
+        self.accounts[acct].prune(self.max_closed, now);
+        Ok(created)
+    }
+
+    /// Stores a new admitted order, announces it, and routes it unless orders are
+    /// accepted asynchronously (then the next tick does).
+    fn create(
+        &mut self,
+        acct: usize,
+        req: OrderRequest,
+        admitted: Admitted,
+        idempotency_key: Option<String>,
+        replaces: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Uuid {
+        let Admitted {
+            instrument: inst,
+            reserve_price,
+        } = admitted;
         let id = self.next_id();
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -139,26 +231,56 @@ impl Engine {
             limit_price: req.limit_price.map(|p| inst.scaled(p)),
             stop_price: req.stop_price.map(|p| inst.scaled(p)),
             time_in_force: req.time_in_force,
-            status: OrderStatus::Accepted,
+            status: if self.rules.async_acceptance {
+                OrderStatus::Pending
+            } else {
+                OrderStatus::Accepted
+            },
             triggered: false,
             reserve_price,
+            replaces,
+            replaced_by: None,
             created_at: now,
             updated_at: now,
         };
-        let tif = order.time_in_force;
-        let fok_ok = tif != TimeInForce::Fok || self.fillable_in_full(acct, &order);
         self.accounts[acct].insert_order(order);
         self.accounts[acct].updated_at = now;
         self.orders_created += 1;
         self.publish(acct, seq, EventKind::New, None, now);
-        if fok_ok {
+        if !self.rules.async_acceptance {
+            self.route(acct, seq, now);
+        }
+        id
+    }
+
+    /// The order reaches the market: a pending one is accepted, then it gets its first
+    /// chance to execute; `ioc`/`fok` end here. Auction orders wait for their auction.
+    fn route(&mut self, acct: usize, seq: u64, now: DateTime<Utc>) {
+        let account = &mut self.accounts[acct];
+        let accepted = account.update(seq, |order| {
+            let pending = order.status == OrderStatus::Pending;
+            if pending {
+                order.status = OrderStatus::Accepted;
+                order.updated_at = now;
+            }
+            pending
+        });
+        if accepted == Some(true) {
+            self.publish(acct, seq, EventKind::Accepted, None, now);
+        }
+        let Some(order) = self.accounts[acct].orders.get(&seq) else {
+            return;
+        };
+        let tif = order.time_in_force;
+        if tif.is_auction() || !order.status.is_open() {
+            return;
+        }
+        if tif != TimeInForce::Fok || self.fillable_in_full(acct, order) {
             self.execute(acct, seq, now);
         }
         if matches!(tif, TimeInForce::Ioc | TimeInForce::Fok) {
             self.finish(acct, seq, OrderStatus::Canceled, now);
         }
-        self.accounts[acct].prune(self.max_closed, now);
-        Ok(id)
     }
 
     /// FOK: the whole quantity must trade now, at one price, within one tick's liquidity.
@@ -328,14 +450,34 @@ impl Engine {
         }
     }
 
-    /// One market clock step: prices move, resting orders get their chance, and a
-    /// session boundary expires `day` orders.
+    /// One market clock step: pending orders are routed, prices move, resting orders
+    /// get their chance, and a session boundary runs the auctions and expires `day`
+    /// orders.
     pub(crate) fn step(&mut self, now: DateTime<Utc>) {
         self.tick += 1;
+        // Orders submitted since the last tick reach the market at the price they saw.
+        self.route_pending(now);
         self.market.step();
         self.match_open(None, now);
         if self.tick.checked_rem(self.session_ticks) == Some(0) {
             self.close_session(now);
+        }
+    }
+
+    /// Orders accepted asynchronously reach the market on the tick after their submit.
+    fn route_pending(&mut self, now: DateTime<Utc>) {
+        for acct in 0..self.accounts.len() {
+            let account = &self.accounts[acct];
+            let pending: Vec<u64> = account
+                .open
+                .iter()
+                .copied()
+                .filter(|seq| account.orders[seq].status == OrderStatus::Pending)
+                .collect();
+            for seq in pending {
+                self.route(acct, seq, now);
+            }
+            self.accounts[acct].prune(self.max_closed, now);
         }
     }
 
@@ -370,6 +512,8 @@ impl Engine {
         Ok(())
     }
 
+    /// Resting orders that trade continuously get a chance at the current price: not
+    /// the ones still pending (the next tick routes them) nor auction orders.
     fn match_open(&mut self, symbol: Option<&str>, now: DateTime<Utc>) {
         for acct in 0..self.accounts.len() {
             let account = &self.accounts[acct];
@@ -377,7 +521,12 @@ impl Engine {
                 .open
                 .iter()
                 .copied()
-                .filter(|seq| symbol.is_none_or(|s| account.orders[seq].symbol == s))
+                .filter(|seq| {
+                    let order = &account.orders[seq];
+                    symbol.is_none_or(|s| order.symbol == s)
+                        && order.status != OrderStatus::Pending
+                        && !order.time_in_force.is_auction()
+                })
                 .collect();
             for seq in seqs {
                 self.execute(acct, seq, now);
@@ -386,22 +535,41 @@ impl Engine {
         }
     }
 
-    /// The simulated close: every open `day` order expires, and the next session begins.
+    /// The simulated close: `cls` orders trade in the closing auction, every open
+    /// `day` order expires, the next session begins, and `opg` orders trade in its
+    /// opening auction. An auction is one execution at the current price; what it
+    /// leaves of an auction order is canceled.
     pub(crate) fn close_session(&mut self, now: DateTime<Utc>) {
+        self.auction(TimeInForce::Cls, now);
         for acct in 0..self.accounts.len() {
-            let account = &self.accounts[acct];
-            let day: Vec<u64> = account
-                .open
-                .iter()
-                .copied()
-                .filter(|seq| account.orders[seq].time_in_force == TimeInForce::Day)
-                .collect();
-            for seq in day {
+            for seq in self.open_with(acct, TimeInForce::Day) {
                 self.finish(acct, seq, OrderStatus::Expired, now);
             }
             self.accounts[acct].prune(self.max_closed, now);
         }
+        self.market.mark_close();
         self.session += 1;
+        self.auction(TimeInForce::Opg, now);
+    }
+
+    fn auction(&mut self, tif: TimeInForce, now: DateTime<Utc>) {
+        for acct in 0..self.accounts.len() {
+            for seq in self.open_with(acct, tif) {
+                self.execute(acct, seq, now);
+                self.finish(acct, seq, OrderStatus::Canceled, now);
+            }
+            self.accounts[acct].prune(self.max_closed, now);
+        }
+    }
+
+    fn open_with(&self, acct: usize, tif: TimeInForce) -> Vec<u64> {
+        let account = &self.accounts[acct];
+        account
+            .open
+            .iter()
+            .copied()
+            .filter(|seq| account.orders[seq].time_in_force == tif)
+            .collect()
     }
 
     pub(crate) fn open_order_count(&self) -> u64 {
@@ -427,7 +595,7 @@ mod tests {
     use rust_decimal::Decimal;
 
     use super::*;
-    use crate::orders::OrderType;
+    use crate::orders::{OrderType, Replacement};
 
     fn invariants(engine: &Engine) {
         for a in &engine.accounts {
@@ -525,7 +693,19 @@ mod tests {
                     if !open.is_empty() {
                         let seq = open[rng.gen_range(0..open.len())];
                         let id = engine.accounts[0].orders[&seq].id;
-                        engine.cancel(0, id, now).unwrap();
+                        if rng.gen_bool(0.5) {
+                            engine.cancel(0, id, now).unwrap();
+                        } else {
+                            let order = &engine.accounts[0].orders[&seq];
+                            let lot =
+                                Decimal::from(engine.market.get(&order.symbol).unwrap().lot_size);
+                            let changes = Replacement {
+                                quantity: Some(order.quantity + lot),
+                                ..Replacement::default()
+                            };
+                            // Refusals (partly filled, buying power) leave the books as they were.
+                            let _ = engine.replace(0, id, changes, None, now);
+                        }
                     }
                 }
                 7 => {
@@ -577,5 +757,294 @@ mod tests {
                 "order {id}: the last event is stale"
             );
         }
+    }
+
+    fn small(dialect: Dialect, shorting: bool) -> Engine {
+        let cfg = SimConfig {
+            instruments: 50,
+            cash: Decimal::from(100_000),
+            dialect,
+            shorting,
+            ..SimConfig::default()
+        };
+        Engine::new(&cfg, Utc::now())
+    }
+
+    /// A tradable lot-1 symbol priced at 10.00.
+    fn ten(engine: &mut Engine) -> String {
+        let sym = engine
+            .market
+            .instruments
+            .iter()
+            .find(|i| i.tradable && i.lot_size == 1 && i.tick_size == Decimal::new(1, 2))
+            .unwrap()
+            .symbol
+            .clone();
+        engine.set_price(&sym, Decimal::TEN, Utc::now()).unwrap();
+        sym
+    }
+
+    fn order(
+        sym: &str,
+        side: Side,
+        kind: OrderType,
+        qty: i64,
+        limit: Option<i64>,
+        tif: TimeInForce,
+    ) -> OrderRequest {
+        OrderRequest {
+            symbol: sym.into(),
+            side,
+            order_type: kind,
+            quantity: Decimal::from(qty),
+            limit_price: limit.map(Decimal::from),
+            stop_price: None,
+            time_in_force: tif,
+        }
+    }
+
+    fn kinds(engine: &Engine) -> Vec<(&'static str, Uuid)> {
+        let Some(crate::events::Replay::Events(all)) = engine.events.subscribe(0, Some(0)).replay
+        else {
+            panic!("events held")
+        };
+        all.iter().map(|e| (e.kind.name(), e.order.id)).collect()
+    }
+
+    #[test]
+    fn a_replace_ends_the_old_order_and_creates_the_new_one_with_events() {
+        let mut engine = small(Dialect::Generic, false);
+        let sym = ten(&mut engine);
+        let now = Utc::now();
+        let old = engine
+            .submit(
+                0,
+                order(
+                    &sym,
+                    Side::Buy,
+                    OrderType::Limit,
+                    5,
+                    Some(9),
+                    TimeInForce::Gtc,
+                ),
+                None,
+                now,
+            )
+            .unwrap();
+        let changes = Replacement {
+            quantity: Some(Decimal::from(7)),
+            limit_price: Some(Decimal::from(8)),
+            ..Replacement::default()
+        };
+        let new = engine
+            .replace(0, old, changes, Some("k".into()), now)
+            .unwrap();
+        let account = &engine.accounts[0];
+        let (o, n) = (
+            &account.orders[&account.by_id[&old]],
+            &account.orders[&account.by_id[&new]],
+        );
+        assert_eq!(
+            (o.status, o.replaced_by),
+            (OrderStatus::Canceled, Some(new))
+        );
+        assert_eq!((n.status, n.replaces), (OrderStatus::Accepted, Some(old)));
+        assert_eq!(
+            (n.quantity, n.limit_price),
+            (Decimal::from(7), Some(Decimal::from(8)))
+        );
+        assert_eq!(n.idempotency_key.as_deref(), Some("k"));
+        assert_eq!(
+            account.reserved,
+            Decimal::from(56),
+            "only the new order holds cash"
+        );
+        assert_eq!(
+            kinds(&engine),
+            [("new", old), ("replaced", old), ("new", new)]
+        );
+        // Over: canceled, filled or partly filled orders are not replaced.
+        let again = engine.replace(0, old, Replacement::default(), None, now);
+        assert!(matches!(
+            again,
+            Err(ApiError::Invalid {
+                code: "order_not_replaceable",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_replace_may_use_the_buying_power_its_old_order_holds() {
+        let mut engine = small(Dialect::Generic, false);
+        let sym = ten(&mut engine);
+        let now = Utc::now();
+        // All but 1 000 of the cash is held at 9.00; 10 000 shares at the same price
+        // need 90 000, which fits only because the old order's 99 000 is released
+        // for the check.
+        let old = engine
+            .submit(
+                0,
+                order(
+                    &sym,
+                    Side::Buy,
+                    OrderType::Limit,
+                    11_000,
+                    Some(9),
+                    TimeInForce::Gtc,
+                ),
+                None,
+                now,
+            )
+            .unwrap();
+        assert!(engine.accounts[0].buying_power() < Decimal::from(5_000));
+        let changes = Replacement {
+            quantity: Some(Decimal::from(10_000)),
+            ..Replacement::default()
+        };
+        assert!(engine.replace(0, old, changes, None, now).is_ok());
+    }
+
+    #[test]
+    fn auction_orders_wait_for_their_auction_and_the_rest_is_canceled() {
+        let mut engine = small(Dialect::Generic, false);
+        let sym = ten(&mut engine);
+        let now = Utc::now();
+        let opg = engine
+            .submit(
+                0,
+                order(
+                    &sym,
+                    Side::Buy,
+                    OrderType::Market,
+                    3,
+                    None,
+                    TimeInForce::Opg,
+                ),
+                None,
+                now,
+            )
+            .unwrap();
+        let cls = engine
+            .submit(
+                0,
+                order(
+                    &sym,
+                    Side::Buy,
+                    OrderType::Limit,
+                    2,
+                    Some(5),
+                    TimeInForce::Cls,
+                ),
+                None,
+                now,
+            )
+            .unwrap();
+        engine.step(now);
+        let status = |e: &Engine, id: Uuid| e.accounts[0].orders[&e.accounts[0].by_id[&id]].status;
+        assert_eq!(
+            (status(&engine, opg), status(&engine, cls)),
+            (OrderStatus::Accepted, OrderStatus::Accepted)
+        );
+        engine.close_session(now);
+        assert_eq!(
+            status(&engine, opg),
+            OrderStatus::Filled,
+            "the opening auction filled it"
+        );
+        assert_eq!(
+            status(&engine, cls),
+            OrderStatus::Canceled,
+            "not marketable at the close"
+        );
+    }
+
+    #[test]
+    fn alpaca_orders_are_pending_until_the_next_tick() {
+        let mut engine = small(Dialect::Alpaca, false);
+        let sym = ten(&mut engine);
+        let now = Utc::now();
+        let id = engine
+            .submit(
+                0,
+                order(
+                    &sym,
+                    Side::Buy,
+                    OrderType::Market,
+                    3,
+                    None,
+                    TimeInForce::Day,
+                ),
+                None,
+                now,
+            )
+            .unwrap();
+        let status = |e: &Engine| e.accounts[0].orders[&e.accounts[0].by_id[&id]].status;
+        assert_eq!(status(&engine), OrderStatus::Pending);
+        engine.set_price(&sym, Decimal::TEN, now).unwrap();
+        assert_eq!(
+            status(&engine),
+            OrderStatus::Pending,
+            "a price change does not route it"
+        );
+        engine.step(now);
+        assert_eq!(status(&engine), OrderStatus::Filled);
+        assert_eq!(
+            kinds(&engine),
+            [("new", id), ("accepted", id), ("fill", id)]
+        );
+    }
+
+    #[test]
+    fn with_shorting_a_sell_goes_short_and_a_buy_covers_it() {
+        let now = Utc::now();
+        let mut refused = small(Dialect::Generic, false);
+        let sym = ten(&mut refused);
+        let sell = order(
+            &sym,
+            Side::Sell,
+            OrderType::Market,
+            4,
+            None,
+            TimeInForce::Day,
+        );
+        assert!(matches!(
+            refused.submit(0, sell.clone(), None, now),
+            Err(ApiError::Refused {
+                code: "insufficient_position",
+                ..
+            })
+        ));
+        let mut engine = small(Dialect::Generic, true);
+        let sym = ten(&mut engine);
+        let cash = engine.accounts[0].cash;
+        engine.submit(0, sell, None, now).unwrap();
+        let account = &engine.accounts[0];
+        assert_eq!(account.held(&sym), Decimal::from(-4));
+        assert_eq!(account.cash, cash + Decimal::from(40));
+        assert_eq!(
+            account.equity(&engine.market),
+            cash,
+            "short at 10, marked at 10"
+        );
+        engine.set_price(&sym, Decimal::from(12), now).unwrap();
+        engine
+            .submit(
+                0,
+                order(
+                    &sym,
+                    Side::Buy,
+                    OrderType::Market,
+                    4,
+                    None,
+                    TimeInForce::Day,
+                ),
+                None,
+                now,
+            )
+            .unwrap();
+        let account = &engine.accounts[0];
+        assert_eq!(account.held(&sym), Decimal::ZERO);
+        assert_eq!(account.cash, cash - Decimal::from(8), "lost 2.00 a share");
     }
 }

@@ -5,6 +5,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// The `details` of a [`ApiError::Refused`], kept beside the response for a dialect
+/// that shows them (the v1 envelope does not).
+#[derive(Clone, Debug)]
+pub(crate) struct ErrorDetails(pub serde_json::Value);
+
 /// Every way a request can fail. Handlers return this; nothing else builds error bodies,
 /// so codes and shapes cannot drift between routes.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +27,16 @@ pub(crate) enum ApiError {
         code: &'static str,
         message: String,
         field: Option<String>,
+    },
+    /// A 422 with facts beyond the message: the v1 envelope shows the code, message
+    /// and field; the Alpaca dialect adds `details` to its body, as Alpaca does for an
+    /// insufficient quantity (`available`, `existing_qty`, `held_for_orders`).
+    #[error("{message}")]
+    Refused {
+        code: &'static str,
+        field: &'static str,
+        message: String,
+        details: serde_json::Value,
     },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -70,6 +85,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Invalid { status, .. } => *status,
+            ApiError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Injected { status, .. } => *status,
@@ -81,7 +97,9 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Invalid { code, .. } | ApiError::Conflict { code, .. } => code,
+            ApiError::Invalid { code, .. }
+            | ApiError::Refused { code, .. }
+            | ApiError::Conflict { code, .. } => code,
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Injected { status, .. } => match status.as_u16() {
                 429 => "rate_limited",
@@ -98,6 +116,11 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let field = match &self {
             ApiError::Invalid { field, .. } => field.clone(),
+            ApiError::Refused { field, .. } => Some((*field).to_owned()),
+            _ => None,
+        };
+        let details = match &self {
+            ApiError::Refused { details, .. } => Some(ErrorDetails(details.clone())),
             _ => None,
         };
         let mut error = json!({ "code": self.code(), "message": self.to_string() });
@@ -105,6 +128,9 @@ impl IntoResponse for ApiError {
             error["field"] = json!(field);
         }
         let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
+        if let Some(details) = details {
+            response.extensions_mut().insert(details);
+        }
         let retry_after = match self {
             ApiError::RateLimited { retry_after } => Some(retry_after),
             ApiError::Injected {

@@ -25,22 +25,29 @@ const LIVE_BUFFER: usize = 4096;
 /// renames where Alpaca's words differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum EventKind {
-    /// The order was created (REST status `accepted`).
+    /// The order was created (REST status `accepted`, or `pending` where orders are
+    /// accepted asynchronously).
     New,
+    /// A pending order reached the market (asynchronous acceptance only).
+    Accepted,
     PartialFill,
     Fill,
     Canceled,
     Expired,
+    /// The order was replaced; its successor's `new` follows.
+    Replaced,
 }
 
 impl EventKind {
     pub(crate) fn name(self) -> &'static str {
         match self {
             EventKind::New => "new",
+            EventKind::Accepted => "accepted",
             EventKind::PartialFill => "partial_fill",
             EventKind::Fill => "fill",
             EventKind::Canceled => "canceled",
             EventKind::Expired => "expired",
+            EventKind::Replaced => "replaced",
         }
     }
 }
@@ -186,6 +193,8 @@ mod tests {
                 status: OrderStatus::Accepted,
                 triggered: false,
                 reserve_price: Decimal::ONE,
+                replaces: None,
+                replaced_by: None,
                 created_at: now,
                 updated_at: now,
             },

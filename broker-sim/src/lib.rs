@@ -38,7 +38,8 @@
 //! - `wire`: the JSON this server sends, over REST and over the v1 stream.
 //! - `state`: the shared state and its locks.
 //! - `pipeline`: auth, rate limit, faults and stats in front of every v1 handler.
-//! - `api`: the v1 routes (reads and cancel); `submit`: `POST /v1/orders` with idempotency.
+//! - `api`: the v1 routes (reads and cancel); `submit`: `POST /v1/orders` with idempotency;
+//!   `replace`: `PATCH /v1/orders/{id}` under the same idempotency.
 //! - `stream`: the order streams' plumbing shared by both dialects (one connection per
 //!   key, stream faults, pings, closing); `stream::v1`: `GET /v1/stream`.
 //! - `alpaca`: the same engine behind Alpaca's Trading API v2 routes and JSON
@@ -65,6 +66,7 @@ mod orders;
 mod pagination;
 mod pipeline;
 mod ratelimit;
+mod replace;
 mod server;
 mod state;
 mod stats;

@@ -69,6 +69,9 @@ struct Cli {
     /// REST API to serve: generic (v1) or alpaca (Alpaca Trading API v2).
     #[arg(long, env = "BROKER_SIM_DIALECT", default_value = "generic", value_parser = ["generic", "alpaca"])]
     dialect: String,
+    /// Allow sells beyond the position (short selling).
+    #[arg(long, env = "BROKER_SIM_SHORTING")]
+    shorting: bool,
 }
 
 fn load_faults(arg: &str) -> Result<FaultProfile, String> {
@@ -107,6 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "alpaca" => Dialect::Alpaca,
             _ => Dialect::Generic,
         },
+        shorting: cli.shorting,
     };
     let sim = broker_sim::spawn(config).await?;
     tracing::info!(url = %sim.base_url(), "serving; Ctrl-C to stop");

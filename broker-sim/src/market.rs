@@ -27,6 +27,9 @@ pub(crate) struct Instrument {
     /// Anchors a weak mean reversion, so long runs do not drift to absurd prices. A price
     /// set through `/sim/prices` becomes the new anchor: the market stays where a test put it.
     pub anchor: Decimal,
+    /// The price at the last simulated close (the initial price before the first):
+    /// what "today's" change is measured from.
+    pub last_close: Decimal,
 }
 
 impl Instrument {
@@ -169,6 +172,7 @@ impl Market {
                 lot_size,
                 price,
                 anchor: price,
+                last_close: price,
             });
         }
         instruments.sort_by(|a, b| a.symbol.cmp(&b.symbol));
@@ -198,6 +202,13 @@ impl Market {
         inst.price = inst.scaled(price);
         inst.anchor = inst.price;
         Some(inst)
+    }
+
+    /// The session ends: every current price becomes the last close.
+    pub(crate) fn mark_close(&mut self) {
+        for inst in &mut self.instruments {
+            inst.last_close = inst.price;
+        }
     }
 
     /// One step of the random walk for every instrument.

@@ -82,6 +82,10 @@ fn enumeration(values: &[&str]) -> Value {
     json!({ "type": "string", "enum": values })
 }
 
+/// `opg`/`cls`: only in the next opening / the closing auction (the simulated session
+/// boundary), the unfilled rest canceled there.
+const TIME_IN_FORCE: &[&str] = &["day", "gtc", "ioc", "fok", "opg", "cls"];
+
 pub(crate) fn document() -> Value {
     let id_param = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
     json!({
@@ -152,6 +156,23 @@ pub(crate) fn document() -> Value {
                         "404": error("no such order"),
                         "422": error("order_not_cancelable: filled, rejected or expired")
                     }))
+                },
+                "patch": {
+                    "operationId": "replaceOrder",
+                    "description": "Replaces an open order that has not traded with a new order (new id, `replaces` set); the old one ends canceled with `replaced_by` set. Validated like a submit, with the old order's hold on buying power and shares released for the check. Idempotency as for a submit; the key and the order replaced are one request.",
+                    "parameters": [
+                        id_param[0].clone(),
+                        {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255},
+                            "description": "Stripe semantics, one namespace with submits: a replay answers 200 with the stored body and Idempotent-Replayed: true."}
+                    ],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref("ReplaceRequest") } } },
+                    "responses": common_errors(json!({
+                        "200": body("Order", "the new order (a replay also sets Idempotent-Replayed: true)"),
+                        "400": error("malformed body: invalid_json, unknown_field, missing_field (nothing to change), invalid_type, invalid_decimal, invalid_value, invalid_idempotency_key"),
+                        "404": error("no such order"),
+                        "409": error("idempotency_key_in_use"),
+                        "422": error("order_not_replaceable (no longer open, or partially filled), the submit validations, idempotency_key_reused")
+                    }))
                 }
             }
         },
@@ -205,8 +226,10 @@ pub(crate) fn document() -> Value {
                     "limit_price": nullable_decimal(),
                     "stop_price": nullable_decimal(),
                     "average_fill_price": nullable_decimal(),
-                    "time_in_force": enumeration(&["day", "gtc", "ioc", "fok"]),
+                    "time_in_force": enumeration(TIME_IN_FORCE),
                     "status": enumeration(&["pending", "accepted", "partially_filled", "filled", "canceled", "pending_cancel", "rejected", "expired"]),
+                    "replaces": { "type": "string", "format": "uuid", "nullable": true, "description": "the order this one replaced" },
+                    "replaced_by": { "type": "string", "format": "uuid", "nullable": true, "description": "the order that replaced this one (then canceled)" },
                     "created_at": time(),
                     "updated_at": time()
                 })),
@@ -221,7 +244,19 @@ pub(crate) fn document() -> Value {
                         "quantity": decimal(),
                         "limit_price": nullable_decimal(),
                         "stop_price": nullable_decimal(),
-                        "time_in_force": { "type": "string", "enum": ["day", "gtc", "ioc", "fok"], "default": "day" }
+                        "time_in_force": { "type": "string", "enum": TIME_IN_FORCE, "default": "day" }
+                    }
+                },
+                "ReplaceRequest": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "minProperties": 1,
+                    "description": "What changes; everything absent stays as the replaced order had it.",
+                    "properties": {
+                        "quantity": decimal(),
+                        "limit_price": decimal(),
+                        "stop_price": decimal(),
+                        "time_in_force": enumeration(TIME_IN_FORCE)
                     }
                 },
                 "InstrumentList": list_schema("Instrument"),

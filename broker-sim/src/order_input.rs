@@ -1,4 +1,4 @@
-//! Reads the body of `POST /v1/orders` by hand instead of through serde derive, so that
+//! Reads the bodies of `POST /v1/orders` and `PATCH /v1/orders/{id}` by hand instead of through serde derive, so that
 //! every mistake gets the error envelope with `field` set (serde's messages name no
 //! field in a form a client can act on).
 
@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::orders::{OrderRequest, OrderType, Side, TimeInForce};
+use crate::orders::{OrderRequest, OrderType, Replacement, Side, TimeInForce};
 
 const FIELDS: &[&str] = &[
     "symbol",
@@ -62,16 +62,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<(OrderRequest, Value), ApiError> {
     let stop_price = decimal(obj, "stop_price")?;
     let time_in_force = match obj.get("time_in_force") {
         None | Some(Value::Null) => TimeInForce::Day,
-        Some(_) => enumerated(
-            obj,
-            "time_in_force",
-            &[
-                ("day", TimeInForce::Day),
-                ("gtc", TimeInForce::Gtc),
-                ("ioc", TimeInForce::Ioc),
-                ("fok", TimeInForce::Fok),
-            ],
-        )?,
+        Some(_) => enumerated(obj, "time_in_force", TIME_IN_FORCE)?,
     };
     let request = OrderRequest {
         symbol,
@@ -83,6 +74,77 @@ pub(crate) fn parse(body: &[u8]) -> Result<(OrderRequest, Value), ApiError> {
         time_in_force,
     };
     Ok((request, value))
+}
+
+/// What `PATCH /v1/orders/{id}` may change.
+const REPLACEMENT_FIELDS: &[&str] = &["quantity", "limit_price", "stop_price", "time_in_force"];
+
+const TIME_IN_FORCE: &[(&str, TimeInForce)] = &[
+    ("day", TimeInForce::Day),
+    ("gtc", TimeInForce::Gtc),
+    ("ioc", TimeInForce::Ioc),
+    ("fok", TimeInForce::Fok),
+    ("opg", TimeInForce::Opg),
+    ("cls", TimeInForce::Cls),
+];
+
+/// Parses the body of `PATCH /v1/orders/{id}`: at least one of the fields a replace
+/// may change, each as in an order body. Also returns the parsed JSON, which the
+/// idempotency fingerprint is taken of.
+pub(crate) fn parse_replacement(body: &[u8]) -> Result<(Replacement, Value), ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            None,
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
+    let obj = value.as_object().ok_or_else(|| {
+        ApiError::bad_request("invalid_json", None, "request body must be a JSON object")
+    })?;
+    if let Some(unknown) = obj
+        .keys()
+        .find(|k| !REPLACEMENT_FIELDS.contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(
+            "unknown_field",
+            Some(unknown),
+            format!(
+                "unknown field {unknown:?}; a replace may change {}",
+                REPLACEMENT_FIELDS.join(", ")
+            ),
+        ));
+    }
+    let replacement = Replacement {
+        quantity: decimal(obj, "quantity")?,
+        limit_price: decimal(obj, "limit_price")?,
+        stop_price: decimal(obj, "stop_price")?,
+        time_in_force: match obj.get("time_in_force") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(enumerated(obj, "time_in_force", TIME_IN_FORCE)?),
+        },
+    };
+    let Replacement {
+        quantity,
+        limit_price,
+        stop_price,
+        time_in_force,
+    } = &replacement;
+    if quantity.is_none()
+        && limit_price.is_none()
+        && stop_price.is_none()
+        && time_in_force.is_none()
+    {
+        return Err(ApiError::bad_request(
+            "missing_field",
+            None,
+            format!(
+                "a replace changes at least one of {}",
+                REPLACEMENT_FIELDS.join(", ")
+            ),
+        ));
+    }
+    Ok((replacement, value))
 }
 
 fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {

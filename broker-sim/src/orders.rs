@@ -33,6 +33,17 @@ pub(crate) enum TimeInForce {
     Gtc,
     Ioc,
     Fok,
+    /// Only in the next opening auction; the unfilled rest is canceled there.
+    Opg,
+    /// Only in the closing auction of the session; the unfilled rest is canceled.
+    Cls,
+}
+
+impl TimeInForce {
+    /// Waits for one auction instead of trading whenever the price allows.
+    pub(crate) fn is_auction(self) -> bool {
+        matches!(self, TimeInForce::Opg | TimeInForce::Cls)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +84,15 @@ pub(crate) struct OrderRequest {
     pub time_in_force: TimeInForce,
 }
 
+/// What a replace changes; everything absent stays as the replaced order had it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Replacement {
+    pub quantity: Option<Decimal>,
+    pub limit_price: Option<Decimal>,
+    pub stop_price: Option<Decimal>,
+    pub time_in_force: Option<TimeInForce>,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Order {
     pub id: Uuid,
@@ -94,6 +114,10 @@ pub(crate) struct Order {
     pub triggered: bool,
     /// Price per share held back from buying power for the unfilled part of a buy.
     pub reserve_price: Decimal,
+    /// The order this one replaced.
+    pub replaces: Option<Uuid>,
+    /// The order that replaced this one (which is then over, `canceled`).
+    pub replaced_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -27,6 +27,15 @@ pub(crate) struct DeferredLatency(pub Duration);
 #[derive(Clone, Copy)]
 pub(crate) struct DropConnection;
 
+/// Routes whose handler holds an idempotency key (or client order id) while it works:
+/// injected latency is spent there, with the key held.
+const KEYED_ROUTES: &[&str] = &[
+    "POST /v1/orders",
+    "PATCH /v1/orders/{id}",
+    "POST /v2/orders",
+    "PATCH /v2/orders/{id}",
+];
+
 /// Hung requests give up after this long even if the client is still waiting.
 const HANG_LIMIT: Duration = Duration::from_secs(3600);
 
@@ -112,7 +121,7 @@ pub(crate) async fn v1(State(app): State<Arc<AppState>>, mut req: Request, next:
     let handler_runs = matches!(plan.outcome, Outcome::Pass | Outcome::CommitThenFail(_));
     if !plan.latency.is_zero() {
         lock(&app.stats).fault("latency");
-        if handler_runs && (route == "POST /v1/orders" || route == "POST /v2/orders") {
+        if handler_runs && KEYED_ROUTES.contains(&route.as_str()) {
             req.extensions_mut().insert(DeferredLatency(plan.latency));
         } else {
             tokio::time::sleep(plan.latency).await;

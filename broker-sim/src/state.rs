@@ -27,6 +27,7 @@ pub(crate) const V1_ROUTES: &[&str] = &[
     "GET /v1/orders",
     "GET /v1/orders/{id}",
     "DELETE /v1/orders/{id}",
+    "PATCH /v1/orders/{id}",
     "GET /v1/stream",
 ];
 

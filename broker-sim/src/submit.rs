@@ -1,6 +1,7 @@
-//! `POST /v1/orders`: parse, claim the idempotency key, create, store the response.
-//! Kept apart from the read routes because it is the one place where retries, replays
-//! and concurrency meet.
+//! `POST /v1/orders`: parse, claim the idempotency key, create, store the response;
+//! and the keyed request both it and `PATCH /v1/orders/{id}` (`replace`) run in.
+//! Kept apart from the read routes because it is where retries, replays and
+//! concurrency meet.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -54,79 +55,128 @@ pub(crate) async fn create_order(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => match v.to_str().map(str::trim) {
-            Ok(k) if !k.is_empty() && k.len() <= 255 => Some(k.to_owned()),
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_idempotency_key",
-                    Some("Idempotency-Key"),
-                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                ))
-            }
-        },
-    };
+    let key = idempotency_key(&headers)?;
     let (request, value) = crate::order_input::parse(&body)?;
-    let latency = latency
+    let keyed = Keyed {
+        app: &app,
+        acct,
+        key,
+        fingerprint: fingerprint(&value),
+        latency: deferred(latency),
+        created: StatusCode::CREATED,
+    };
+    keyed.run(|key| submit(&app, acct, request, key)).await
+}
+
+/// The `Idempotency-Key` header, if sent.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => match v.to_str().map(str::trim) {
+            Ok(k) if !k.is_empty() && k.len() <= 255 => Ok(Some(k.to_owned())),
+            _ => Err(ApiError::bad_request(
+                "invalid_idempotency_key",
+                Some("Idempotency-Key"),
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )),
+        },
+    }
+}
+
+/// The injected latency the pipeline left for the handler to spend.
+pub(crate) fn deferred(latency: Option<Extension<DeferredLatency>>) -> std::time::Duration {
+    latency
         .map(|Extension(DeferredLatency(d))| d)
-        .unwrap_or_default();
-    let Some(key) = key else {
-        lock(&app.stats).stats.posts_without_idempotency_key += 1;
+        .unwrap_or_default()
+}
+
+/// One request that creates something under an optional idempotency key, with Stripe's
+/// semantics: the first answer is stored and replayed byte for byte (200 and
+/// `Idempotent-Replayed: true`), the same key with another fingerprint is 422
+/// `idempotency_key_reused`, and while the first is still running 409
+/// `idempotency_key_in_use`. Shared by `POST /v1/orders` and `PATCH /v1/orders/{id}`,
+/// whose keys live in one namespace per account.
+pub(crate) struct Keyed<'a> {
+    pub app: &'a AppState,
+    pub acct: usize,
+    pub key: Option<String>,
+    pub fingerprint: [u8; 32],
+    /// Spent while the key is held, so a concurrent duplicate can see it in flight.
+    pub latency: std::time::Duration,
+    /// The status of a first answer (a replay is always 200).
+    pub created: StatusCode,
+}
+
+impl Keyed<'_> {
+    pub(crate) async fn run(
+        self,
+        act: impl FnOnce(Option<String>) -> ApiResult<Arc<[u8]>>,
+    ) -> ApiResult<Response> {
+        let Keyed {
+            app,
+            acct,
+            key,
+            fingerprint,
+            latency,
+            created,
+        } = self;
+        let Some(key) = key else {
+            lock(&app.stats).stats.posts_without_idempotency_key += 1;
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            let body = act(None)?;
+            return Ok(json_bytes(created, &body));
+        };
+        let claim = lock(&app.idempotency).claim(acct, &key, fingerprint, Instant::now());
+        let token = match claim {
+            Claim::Fresh(token) => token,
+            Claim::Replay(stored) => {
+                let mut s = lock(&app.stats);
+                s.stats.idempotent_replays += 1;
+                s.stats.duplicates_prevented += 1;
+                drop(s);
+                let mut response = json_bytes(StatusCode::OK, &stored.body);
+                response
+                    .headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+                return Ok(response);
+            }
+            Claim::Reused => {
+                lock(&app.stats).stats.idempotency_key_reused += 1;
+                return Err(ApiError::unprocessable(
+                    "idempotency_key_reused",
+                    Some("Idempotency-Key"),
+                    "this Idempotency-Key was used with a different request",
+                ));
+            }
+            Claim::InUse => {
+                let mut s = lock(&app.stats);
+                s.stats.idempotency_conflicts += 1;
+                s.stats.duplicates_prevented += 1;
+                return Err(ApiError::Conflict {
+                    code: "idempotency_key_in_use",
+                    message:
+                        "a request with this Idempotency-Key is still being processed; retry shortly"
+                            .into(),
+                });
+            }
+        };
+        let mut guard = ClaimGuard {
+            app,
+            acct,
+            key: &key,
+            token,
+            done: false,
+        };
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        let body = submit(&app, acct, request, None)?;
-        return Ok(json_bytes(StatusCode::CREATED, &body));
-    };
-    let claim = lock(&app.idempotency).claim(acct, &key, fingerprint(&value), Instant::now());
-    let token = match claim {
-        Claim::Fresh(token) => token,
-        Claim::Replay(stored) => {
-            let mut s = lock(&app.stats);
-            s.stats.idempotent_replays += 1;
-            s.stats.duplicates_prevented += 1;
-            drop(s);
-            let mut response = json_bytes(StatusCode::OK, &stored.body);
-            response
-                .headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return Ok(response);
-        }
-        Claim::Reused => {
-            lock(&app.stats).stats.idempotency_key_reused += 1;
-            return Err(ApiError::unprocessable(
-                "idempotency_key_reused",
-                Some("Idempotency-Key"),
-                "this Idempotency-Key was used with a different request body",
-            ));
-        }
-        Claim::InUse => {
-            let mut s = lock(&app.stats);
-            s.stats.idempotency_conflicts += 1;
-            s.stats.duplicates_prevented += 1;
-            return Err(ApiError::Conflict {
-                code: "idempotency_key_in_use",
-                message:
-                    "a request with this Idempotency-Key is still being processed; retry shortly"
-                        .into(),
-            });
-        }
-    };
-    let mut guard = ClaimGuard {
-        app: &app,
-        acct,
-        key: &key,
-        token,
-        done: false,
-    };
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        let body = act(Some(key.clone()))?;
+        lock(&app.idempotency).complete(acct, &key, token, StoredResponse { body: body.clone() });
+        guard.done = true;
+        Ok(json_bytes(created, &body))
     }
-    let body = submit(&app, acct, request, Some(key.clone()))?;
-    lock(&app.idempotency).complete(acct, &key, token, StoredResponse { body: body.clone() });
-    guard.done = true;
-    Ok(json_bytes(StatusCode::CREATED, &body))
 }
 
 /// Creates the order and renders it, under one engine lock.
@@ -138,9 +188,14 @@ fn submit(
 ) -> ApiResult<Arc<[u8]>> {
     let mut engine = lock(&app.engine);
     let id = engine.submit(acct, request, key, now())?;
+    Ok(render(&engine, acct, id))
+}
+
+/// The order as the v1 API shows it.
+pub(crate) fn render(engine: &crate::engine::Engine, acct: usize, id: uuid::Uuid) -> Arc<[u8]> {
     let account = &engine.accounts[acct];
     let order = &account.orders[&account.by_id[&id]];
     let body =
         serde_json::to_vec(&OrderJson::new(order, &engine.market)).expect("order serializes");
-    Ok(Arc::from(body))
+    Arc::from(body)
 }

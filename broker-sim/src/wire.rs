@@ -124,6 +124,10 @@ pub(crate) struct OrderJson {
     pub average_fill_price: Option<Decimal>,
     pub time_in_force: TimeInForce,
     pub status: OrderStatus,
+    /// The order this one replaced (`PATCH /v1/orders/{id}`).
+    pub replaces: Option<String>,
+    /// The order that replaced this one; the order is then `canceled`.
+    pub replaced_by: Option<String>,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "rfc3339")]
@@ -150,6 +154,8 @@ impl OrderJson {
             average_fill_price,
             time_in_force: o.time_in_force,
             status: o.status,
+            replaces: o.replaces.map(|id| id.to_string()),
+            replaced_by: o.replaced_by.map(|id| id.to_string()),
             created_at: o.created_at,
             updated_at: o.updated_at,
         }

@@ -5,12 +5,13 @@ use async_trait::async_trait;
 
 use super::{Broker, BrokerError, RateLimitSnapshot, Route};
 use crate::domain::{
-    Account, Instrument, NewOrder, Order, OrderQuery, Page, PageRequest, Position, Submitted,
+    Account, CanceledOrders, Instrument, NewOrder, Order, OrderQuery, OrderReplacement, Page,
+    PageRequest, Position, PositionClose, Replaced, Submitted,
 };
 
 /// What a wrapper of broker calls does around each call, the same for every route:
 /// count it, retry it, refuse it while the circuit is open. Written once here
-/// instead of eight hand-written delegations per wrapper, so a new `Broker` method
+/// instead of eleven hand-written delegations per wrapper, so a new `Broker` method
 /// is one line in [`Layered`] and every wrapper gets it.
 ///
 /// `op` may be called several times (a retry sends the request again); every call
@@ -88,6 +89,26 @@ impl<L: CallLayer> Broker for Layered<L> {
     async fn cancel_order(&self, id: &str) -> Result<Order, BrokerError> {
         self.call(Route::CancelOrder, || self.inner.cancel_order(id))
             .await
+    }
+    async fn replace_order(
+        &self,
+        id: &str,
+        replacement: &OrderReplacement,
+    ) -> Result<Replaced, BrokerError> {
+        self.call(Route::ReplaceOrder, || {
+            self.inner.replace_order(id, replacement)
+        })
+        .await
+    }
+    async fn close_position(&self, close: &PositionClose) -> Result<Submitted, BrokerError> {
+        self.call(Route::ClosePosition, || self.inner.close_position(close))
+            .await
+    }
+    async fn cancel_all_orders(&self, symbol: Option<&str>) -> Result<CanceledOrders, BrokerError> {
+        self.call(Route::CancelAllOrders, || {
+            self.inner.cancel_all_orders(symbol)
+        })
+        .await
     }
     fn rate_limit(&self) -> Option<RateLimitSnapshot> {
         self.inner.rate_limit()

@@ -5,6 +5,7 @@
 //! and never sees broker JSON, URLs or credentials.
 
 pub mod alpaca;
+mod close;
 mod error;
 pub mod generic;
 mod layer;
@@ -16,9 +17,11 @@ pub mod transport;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Account, Instrument, NewOrder, Order, OrderQuery, Page, PageRequest, Position, Submitted,
+    Account, CanceledOrders, Instrument, NewOrder, Order, OrderQuery, OrderReplacement, Page,
+    PageRequest, Position, PositionClose, Replaced, Submitted,
 };
 
+pub(crate) use close::{closing_order, no_position};
 pub use error::BrokerError;
 pub use layer::{CallLayer, Layered};
 pub use rate_limit::RateLimitSnapshot;
@@ -50,6 +53,20 @@ pub trait Broker: Send + Sync + 'static {
     /// returns the original order with `replayed: true`.
     async fn submit_order(&self, order: &NewOrder) -> Result<Submitted, BrokerError>;
     async fn cancel_order(&self, id: &str) -> Result<Order, BrokerError>;
+    /// Replaces an open order with a new one under the replacement's idempotency key; a
+    /// broker that has seen the key returns the same replacement with `replayed: true`.
+    /// `Err(BrokerError::NotFound)` when the broker has no such order.
+    async fn replace_order(
+        &self,
+        id: &str,
+        replacement: &OrderReplacement,
+    ) -> Result<Replaced, BrokerError>;
+    /// Closes a position with an order of the opposite side under the close's key, as
+    /// a submit: a key the broker has seen returns the same order, `replayed: true`.
+    async fn close_position(&self, close: &PositionClose) -> Result<Submitted, BrokerError>;
+    /// Cancels every open order (of `symbol`, when given). Safe to repeat: a second
+    /// call finds nothing left to cancel.
+    async fn cancel_all_orders(&self, symbol: Option<&str>) -> Result<CanceledOrders, BrokerError>;
     /// The broker's rate-limit budget as its last response reported it.
     fn rate_limit(&self) -> Option<RateLimitSnapshot> {
         None

@@ -15,10 +15,13 @@ pub enum Route {
     Orders,
     SubmitOrder,
     CancelOrder,
+    ReplaceOrder,
+    ClosePosition,
+    CancelAllOrders,
 }
 
 impl Route {
-    pub const ALL: [Route; 8] = [
+    pub const ALL: [Route; 11] = [
         Route::Account,
         Route::Instrument,
         Route::Instruments,
@@ -27,6 +30,9 @@ impl Route {
         Route::Orders,
         Route::SubmitOrder,
         Route::CancelOrder,
+        Route::ReplaceOrder,
+        Route::ClosePosition,
+        Route::CancelAllOrders,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,7 +45,20 @@ impl Route {
             Route::Orders => "orders",
             Route::SubmitOrder => "submit_order",
             Route::CancelOrder => "cancel_order",
+            Route::ReplaceOrder => "replace_order",
+            Route::ClosePosition => "close_position",
+            Route::CancelAllOrders => "cancel_all_orders",
         }
+    }
+
+    /// A mutation sent under an idempotency key that the orders layer resends while its
+    /// outcome is unknown: its failures are that route's own, and are not counted
+    /// toward opening the circuit (see `resilience`).
+    pub fn resends_on_unknown_outcome(self) -> bool {
+        matches!(
+            self,
+            Route::SubmitOrder | Route::ReplaceOrder | Route::ClosePosition
+        )
     }
 
     /// The position of this route in [`Route::ALL`], for per-route counters kept in

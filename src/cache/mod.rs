@@ -32,7 +32,8 @@ use async_trait::async_trait;
 use crate::broker::{Broker, BrokerError, RateLimitSnapshot, Route};
 use crate::config::{CacheSettings, ThrottleSettings};
 use crate::domain::{
-    Account, Instrument, NewOrder, Order, OrderQuery, Page, PageRequest, Position, Submitted,
+    Account, CanceledOrders, Instrument, NewOrder, Order, OrderQuery, OrderReplacement, Page,
+    PageRequest, Position, PositionClose, Replaced, Submitted,
 };
 use crate::throttle::Throttle;
 use keys::OrdersQuery;
@@ -246,7 +247,7 @@ impl Broker for CachedBroker {
             Route::SubmitOrder,
             None,
             || self.inner.submit_order(order),
-            |s| &s.order,
+            |s| vec![s.order.clone()],
         )
         .await
     }
@@ -257,7 +258,49 @@ impl Broker for CachedBroker {
             Route::CancelOrder,
             Some(id),
             || self.inner.cancel_order(id),
-            |o| o,
+            |o| vec![o.clone()],
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(route = Route::ReplaceOrder.as_str(), id, idempotency_key = %replacement.idempotency_key))]
+    async fn replace_order(
+        &self,
+        id: &str,
+        replacement: &OrderReplacement,
+    ) -> Result<Replaced, BrokerError> {
+        self.write(
+            Route::ReplaceOrder,
+            Some(id),
+            || self.inner.replace_order(id, replacement),
+            |r| {
+                std::iter::once(&r.order)
+                    .chain(&r.replaced)
+                    .cloned()
+                    .collect()
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(route = Route::ClosePosition.as_str(), symbol = %close.symbol, idempotency_key = %close.idempotency_key))]
+    async fn close_position(&self, close: &PositionClose) -> Result<Submitted, BrokerError> {
+        self.write(
+            Route::ClosePosition,
+            None,
+            || self.inner.close_position(close),
+            |s| vec![s.order.clone()],
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(route = Route::CancelAllOrders.as_str(), symbol))]
+    async fn cancel_all_orders(&self, symbol: Option<&str>) -> Result<CanceledOrders, BrokerError> {
+        self.write(
+            Route::CancelAllOrders,
+            None,
+            || self.inner.cancel_all_orders(symbol),
+            |c| c.canceled.iter().chain(&c.not_canceled).cloned().collect(),
         )
         .await
     }

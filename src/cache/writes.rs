@@ -1,6 +1,7 @@
-//! Submits and cancels pass through uncached (their answers are kept by the
-//! idempotency store, never here), with the whole rate-limit budget available to
-//! them, and invalidate what they may have changed.
+//! Mutations (submits, cancels, replaces, closes, cancels of every open order) pass
+//! through uncached (their answers are kept by the idempotency store, never here),
+//! with the whole rate-limit budget available to them, and invalidate what they may
+//! have changed.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -14,14 +15,15 @@ use crate::domain::Order;
 use crate::throttle::Priority;
 
 impl CachedBroker {
-    /// Makes one mutation call. `target` is the order a cancel names; `order_of`
-    /// finds the order in a successful answer.
+    /// Makes one mutation call. `target` is the order a cancel or replace names;
+    /// `orders_of` finds the orders a successful answer shows (a replace: the new
+    /// order and the replaced one), which are cached as the broker returned them.
     pub(super) async fn write<T, F, Fut>(
         &self,
         route: Route,
         target: Option<&str>,
         call: F,
-        order_of: fn(&T) -> &Order,
+        orders_of: fn(&T) -> Vec<Order>,
     ) -> Result<T, BrokerError>
     where
         F: FnOnce() -> Fut + Send,
@@ -35,7 +37,7 @@ impl CachedBroker {
             .observe(self.inner.rate_limit(), &result)
             .await;
         match &result {
-            Ok(answer) => self.invalidate(target, Some(order_of(answer))).await,
+            Ok(answer) => self.invalidate(target, Some(&orders_of(answer))).await,
             // It may have happened: treat the account as changed.
             Err(e) if e.outcome_unknown() => self.invalidate(target, None).await,
             Err(_) => {}
@@ -50,26 +52,28 @@ impl CachedBroker {
     /// invalidation as after our own mutation, so a query sent after a subscriber
     /// received the event cannot answer the state before it.
     pub(crate) async fn order_changed(&self, order: &Order) {
-        self.invalidate(None, Some(order)).await;
+        self.invalidate(None, Some(std::slice::from_ref(order)))
+            .await;
     }
 
     /// Every account, positions and order-list value read before now stops being
     /// fresh (a read already in flight is stamped with the old epoch, so it cannot
-    /// bring pre-mutation data back as fresh). The order itself is cached as the
-    /// broker returned it, or forgotten when its state is unknown.
-    async fn invalidate(&self, target: Option<&str>, order: Option<&Order>) {
+    /// bring pre-mutation data back as fresh). The orders the broker returned are
+    /// cached as it returned them; the target, when its state is not among them, is
+    /// forgotten.
+    async fn invalidate(&self, target: Option<&str>, orders: Option<&[Order]>) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         Counters::bump(&self.store.counters.invalidations);
-        match (order, target) {
-            (Some(order), _) => self.remember_orders(std::slice::from_ref(order)).await,
-            (None, Some(id)) => {
-                let key = Key {
-                    account: self.account.clone(),
-                    query: id.to_string(),
-                };
-                self.store.order.values.invalidate(&key).await;
-            }
-            (None, None) => {}
+        if let Some(orders) = orders {
+            self.remember_orders(orders).await;
+        }
+        let known = |id: &str| orders.is_some_and(|o| o.iter().any(|o| o.id == id));
+        if let Some(id) = target.filter(|id| !known(id)) {
+            let key = Key {
+                account: self.account.clone(),
+                query: id.to_string(),
+            };
+            self.store.order.values.invalidate(&key).await;
         }
         // The epoch made mutable values stale: whole responses built on them too.
         self.store.bump_generation();

@@ -33,7 +33,11 @@ mirror_enum!(
     domain::OrderType,
     [Market, Limit, Stop, StopLimit]
 );
-mirror_enum!(TimeInForce, domain::TimeInForce, [Day, Gtc, Ioc, Fok]);
+mirror_enum!(
+    TimeInForce,
+    domain::TimeInForce,
+    [Day, Gtc, Ioc, Fok, Opg, Cls]
+);
 mirror_enum!(
     OrderStatus,
     domain::OrderStatus,

@@ -23,6 +23,7 @@ mod query;
 mod responses;
 mod scalars;
 mod subscription;
+mod trading;
 mod types;
 
 use std::sync::Arc;

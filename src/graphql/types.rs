@@ -12,6 +12,7 @@ use super::ids::{encode, NodeKind};
 use super::loader::InstrumentLoader;
 use super::scalars::Decimal;
 use crate::domain;
+use crate::orders;
 
 /// Any object that `node(id:)` can fetch again by its global id.
 #[derive(Interface)]
@@ -256,3 +257,22 @@ macro_rules! connection {
 connection!(InstrumentConnection, InstrumentEdge, Instrument);
 connection!(PositionConnection, PositionEdge, Position);
 connection!(OrderConnection, OrderEdge, Order);
+
+/// A business outcome of a mutation, next to the input field it is about
+/// (docs/api.md, "Errors"); `code` is the `orders::UserErrorCode`'s text.
+#[derive(SimpleObject)]
+pub(super) struct UserError {
+    field: Option<Vec<String>>,
+    message: String,
+    code: String,
+}
+
+impl From<orders::UserError> for UserError {
+    fn from(e: orders::UserError) -> Self {
+        UserError {
+            field: (!e.field.is_empty()).then_some(e.field),
+            message: e.message,
+            code: e.code.to_string(),
+        }
+    }
+}

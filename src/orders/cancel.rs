@@ -2,7 +2,9 @@
 //! returns it), so it is resent on an unknown outcome without a store entry.
 
 use super::resend::Resend;
-use super::{rejection, CancelResult, OrderError, OrderService, UserError, UserErrorCode};
+use super::{
+    rejection, status_words, CancelResult, OrderError, OrderService, UserError, UserErrorCode,
+};
 use crate::broker::BrokerError;
 use crate::domain::OrderStatus;
 
@@ -84,9 +86,7 @@ impl OrderService {
                 user_errors: Vec::new(),
             });
         }
-        let status = order
-            .as_ref()
-            .map(|o| format!("{:?}", o.status).to_lowercase());
+        let status = order.as_ref().map(|o| status_words(o.status));
         Ok(CancelResult {
             order,
             user_errors: vec![UserError::new(

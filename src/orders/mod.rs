@@ -1,4 +1,5 @@
-//! Orders: pre-trade validation, and submit/cancel flows that are safe to retry.
+//! Orders: pre-trade validation, and the mutations (submit, cancel, replace, close a
+//! position, cancel every open order) as flows that are safe to retry.
 //!
 //! The promise to a client: retrying `submitOrder` with the same idempotency key
 //! after any failure never places a second order, and a submit is never reported as
@@ -7,6 +8,10 @@
 //! gateway restart.
 
 mod cancel;
+mod cancel_all;
+mod close;
+mod keyed;
+mod replace;
 mod resend;
 mod submit;
 mod user_error;
@@ -16,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::broker::{Broker, BrokerError};
-use crate::domain::Order;
+use crate::domain::{Order, OrderStatus};
 use crate::idempotency::{IdempotencyStore, StoreError};
 pub(crate) use user_error::{UserError, UserErrorCode};
 
@@ -38,6 +43,38 @@ impl SubmitResult {
             user_errors,
         }
     }
+}
+
+/// What `replaceOrder` answers: the new order and the one it replaced (as it stands
+/// after; for a refusal, the order as it stands). Stored under the key and replayed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ReplaceResult {
+    pub order: Option<Order>,
+    pub replaced_order: Option<Order>,
+    /// True when this answer repeats an earlier attempt's result (not stored).
+    #[serde(skip)]
+    pub replayed: bool,
+    pub user_errors: Vec<UserError>,
+}
+
+impl ReplaceResult {
+    fn rejected(replaced_order: Option<Order>, user_errors: Vec<UserError>) -> Self {
+        ReplaceResult {
+            order: None,
+            replaced_order,
+            replayed: false,
+            user_errors,
+        }
+    }
+}
+
+/// What `cancelAllOrders` answers. Stored under the key, so a retry answers the same
+/// lists rather than an empty one (everything was canceled the first time).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct CancelAllResult {
+    pub canceled: Vec<Order>,
+    pub not_canceled: Vec<Order>,
+    pub user_errors: Vec<UserError>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -125,6 +162,20 @@ fn rejection(code: &str, message: &str, field: Option<&str>) -> UserError {
         },
         code: UserErrorCode::from_broker(code),
         message: format!("the broker rejected the order: {message}"),
+    }
+}
+
+/// An order status as a message says it ("partially filled", not "partiallyfilled").
+fn status_words(status: OrderStatus) -> &'static str {
+    match status {
+        OrderStatus::Pending => "pending",
+        OrderStatus::Accepted => "accepted",
+        OrderStatus::PartiallyFilled => "partially filled",
+        OrderStatus::Filled => "filled",
+        OrderStatus::Canceled => "canceled",
+        OrderStatus::PendingCancel => "pending cancel",
+        OrderStatus::Rejected => "rejected",
+        OrderStatus::Expired => "expired",
     }
 }
 

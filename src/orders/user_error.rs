@@ -31,6 +31,9 @@ impl UserError {
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum UserErrorCode {
     InsufficientBuyingPower,
+    /// Selling more than is held (and available: not promised to open sells), where
+    /// the broker does not allow going short.
+    InsufficientPosition,
     UnknownSymbol,
     NotTradable,
     InvalidQuantity,
@@ -45,6 +48,13 @@ pub(crate) enum UserErrorCode {
     IdempotencyKeyReused,
     OrderNotFound,
     OrderNotCancelable,
+    /// The order is over (filled, canceled, expired, or already replaced), or the broker
+    /// does not replace it in its state (partially filled, at some brokers).
+    OrderNotReplaceable,
+    /// A replace that changes nothing.
+    NothingToReplace,
+    /// A close of a symbol the account holds no position in.
+    PositionNotFound,
     /// Also what a record holds that a newer gateway stored with a code this one does
     /// not know (replicas of two versions share Redis during a rolling deploy): it
     /// was a broker refusal, and its message is the broker's. Last: serde wants it so.
@@ -56,6 +66,7 @@ impl UserErrorCode {
     pub(crate) const fn as_str(self) -> &'static str {
         match self {
             UserErrorCode::InsufficientBuyingPower => "INSUFFICIENT_BUYING_POWER",
+            UserErrorCode::InsufficientPosition => "INSUFFICIENT_POSITION",
             UserErrorCode::UnknownSymbol => "UNKNOWN_SYMBOL",
             UserErrorCode::NotTradable => "NOT_TRADABLE",
             UserErrorCode::InvalidQuantity => "INVALID_QUANTITY",
@@ -70,6 +81,9 @@ impl UserErrorCode {
             UserErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             UserErrorCode::OrderNotFound => "ORDER_NOT_FOUND",
             UserErrorCode::OrderNotCancelable => "ORDER_NOT_CANCELABLE",
+            UserErrorCode::OrderNotReplaceable => "ORDER_NOT_REPLACEABLE",
+            UserErrorCode::NothingToReplace => "NOTHING_TO_REPLACE",
+            UserErrorCode::PositionNotFound => "POSITION_NOT_FOUND",
             UserErrorCode::RejectedByBroker => "REJECTED_BY_BROKER",
         }
     }
@@ -80,6 +94,7 @@ impl UserErrorCode {
     const fn shared_with_broker(self) -> bool {
         match self {
             UserErrorCode::InsufficientBuyingPower
+            | UserErrorCode::InsufficientPosition
             | UserErrorCode::UnknownSymbol
             | UserErrorCode::NotTradable
             | UserErrorCode::InvalidQuantity
@@ -91,11 +106,14 @@ impl UserErrorCode {
             | UserErrorCode::MissingStopPrice
             | UserErrorCode::UnexpectedStopPrice
             | UserErrorCode::InvalidTimeInForce
-            | UserErrorCode::IdempotencyKeyReused => true,
+            | UserErrorCode::IdempotencyKeyReused
+            | UserErrorCode::OrderNotReplaceable
+            | UserErrorCode::PositionNotFound => true,
             // Cancels read the broker's `order_not_cancelable` themselves: an already
             // cancelled order is success there, not this code.
             UserErrorCode::OrderNotFound
             | UserErrorCode::OrderNotCancelable
+            | UserErrorCode::NothingToReplace
             | UserErrorCode::RejectedByBroker => false,
         }
     }
@@ -126,8 +144,9 @@ mod tests {
     use super::UserErrorCode::{self, *};
 
     /// The text clients match on and stored records hold; a changed one breaks both.
-    const DOCUMENTED: [(UserErrorCode, &str); 16] = [
+    const DOCUMENTED: [(UserErrorCode, &str); 20] = [
         (InsufficientBuyingPower, "INSUFFICIENT_BUYING_POWER"),
+        (InsufficientPosition, "INSUFFICIENT_POSITION"),
         (UnknownSymbol, "UNKNOWN_SYMBOL"),
         (NotTradable, "NOT_TRADABLE"),
         (InvalidQuantity, "INVALID_QUANTITY"),
@@ -142,6 +161,9 @@ mod tests {
         (IdempotencyKeyReused, "IDEMPOTENCY_KEY_REUSED"),
         (OrderNotFound, "ORDER_NOT_FOUND"),
         (OrderNotCancelable, "ORDER_NOT_CANCELABLE"),
+        (OrderNotReplaceable, "ORDER_NOT_REPLACEABLE"),
+        (NothingToReplace, "NOTHING_TO_REPLACE"),
+        (PositionNotFound, "POSITION_NOT_FOUND"),
         (RejectedByBroker, "REJECTED_BY_BROKER"),
     ];
 
@@ -208,6 +230,7 @@ mod tests {
             [
                 "ORDER_NOT_FOUND",
                 "ORDER_NOT_CANCELABLE",
+                "NOTHING_TO_REPLACE",
                 "REJECTED_BY_BROKER"
             ]
         );

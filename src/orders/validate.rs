@@ -80,9 +80,14 @@ pub(crate) fn validate(order: &NewOrder, instrument: Option<&Instrument>) -> Vec
 }
 
 /// A market order never rests, so GTC means nothing for it; a stop order waits for
-/// its trigger, so "fill now or cancel" (IOC/FOK) contradicts it.
+/// its trigger, so "fill now or cancel" (IOC/FOK) contradicts it, and so does "only
+/// in the opening or closing auction" (OPG/CLS): auctions take market and limit
+/// orders only, as at Alpaca and the exchanges behind it.
 fn time_in_force_refusal(order_type: OrderType, tif: TimeInForce) -> Option<&'static str> {
     match (order_type, tif) {
+        (OrderType::Stop | OrderType::StopLimit, TimeInForce::Opg | TimeInForce::Cls) => Some(
+            "OPG and CLS orders trade in the opening or closing auction, which takes market and limit orders only",
+        ),
         (OrderType::Market, TimeInForce::Gtc) => Some(
             "a market order fills at once or not at all, so it cannot be GTC; use DAY, IOC or FOK",
         ),
@@ -249,6 +254,23 @@ mod tests {
             ..order(OrderType::Stop, "10", None, Some("9"))
         };
         assert_eq!(codes(&stop_ioc, Some(&i)), ["INVALID_TIME_IN_FORCE"]);
+        let stop_opg = NewOrder {
+            time_in_force: TimeInForce::Opg,
+            ..order(OrderType::Stop, "10", None, Some("9"))
+        };
+        assert_eq!(codes(&stop_opg, Some(&i)), ["INVALID_TIME_IN_FORCE"]);
+        for tif in [TimeInForce::Opg, TimeInForce::Cls] {
+            let market = NewOrder {
+                time_in_force: tif,
+                ..order(OrderType::Market, "10", None, None)
+            };
+            assert!(codes(&market, Some(&i)).is_empty(), "{tif:?}");
+            let limit = NewOrder {
+                time_in_force: tif,
+                ..order(OrderType::Limit, "10", Some("10.05"), None)
+            };
+            assert!(codes(&limit, Some(&i)).is_empty(), "{tif:?}");
+        }
     }
 
     #[test]

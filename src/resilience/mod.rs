@@ -2,7 +2,8 @@
 //! budget, and a circuit breaker, as a `Broker` wrapping a `Broker`.
 //!
 //! Only requests that are safe to repeat are retried: reads, cancels (a cancel of a
-//! cancelled order returns it) and submits, which always carry an idempotency key the
+//! cancelled order returns it, and cancelling every open order again cancels what is
+//! left), and submits, replaces and closes, which always carry an idempotency key the
 //! broker dedups on. A 4xx other than 429 is an answer, never retried.
 
 mod backoff;
@@ -94,11 +95,12 @@ impl CallLayer for Resilience {
             };
             let result = op().await;
             let down = matches!(&result, Err(e) if marks_broker_down(e));
-            // A failed submit does not count toward opening the circuit: its
-            // failures are the outcome-unknown cases the submit flow resolves by
-            // resending, and a burst of them says more about that one route than
-            // about whether the broker answers reads. It is still refused while open.
-            if !(down && route == Route::SubmitOrder) {
+            // A failed submit (or replace, or close) does not count toward opening
+            // the circuit: its failures are the outcome-unknown cases the orders
+            // layer resolves by resending under the key, and a burst of them says
+            // more about that one route than about whether the broker answers reads.
+            // It is still refused while open.
+            if !(down && route.resends_on_unknown_outcome()) {
                 permit.record(!down);
             }
             if attempt == 0 {

@@ -144,3 +144,81 @@ async fn switched_off_there_is_no_page_and_no_asset() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+/// The playground's trading tab, as a GraphQL document: the lines between its
+/// markers in `playground.js`, with a fresh key where the page makes one.
+fn trading_examples() -> String {
+    let js = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/server/graphiql/playground.js"
+    ))
+    .expect("playground.js");
+    let block = js
+        .split("// trading-examples-start")
+        .nth(1)
+        .and_then(|rest| rest.split("// trading-examples-end").next())
+        .expect("the trading examples are marked");
+    let mut document = String::new();
+    for line in block.lines().map(|l| l.trim().trim_end_matches(',')) {
+        let text = if let Some(s) = line.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+            s.replace("\\u25b6", "\u{25b6}")
+        } else if let Some(s) = line.strip_prefix('\'').and_then(|l| l.strip_suffix('\'')) {
+            s.replace("' + uuidV4() + '", &uuid::Uuid::new_v4().to_string())
+        } else {
+            continue;
+        };
+        document.push_str(&text);
+        document.push('\n');
+    }
+    document
+}
+
+/// Every trading example runs as written once an order id and a symbol are put in,
+/// so the tab cannot drift from the schema.
+#[tokio::test]
+async fn the_playgrounds_trading_examples_run() {
+    let app = spawn_app().await;
+    let (symbol, _) = app
+        .tradable_instruments()
+        .await
+        .into_iter()
+        .find(|(_, lot)| lot == "1")
+        .expect("a lot-1 instrument");
+    app.sim.set_price(&symbol, "10.00").await;
+    app.broker_buy(&symbol, "20").await;
+    let resting = app
+        .data(
+            "mutation($k: UUID!, $s: String!) { submitOrder(input: { idempotencyKey: $k, symbol: $s, \
+             side: BUY, type: LIMIT, quantity: \"1\", limitPrice: \"5.00\", timeInForce: GTC }) { order { id } } }",
+            serde_json::json!({ "k": uuid::Uuid::new_v4(), "s": symbol }),
+        )
+        .await;
+    let order_id = resting["submitOrder"]["order"]["id"].as_str().unwrap();
+    let document = trading_examples()
+        .replace("ORDER_ID", order_id)
+        .replace("SYMBOL", &symbol);
+    for operation in [
+        "ReplaceOrder",
+        "SellAtTheClose",
+        "CancelAllOrders",
+        "ClosePosition",
+    ] {
+        let body: serde_json::Value = app
+            .http
+            .post(app.url("/graphql"))
+            .json(&serde_json::json!({ "query": document, "operationName": operation }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(body.get("errors").is_none(), "{operation}: {body:#}");
+        let payload = body["data"].as_object().unwrap().values().next().unwrap();
+        assert_eq!(
+            payload["userErrors"],
+            serde_json::json!([]),
+            "{operation}: {body:#}"
+        );
+    }
+}

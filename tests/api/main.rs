@@ -28,3 +28,4 @@ mod response_cache;
 mod restart;
 mod subscriptions;
 mod subscriptions_transport;
+mod trading;

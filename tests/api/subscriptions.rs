@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use crate::common::ws::{Incoming, WsClient, PATIENCE};
 use crate::common::{self, AppOptions, TestApp};
 
-const UPDATES: &str = "subscription($after: String) { orderUpdates(after: $after) { \
+mod faults;
+
+pub(super) const UPDATES: &str = "subscription($after: String) { orderUpdates(after: $after) { \
     cursor event brokerEvent resync at positionQuantity \
     fill { executionId price quantity } \
     order { id brokerOrderId symbol status quantity filledQuantity averageFillPrice updatedAt } } }";
@@ -18,7 +20,8 @@ const UPDATES: &str = "subscription($after: String) { orderUpdates(after: $after
 const ORDER: &str = "query($id: ID!) { order(id: $id) { \
     id brokerOrderId symbol status quantity filledQuantity averageFillPrice updatedAt } }";
 
-const SUBMIT: &str = "mutation($input: SubmitOrderInput!) { submitOrder(input: $input) { \
+pub(super) const SUBMIT: &str =
+    "mutation($input: SubmitOrderInput!) { submitOrder(input: $input) { \
     order { id brokerOrderId } userErrors { code message } } }";
 
 /// Waits until broker-sim has `n` stream connections open: the gateway's upstream.
@@ -35,7 +38,7 @@ async fn upstreams_open(app: &TestApp, n: u64) {
 }
 
 /// Waits until the gateway says its order stream is subscribed and reconciled.
-async fn stream_up(app: &TestApp) {
+pub(super) async fn stream_up(app: &TestApp) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !app
         .metrics()
@@ -99,18 +102,37 @@ async fn follow(app: &TestApp, ws: &mut WsClient, id: &str) -> Vec<(Value, Value
     }
 }
 
+/// The market moves on while the test reads, as `POST /sim/tick` makes it (Alpaca
+/// routes a new order, and so fills it, on a later tick).
+fn ticking(app: &TestApp) -> tokio::task::JoinHandle<()> {
+    let (http, url) = (app.http.clone(), format!("{}/sim/tick", app.sim.base_url()));
+    tokio::spawn(async move {
+        loop {
+            let _ = http.post(&url).bearer_auth(common::ADMIN).send().await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    })
+}
+
 async fn market_order_is_new_then_fill_and_queries_agree(dialect: Dialect) {
     let app = common::spawn_app_in(dialect).await;
     let (mut ws, _) = subscriber(&app).await;
     let (symbol, lot) = app.tradable_instruments().await[0].clone();
     let id = submit(&app, &symbol, "BUY", "MARKET", &lot, None).await;
 
+    let ticker = ticking(&app);
     let seen = follow(&app, &mut ws, &id).await;
+    ticker.abort();
     let events: Vec<&str> = seen
         .iter()
         .map(|(u, _)| u["event"].as_str().unwrap())
         .collect();
-    assert_eq!(events.first(), Some(&"NEW"), "{seen:#?}");
+    // Alpaca announces `pending_new` (OTHER, under its own name) before `new`.
+    let new = events
+        .iter()
+        .position(|e| *e == "NEW")
+        .expect("a NEW event");
+    assert!(events[..new].iter().all(|e| *e == "OTHER"), "{events:?}");
     assert_eq!(events.last(), Some(&"FILL"), "{seen:#?}");
     let (fill, after_fill) = seen.last().unwrap();
     assert_eq!(fill["fill"]["quantity"], json!(lot), "{fill:#}");
@@ -133,23 +155,14 @@ async fn a_large_order_fills_in_parts(dialect: Dialect) {
     let lots: u64 = 6_000 / lot.parse::<u64>().unwrap();
     let qty = (lots * lot.parse::<u64>().unwrap()).to_string();
     let id = submit(&app, &symbol, "BUY", "MARKET", &qty, None).await;
-    // The market moves on while the test reads, as `POST /sim/tick` makes it.
-    let ticker = {
-        let (http, url) = (app.http.clone(), format!("{}/sim/tick", app.sim.base_url()));
-        tokio::spawn(async move {
-            loop {
-                let _ = http.post(&url).bearer_auth(common::ADMIN).send().await;
-                tokio::time::sleep(Duration::from_millis(30)).await;
-            }
-        })
-    };
+    let ticker = ticking(&app);
     let seen = follow(&app, &mut ws, &id).await;
     ticker.abort();
     let events: Vec<&str> = seen
         .iter()
         .map(|(u, _)| u["event"].as_str().unwrap())
         .collect();
-    assert_eq!(events[0], "NEW", "{events:?}");
+    assert!(events.contains(&"NEW"), "{events:?}");
     assert!(
         events.iter().filter(|e| **e == "PARTIAL_FILL").count() >= 1,
         "{events:?}"

@@ -5,3 +5,4 @@ mod failures;
 mod requests;
 mod support;
 mod tls;
+mod trading;

@@ -7,6 +7,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use crate::error::ErrorDetails;
+
 /// Error bodies are small; anything larger is not one of ours and is left alone.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -28,6 +30,12 @@ pub(crate) async fn reshape(response: Response) -> Response {
     let code = error["code"].as_str().unwrap_or_default();
     let message = error["message"].as_str().unwrap_or_default().to_owned();
     let (status, number, message) = alpaca_error(status, code, message);
+    let mut body = json!({ "code": number, "message": message });
+    if let Some(ErrorDetails(Value::Object(details))) = parts.extensions.get::<ErrorDetails>() {
+        for (key, value) in details {
+            body[key] = value.clone();
+        }
+    }
     parts.status = status;
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::WWW_AUTHENTICATE);
@@ -35,8 +43,7 @@ pub(crate) async fn reshape(response: Response) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let body = json!({ "code": number, "message": message }).to_string();
-    Response::from_parts(parts, Body::from(body))
+    Response::from_parts(parts, Body::from(body.to_string()))
 }
 
 fn alpaca_error(status: StatusCode, code: &str, message: String) -> (StatusCode, u64, String) {
@@ -49,7 +56,12 @@ fn alpaca_error(status: StatusCode, code: &str, message: String) -> (StatusCode,
             40310000,
             "insufficient buying power".into(),
         ),
-        "order_not_cancelable" => (status, 42210000, message),
+        "order_not_cancelable" | "order_not_replaceable" | "sub_penny" => {
+            (status, 42210000, message)
+        }
+        // Alpaca refuses selling more than is held (or shorting where it is off) with
+        // 403, as it does buying power.
+        "insufficient_position" => (StatusCode::FORBIDDEN, 40310000, message),
         "unknown_symbol" => (status, 42210000, format!("asset not found: {message}")),
         "not_tradable" => (
             status,

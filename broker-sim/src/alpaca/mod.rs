@@ -13,6 +13,7 @@ pub(crate) mod errors;
 mod reads;
 pub(crate) mod stream;
 mod submit;
+mod trading;
 mod wire;
 
 use std::sync::Arc;
@@ -32,13 +33,18 @@ pub(crate) const ROUTES: &[&str] = &[
     "GET /v2/assets",
     "GET /v2/assets/{symbol}",
     "GET /v2/positions",
+    "GET /v2/positions/{symbol}",
+    "DELETE /v2/positions/{symbol}",
     "POST /v2/orders",
     "GET /v2/orders",
+    "DELETE /v2/orders",
     "GET /v2/orders/{id}",
     "GET /v2/orders:by_client_order_id",
     "DELETE /v2/orders/{id}",
+    "PATCH /v2/orders/{id}",
     "GET /v2/clock",
     "GET /v2/calendar",
+    "GET /v2/account/configurations",
 ];
 
 /// The account key of an Alpaca request: the key id, when the secret matches it
@@ -56,12 +62,20 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
         .route("/v2/assets/{symbol}", get(reads::asset))
         .route("/v2/positions", get(reads::positions))
         .route(
+            "/v2/positions/{symbol}",
+            get(trading::position).delete(trading::close_position),
+        )
+        .route(
             "/v2/orders",
-            get(reads::list_orders).post(submit::create_order),
+            get(reads::list_orders)
+                .post(submit::create_order)
+                .delete(trading::cancel_all),
         )
         .route(
             "/v2/orders/{id}",
-            get(reads::get_order).delete(reads::cancel_order),
+            get(reads::get_order)
+                .delete(reads::cancel_order)
+                .patch(submit::replace_order),
         )
         .route(
             "/v2/orders:by_client_order_id",
@@ -69,8 +83,10 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
         )
         .route("/v2/clock", get(reads::clock))
         .route("/v2/calendar", get(reads::calendar))
+        .route("/v2/account/configurations", get(trading::configurations))
         .route("/stream", get(stream::upgrade))
-        .fallback(|| async { ApiError::NotFound("route") })
+        // Alpaca's answer to a path it does not serve: 404 "endpoint not found".
+        .fallback(|| async { ApiError::NotFound("endpoint") })
         .layer(from_fn_with_state(app.clone(), pipeline::v1))
         .with_state(app)
 }

@@ -10,9 +10,9 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, SubsecRound, Utc, Weekday};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::wire::{AccountJson, AssetJson, OrderJson, PositionJson};
+use super::wire::{asset_id, AccountJson, AssetJson, OrderJson, PositionJson};
 use crate::error::ApiError;
-use crate::orders::{Order, OrderStatus};
+use crate::orders::{Order, OrderStatus, Side};
 use crate::pipeline::Caller;
 use crate::state::{lock, now, AppState};
 
@@ -21,12 +21,12 @@ type ApiResult<T> = Result<T, ApiError>;
 /// Alpaca's largest `limit` on `GET /v2/orders`.
 const MAX_LIMIT: usize = 500;
 
-fn pairs(raw: Option<String>) -> ApiResult<Vec<(String, String)>> {
+pub(super) fn pairs(raw: Option<String>) -> ApiResult<Vec<(String, String)>> {
     serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
         .map_err(|e| invalid(format!("malformed query string: {e}")))
 }
 
-fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .rev()
@@ -47,29 +47,60 @@ pub(super) async fn account(
     Json(AccountJson::new(&engine.accounts[acct], &engine.market))
 }
 
-/// All assets in one array, as Alpaca sends them (no paging).
-pub(super) async fn assets(State(app): State<Arc<AppState>>) -> Json<Vec<AssetJson>> {
+/// All assets in one array, as Alpaca sends them (no paging), narrowed by `status`,
+/// `asset_class` and `exchange` (unknown values match nothing, as at Alpaca).
+pub(super) async fn assets(
+    State(app): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Vec<AssetJson>>> {
+    let pairs = pairs(q)?;
+    let wanted = |name: &str, value: &str| param(&pairs, name).is_none_or(|w| w == value);
     let engine = lock(&app.engine);
-    Json(
+    let shortable = engine.rules.shorting;
+    Ok(Json(
         engine
             .market
             .instruments
             .iter()
-            .map(AssetJson::new)
+            .map(|i| AssetJson::new(i, shortable))
+            .filter(|a| {
+                wanted("status", a.status)
+                    && wanted("asset_class", a.class)
+                    && wanted("exchange", a.exchange)
+            })
             .collect(),
-    )
+    ))
+}
+
+/// The symbol an asset id names, for routes that take either (Alpaca's
+/// `{symbol_or_asset_id}`, and `symbol` in an order).
+pub(super) fn symbol_of(app: &AppState, symbol_or_asset_id: &str) -> Option<String> {
+    let id = Uuid::parse_str(symbol_or_asset_id).ok()?;
+    let engine = lock(&app.engine);
+    engine
+        .market
+        .instruments
+        .iter()
+        .find(|i| asset_id(&i.symbol) == id)
+        .map(|i| i.symbol.clone())
+}
+
+/// A path's symbol, or the symbol of the asset id it holds.
+pub(super) fn symbol_in(app: &AppState, symbol_or_asset_id: String) -> String {
+    symbol_of(app, &symbol_or_asset_id).unwrap_or(symbol_or_asset_id)
 }
 
 pub(super) async fn asset(
     State(app): State<Arc<AppState>>,
-    Path(symbol): Path<String>,
+    Path(symbol_or_asset_id): Path<String>,
 ) -> ApiResult<Json<AssetJson>> {
+    let symbol = symbol_in(&app, symbol_or_asset_id);
     let engine = lock(&app.engine);
     let inst = engine
         .market
         .get(&symbol)
         .ok_or(ApiError::NotFound("asset"))?;
-    Ok(Json(AssetJson::new(inst)))
+    Ok(Json(AssetJson::new(inst, engine.rules.shorting)))
 }
 
 pub(super) async fn positions(
@@ -77,10 +108,12 @@ pub(super) async fn positions(
     Extension(Caller(acct)): Extension<Caller>,
 ) -> Json<Vec<PositionJson>> {
     let engine = lock(&app.engine);
-    let held = &engine.accounts[acct].positions;
+    let account = &engine.accounts[acct];
     Json(
-        held.iter()
-            .map(|(sym, p)| PositionJson::new(sym, p, &engine.market))
+        account
+            .positions
+            .iter()
+            .map(|(sym, p)| PositionJson::new(sym, p, account, &engine.market))
             .collect(),
     )
 }
@@ -121,6 +154,12 @@ pub(super) async fn list_orders(
         "asc" => true,
         other => return Err(invalid(format!("invalid direction {other:?}"))),
     };
+    let side = match param(&pairs, "side") {
+        None => None,
+        Some("buy") => Some(Side::Buy),
+        Some("sell") => Some(Side::Sell),
+        Some(other) => return Err(invalid(format!("invalid side {other:?}"))),
+    };
     let after = timestamp(&pairs, "after")?;
     let until = timestamp(&pairs, "until")?;
     let symbols: Option<Vec<String>> =
@@ -130,6 +169,7 @@ pub(super) async fn list_orders(
         let t = o.created_at.trunc_subsecs(6);
         open.is_none_or(|open| o.status.is_open() == open)
             && symbols.as_ref().is_none_or(|s| s.contains(&o.symbol))
+            && side.is_none_or(|side| o.side == side)
             && after.is_none_or(|a| t > a)
             && until.is_none_or(|u| t < u)
     };
@@ -203,27 +243,74 @@ pub(super) async fn cancel_order(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The market clock of the calendar below: open on weekdays from 09:30 to 16:00 New
+/// York time, times shown in New York's offset (daylight saving time included), as
+/// Alpaca shows them.
 pub(super) async fn clock() -> Json<Value> {
     let t = now();
-    let open = is_session(t.date_naive());
+    let local = new_york(t);
+    let (date, time) = (local.date_naive(), local.time());
+    let open_at = chrono::NaiveTime::from_hms_opt(9, 30, 0).expect("a time");
+    let close_at = chrono::NaiveTime::from_hms_opt(16, 0, 0).expect("a time");
+    let in_session = is_session(date);
+    let is_open = in_session && time >= open_at && time < close_at;
+    let next_open = if in_session && time < open_at {
+        date
+    } else {
+        next_session(date, 1)
+    };
+    let next_close = if in_session && time < close_at {
+        date
+    } else {
+        next_session(date, 1)
+    };
     Json(json!({
-        "timestamp": t.to_rfc3339(),
-        "is_open": open,
-        "next_open": format!("{}T09:30:00-05:00", next_session(t.date_naive(), 1)),
-        "next_close": format!("{}T16:00:00-05:00", next_session(t.date_naive(), 0)),
+        "timestamp": local.to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
+        "is_open": is_open,
+        "next_open": at_new_york(next_open, open_at),
+        "next_close": at_new_york(next_close, close_at),
     }))
+}
+
+/// New York's UTC offset on `date`: daylight saving time from the second Sunday of
+/// March to the first Sunday of November (the switch taken at the start of the day,
+/// which no session time is near).
+fn new_york_offset(date: NaiveDate) -> chrono::FixedOffset {
+    let nth_sunday = |month: u32, n: u8| {
+        NaiveDate::from_weekday_of_month_opt(date.year(), month, Weekday::Sun, n)
+            .expect("every March and November has these Sundays")
+    };
+    let summer = date >= nth_sunday(3, 2) && date < nth_sunday(11, 1);
+    let hours = if summer { -4 } else { -5 };
+    chrono::FixedOffset::east_opt(hours * 3600).expect("a valid offset")
+}
+
+fn new_york(t: DateTime<Utc>) -> DateTime<chrono::FixedOffset> {
+    let guess = t.with_timezone(&new_york_offset(t.date_naive()));
+    t.with_timezone(&new_york_offset(guess.date_naive()))
 }
 
 fn is_session(d: NaiveDate) -> bool {
     !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
 }
 
+/// The first session day at least `skip` days after `from`.
 fn next_session(from: NaiveDate, skip: u64) -> NaiveDate {
     let mut d = from.checked_add_days(Days::new(skip)).unwrap_or(from);
     while !is_session(d) {
         d = d.checked_add_days(Days::new(1)).unwrap_or(d);
     }
     d
+}
+
+fn at_new_york(date: NaiveDate, time: chrono::NaiveTime) -> String {
+    let local = date.and_time(time);
+    let offset = new_york_offset(date);
+    local
+        .and_local_timezone(offset)
+        .single()
+        .expect("a fixed offset is never ambiguous")
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 /// Every weekday, 09:30 to 16:00 New York time; no holidays.

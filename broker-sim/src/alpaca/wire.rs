@@ -73,7 +73,7 @@ impl AccountJson {
             account_blocked: false,
             shorting_enabled: false,
             multiplier: "1",
-            created_at: a.updated_at,
+            created_at: a.created_at,
         }
     }
 }
@@ -81,11 +81,11 @@ impl AccountJson {
 #[derive(Serialize)]
 pub(super) struct AssetJson {
     id: String,
-    class: &'static str,
-    exchange: &'static str,
+    pub(super) class: &'static str,
+    pub(super) exchange: &'static str,
     symbol: String,
     name: String,
-    status: &'static str,
+    pub(super) status: &'static str,
     tradable: bool,
     marginable: bool,
     shortable: bool,
@@ -93,29 +93,39 @@ pub(super) struct AssetJson {
     fractionable: bool,
     min_order_size: Decimal,
     min_trade_increment: Decimal,
-    price_increment: Decimal,
     attributes: Vec<&'static str>,
 }
 
+/// The exchanges assets are listed on, spread over the universe by symbol so a filter
+/// on one has something to keep and something to drop.
+const EXCHANGES: [&str; 5] = ["NASDAQ", "NYSE", "ARCA", "AMEX", "BATS"];
+
 impl AssetJson {
-    pub(super) fn new(i: &Instrument) -> Self {
+    /// No `price_increment`: Alpaca sends none for equities, whose prices follow the
+    /// sub-penny rule (which this dialect applies), whatever the synthetic tick.
+    pub(super) fn new(i: &Instrument, shortable: bool) -> Self {
+        let id = asset_id(&i.symbol);
         AssetJson {
-            id: asset_id(&i.symbol).to_string(),
+            id: id.to_string(),
             class: "us_equity",
-            exchange: "NASDAQ",
+            exchange: EXCHANGES[id.as_bytes()[0] as usize % EXCHANGES.len()],
             symbol: i.symbol.clone(),
             name: i.name.clone(),
             status: "active",
             tradable: i.tradable,
             marginable: false,
-            shortable: false,
-            easy_to_borrow: false,
+            shortable,
+            easy_to_borrow: shortable,
             fractionable: false,
             min_order_size: Decimal::from(i.lot_size),
             min_trade_increment: Decimal::from(i.lot_size),
-            price_increment: i.tick_size,
             attributes: Vec::new(),
         }
+    }
+
+    /// The exchange a position or order in `symbol` shows, the asset's.
+    pub(super) fn exchange_of(symbol: &str) -> &'static str {
+        EXCHANGES[asset_id(symbol).as_bytes()[0] as usize % EXCHANGES.len()]
     }
 }
 
@@ -131,24 +141,59 @@ pub(super) struct PositionJson {
     side: &'static str,
     market_value: Decimal,
     cost_basis: Decimal,
-    current_price: Option<Decimal>,
+    unrealized_pl: Decimal,
+    unrealized_plpc: Decimal,
+    unrealized_intraday_pl: Decimal,
+    unrealized_intraday_plpc: Decimal,
+    current_price: Decimal,
+    lastday_price: Decimal,
+    change_today: Decimal,
+    asset_marginable: bool,
 }
 
 impl PositionJson {
-    pub(super) fn new(symbol: &str, p: &Position, market: &Market) -> Self {
+    /// `qty_available` is what open orders leave: a long's shares not promised to
+    /// open sells (a short shows its whole quantity).
+    pub(super) fn new(symbol: &str, p: &Position, account: &Account, market: &Market) -> Self {
         let inst = market.get(symbol);
+        let short = p.quantity < Decimal::ZERO;
+        let available = if short {
+            p.quantity
+        } else {
+            account.sellable(symbol).max(Decimal::ZERO)
+        };
+        let price = market.price(symbol).unwrap_or_default();
+        let last_close = inst.map_or(price, |i| i.last_close);
+        let market_value = Account::market_value(market, symbol, p);
+        let cost_basis = cents(p.cost);
+        let ratio = |part: Decimal, whole: Decimal| {
+            if whole.is_zero() {
+                Decimal::ZERO
+            } else {
+                (part / whole.abs()).round_dp(6).normalize()
+            }
+        };
+        let unrealized_pl = cents(market_value - cost_basis);
+        let intraday_pl = cents(p.quantity * (price - last_close));
         PositionJson {
             asset_id: asset_id(symbol).to_string(),
             symbol: symbol.to_owned(),
-            exchange: "NASDAQ",
+            exchange: AssetJson::exchange_of(symbol),
             asset_class: "us_equity",
             avg_entry_price: crate::orders::display_price(p.cost / p.quantity, inst),
             qty: p.quantity.normalize(),
-            qty_available: p.quantity.normalize(),
-            side: "long",
-            market_value: Account::market_value(market, symbol, p),
-            cost_basis: cents(p.cost),
-            current_price: market.price(symbol),
+            qty_available: available.normalize(),
+            side: if short { "short" } else { "long" },
+            market_value,
+            cost_basis,
+            unrealized_pl,
+            unrealized_plpc: ratio(unrealized_pl, cost_basis),
+            unrealized_intraday_pl: intraday_pl,
+            unrealized_intraday_plpc: ratio(intraday_pl, p.quantity * last_close),
+            current_price: price,
+            lastday_price: last_close,
+            change_today: ratio(price - last_close, last_close),
+            asset_marginable: false,
         }
     }
 }
@@ -170,7 +215,8 @@ pub(super) struct OrderJson {
     #[serde(serialize_with = "micros_opt")]
     canceled_at: Option<DateTime<Utc>>,
     failed_at: Option<String>,
-    replaced_at: Option<String>,
+    #[serde(serialize_with = "micros_opt")]
+    replaced_at: Option<DateTime<Utc>>,
     replaced_by: Option<String>,
     replaces: Option<String>,
     asset_id: String,
@@ -209,7 +255,8 @@ impl OrderJson {
             OrderType::Stop => "stop",
             OrderType::StopLimit => "stop_limit",
         };
-        let at = |s: OrderStatus| (o.status == s).then_some(o.updated_at);
+        let replaced = o.replaced_by.is_some();
+        let at = |s: OrderStatus| (o.status == s && !replaced).then_some(o.updated_at);
         OrderJson {
             id: o.id.to_string(),
             client_order_id: o
@@ -223,9 +270,9 @@ impl OrderJson {
             expired_at: at(OrderStatus::Expired),
             canceled_at: at(OrderStatus::Canceled),
             failed_at: None,
-            replaced_at: None,
-            replaced_by: None,
-            replaces: None,
+            replaced_at: replaced.then_some(o.updated_at),
+            replaced_by: o.replaced_by.map(|id| id.to_string()),
+            replaces: o.replaces.map(|id| id.to_string()),
             asset_id: asset_id(&o.symbol).to_string(),
             symbol: o.symbol.clone(),
             asset_class: "us_equity",
@@ -245,10 +292,16 @@ impl OrderJson {
                 TimeInForce::Gtc => "gtc",
                 TimeInForce::Ioc => "ioc",
                 TimeInForce::Fok => "fok",
+                TimeInForce::Opg => "opg",
+                TimeInForce::Cls => "cls",
             },
             limit_price: o.limit_price,
             stop_price: o.stop_price,
-            status: status(o.status),
+            status: if replaced {
+                "replaced"
+            } else {
+                status(o.status)
+            },
             extended_hours: false,
             legs: None,
             trail_percent: None,
@@ -334,7 +387,11 @@ pub(super) struct TradeUpdate {
 impl TradeUpdate {
     pub(super) fn new(e: &OrderEvent) -> Self {
         let event = match e.kind {
-            EventKind::New => "new",
+            // Alpaca's `new` is the order reaching the market; before that it is
+            // `pending_new`, which is what a submit creates here.
+            EventKind::New if e.order.status == OrderStatus::Pending => "pending_new",
+            EventKind::New | EventKind::Accepted => "new",
+            EventKind::Replaced => "replaced",
             EventKind::PartialFill => "partial_fill",
             EventKind::Fill => "fill",
             EventKind::Canceled => "canceled",

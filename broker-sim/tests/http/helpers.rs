@@ -100,6 +100,19 @@ impl Api {
         self.send(req).await
     }
 
+    /// `PATCH` (a replace) with a JSON body and an optional `Idempotency-Key`.
+    pub async fn patch(&self, path: &str, body: &Value, key: Option<&str>) -> Resp {
+        let mut req = self
+            .http
+            .patch(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .json(body);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        self.send(req).await
+    }
+
     pub async fn order(&self, body: Value, key: Option<&str>) -> Resp {
         self.post_raw("/v1/orders", &body.to_string(), key).await
     }

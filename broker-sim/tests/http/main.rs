@@ -15,3 +15,4 @@ mod memory;
 mod openapi;
 mod ratelimit;
 mod stream;
+mod trading;

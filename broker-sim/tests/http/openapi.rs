@@ -111,6 +111,21 @@ async fn every_documented_operation_is_served_and_matches_its_schema() {
                     api.order(market(&sym, "buy", "1"), Some("openapi-key"))
                         .await
                 }
+                "patch" => {
+                    let fresh = api.order(limit(&sym, "buy", "1", "0.01"), None).await.body;
+                    let target = path.replace("{id}", fresh["id"].as_str().unwrap());
+                    let change = json!({"limit_price": "0.02"});
+                    let first = api.patch(&target, &change, Some("openapi-patch")).await;
+                    let replay = api.patch(&target, &change, Some("openapi-patch")).await;
+                    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+                    check(
+                        &doc,
+                        response_schema(&doc, path, method, replay.status),
+                        &replay.body,
+                        "replace replay",
+                    );
+                    first
+                }
                 other => panic!("unexpected method {other}"),
             };
             assert!(
@@ -139,7 +154,7 @@ async fn every_documented_operation_is_served_and_matches_its_schema() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 8);
+    assert_eq!(checked, 9);
 
     // Every v1 route the server answered is documented.
     for route in sim

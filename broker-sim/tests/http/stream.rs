@@ -712,12 +712,18 @@ mod alpaca {
         let mut ws = authorized(&sim).await;
         listen(&mut ws).await;
         let created = buy(&sim, &sym, "3").await;
+        assert_eq!(created["status"], "pending_new", "accepted, not yet routed");
+        let pending = binary(&mut ws).await;
+        assert_eq!(pending["stream"], "trade_updates");
+        assert_eq!(pending["data"]["event"], "pending_new");
+        assert_eq!(pending["data"]["order"]["id"], created["id"]);
+        assert_eq!(pending["data"]["order"]["status"], "pending_new");
+        assert!(pending["data"].get("seq").is_none() && pending["data"].get("price").is_none());
+        // The next tick routes it: `new`, then its fill.
+        sim.tick(1).await;
         let new = binary(&mut ws).await;
-        assert_eq!(new["stream"], "trade_updates");
         assert_eq!(new["data"]["event"], "new");
-        assert_eq!(new["data"]["order"]["id"], created["id"]);
         assert_eq!(new["data"]["order"]["status"], "new");
-        assert!(new["data"].get("seq").is_none() && new["data"].get("price").is_none());
         let fill = binary(&mut ws).await["data"].clone();
         assert_eq!(fill["event"], "fill");
         let path = format!("/v2/orders/{}", created["id"].as_str().unwrap());
@@ -731,7 +737,7 @@ mod alpaca {
         assert!(chrono::DateTime::parse_from_rfc3339(fill["timestamp"].as_str().unwrap()).is_ok());
         let stats = sim.stats().await;
         assert_eq!(stats.count_status("GET /stream", 101), 1);
-        assert_eq!((stats.streams.opened, stats.streams.sent), (1, 4));
+        assert_eq!((stats.streams.opened, stats.streams.sent), (1, 5));
     }
 
     #[tokio::test]

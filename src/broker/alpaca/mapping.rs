@@ -90,7 +90,9 @@ pub(super) fn time_in_force(tif: &str) -> TimeInForce {
         "gtc" => TimeInForce::Gtc,
         "ioc" => TimeInForce::Ioc,
         "fok" => TimeInForce::Fok,
-        // opg and cls (at the open / at the close) are single-session orders.
+        "opg" => TimeInForce::Opg,
+        "cls" => TimeInForce::Cls,
+        // Unknown words are single-session orders, the most common kind.
         _ => TimeInForce::Day,
     }
 }

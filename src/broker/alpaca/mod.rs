@@ -15,6 +15,7 @@ mod response;
 mod routes;
 mod stream;
 mod submit;
+mod trading;
 mod wire;
 
 use std::fmt;

@@ -22,6 +22,9 @@ pub(super) enum Expect {
     Submit,
     /// `DELETE /v2/orders/{id}`: 404 is "no such order", 422 "not cancelable".
     Cancel,
+    /// `PATCH /v2/orders/{id}`: 404 is "no such order", a 422 about the order's state
+    /// "not replaceable" (a 422 may also be the duplicate client id).
+    Replace,
 }
 
 /// Alpaca's refusal of a `client_order_id` it has seen. Alpaca has worded it with
@@ -67,7 +70,9 @@ pub(super) fn status_error(
         403 if numeric.is_none() || message.as_deref() == Some("forbidden") => {
             BrokerError::Unauthorized
         }
-        404 if matches!(expect, Expect::Lookup | Expect::Cancel) => BrokerError::NotFound,
+        404 if matches!(expect, Expect::Lookup | Expect::Cancel | Expect::Replace) => {
+            BrokerError::NotFound
+        }
         429 => BrokerError::RateLimited {
             retry_after: retry_after(headers, SystemTime::now()),
         },
@@ -102,8 +107,13 @@ fn our_code(status: u16, expect: Expect, message: &str, numeric: Option<&str>) -
     if expect == Expect::Cancel && status == 422 {
         return "order_not_cancelable".into();
     }
-    if lower.contains("insufficient buying power") || lower.contains("insufficient qty") {
+    if lower.contains("insufficient buying power") {
         return "insufficient_buying_power".into();
+    }
+    // "insufficient qty available for order (requested: 10, available: 5)": selling
+    // more than is held, or than open orders leave (403 40310000, as buying power).
+    if lower.contains("insufficient qty") {
+        return "insufficient_position".into();
     }
     if lower.contains("asset") && lower.contains("not found") {
         return "unknown_symbol".into();
@@ -113,6 +123,12 @@ fn our_code(status: u16, expect: Expect, message: &str, numeric: Option<&str>) -
     }
     if lower.contains("sub-penny") || lower.contains("minimum pricing criteria") {
         return "tick_size".into();
+    }
+    if expect == Expect::Replace
+        && status == 422
+        && (lower.contains("replace") || lower.contains("not open"))
+    {
+        return "order_not_replaceable".into();
     }
     match numeric {
         Some(n) => format!("alpaca_{n}"),

@@ -15,8 +15,9 @@ use super::wire::{AccountDto, AssetDto, CalendarDayDto, OrderDto, PositionDto};
 use super::{AlpacaBroker, Reply, ASSETS_TTL};
 use crate::broker::{Broker, BrokerError, RateLimitSnapshot, Route};
 use crate::domain::{
-    Account, Instrument, NewOrder, Order, OrderQuery, OrderStatusFilter, Page, PageRequest,
-    Position, Submitted, TradingHours,
+    Account, CanceledOrders, Instrument, NewOrder, Order, OrderQuery, OrderReplacement,
+    OrderStatusFilter, Page, PageRequest, Position, PositionClose, Replaced, Submitted,
+    TradingHours,
 };
 
 #[async_trait]
@@ -122,13 +123,29 @@ impl Broker for AlpacaBroker {
         self.order(id).await
     }
 
+    async fn replace_order(
+        &self,
+        id: &str,
+        replacement: &OrderReplacement,
+    ) -> Result<Replaced, BrokerError> {
+        self.replace(id, replacement).await
+    }
+
+    async fn close_position(&self, close: &PositionClose) -> Result<Submitted, BrokerError> {
+        self.close(close).await
+    }
+
+    async fn cancel_all_orders(&self, symbol: Option<&str>) -> Result<CanceledOrders, BrokerError> {
+        self.cancel_all(symbol).await
+    }
+
     fn rate_limit(&self) -> Option<RateLimitSnapshot> {
         *self.rate_limit.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 impl AlpacaBroker {
-    async fn list_orders(
+    pub(super) async fn list_orders(
         &self,
         query: &OrderQuery,
         limit: u32,
@@ -160,7 +177,7 @@ impl AlpacaBroker {
     }
 
     #[tracing::instrument(skip_all, fields(route = %Route::CancelOrder, http.route = "DELETE /v2/orders/{id}", order_id = id, status = Empty, latency_ms = Empty))]
-    async fn request_cancel(&self, id: &str) -> Result<(), BrokerError> {
+    pub(super) async fn request_cancel(&self, id: &str) -> Result<(), BrokerError> {
         let request = self.client.delete(self.object_url("orders", id)?);
         self.checked(request, Expect::Cancel).await.map(|_| ())
     }

@@ -11,7 +11,7 @@
 use super::client_id;
 use super::response::{self, Expect};
 use super::wire::{NewOrderDto, OrderDto};
-use super::AlpacaBroker;
+use super::{AlpacaBroker, Reply};
 use crate::broker::BrokerError;
 use crate::domain::{NewOrder, Order, Submitted};
 
@@ -57,15 +57,23 @@ impl AlpacaBroker {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(http.route = "GET /v2/orders:by_client_order_id", status = tracing::field::Empty, latency_ms = tracing::field::Empty))]
     async fn by_client_order_id(&self, client_order_id: &str) -> Result<Order, BrokerError> {
+        let reply = self.order_dto_by_client_id(client_order_id).await?;
+        Ok(reply.body.into_domain(reply.received_at))
+    }
+
+    /// The order under a client order id, as Alpaca sent it (a replace needs its
+    /// `replaces`, which the domain order does not carry).
+    #[tracing::instrument(skip_all, fields(http.route = "GET /v2/orders:by_client_order_id", status = tracing::field::Empty, latency_ms = tracing::field::Empty))]
+    pub(super) async fn order_dto_by_client_id(
+        &self,
+        client_order_id: &str,
+    ) -> Result<Reply<OrderDto>, BrokerError> {
         let mut url = self.url(&["orders:by_client_order_id"]);
         url.query_pairs_mut()
             .append_pair("client_order_id", client_order_id);
-        let reply = self
-            .call::<OrderDto>(self.client.get(url), Expect::Lookup)
-            .await?;
-        Ok(reply.body.into_domain(reply.received_at))
+        self.call::<OrderDto>(self.client.get(url), Expect::Lookup)
+            .await
     }
 }
 

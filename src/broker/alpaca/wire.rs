@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::mapping;
 use crate::domain::{
-    Account, Instrument, NewOrder, Order, OrderSide, OrderType, Position, TimeInForce, TradingHours,
+    Account, Instrument, NewOrder, Order, OrderReplacement, OrderSide, OrderType, Position,
+    TimeInForce, TradingHours,
 };
 
 /// `GET /v2/account`. Alpaca has no `updated_at` on the account.
@@ -157,6 +158,9 @@ pub(super) struct OrderDto {
     #[serde(default, with = "rust_decimal::serde::str_option")]
     stop_price: Option<Decimal>,
     status: String,
+    /// The order this one replaced (`PATCH /v2/orders/{id}`).
+    #[serde(default)]
+    pub(super) replaces: Option<String>,
 }
 
 impl OrderDto {
@@ -234,16 +238,86 @@ impl<'a> NewOrderDto<'a> {
                 OrderType::Stop => "stop",
                 OrderType::StopLimit => "stop_limit",
             },
-            time_in_force: match order.time_in_force {
-                TimeInForce::Day => "day",
-                TimeInForce::Gtc => "gtc",
-                TimeInForce::Ioc => "ioc",
-                TimeInForce::Fok => "fok",
-            },
+            time_in_force: time_in_force(order.time_in_force),
             limit_price: order.limit_price,
             stop_price: order.stop_price,
             client_order_id,
         }
+    }
+}
+
+/// The body of `PATCH /v2/orders/{id}`: what changes, and the client order id the
+/// replacement gets (derived from the key, so a resend is refused as a duplicate).
+#[derive(Serialize)]
+pub(super) struct ReplaceOrderDto<'a> {
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    qty: Option<Decimal>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    limit_price: Option<Decimal>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    stop_price: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_in_force: Option<&'static str>,
+    client_order_id: &'a str,
+}
+
+impl<'a> ReplaceOrderDto<'a> {
+    pub(super) fn new(r: &OrderReplacement, client_order_id: &'a str) -> Self {
+        ReplaceOrderDto {
+            qty: r.quantity,
+            limit_price: r.limit_price,
+            stop_price: r.stop_price,
+            time_in_force: r.time_in_force.map(time_in_force),
+            client_order_id,
+        }
+    }
+}
+
+/// One element of `DELETE /v2/orders`' 207 answer: an order and the status its
+/// cancel got (200, or 500 when it could not be canceled).
+#[derive(Deserialize)]
+pub(super) struct CancelStatusDto {
+    pub(super) id: String,
+    pub(super) status: u16,
+}
+
+/// `GET /v2/positions/{symbol}`: only the signed quantity matters to a close.
+#[derive(Deserialize)]
+pub(super) struct HeldDto {
+    #[serde(with = "rust_decimal::serde::str")]
+    qty: Decimal,
+    #[serde(default)]
+    side: Option<String>,
+}
+
+impl HeldDto {
+    /// Negative when short, whether or not Alpaca signs `qty`.
+    pub(super) fn signed(&self) -> Decimal {
+        if self.side.as_deref() == Some("short") && self.qty > Decimal::ZERO {
+            -self.qty
+        } else {
+            self.qty
+        }
+    }
+}
+
+fn time_in_force(tif: TimeInForce) -> &'static str {
+    match tif {
+        TimeInForce::Day => "day",
+        TimeInForce::Gtc => "gtc",
+        TimeInForce::Ioc => "ioc",
+        TimeInForce::Fok => "fok",
+        TimeInForce::Opg => "opg",
+        TimeInForce::Cls => "cls",
     }
 }
 

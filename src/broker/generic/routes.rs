@@ -8,11 +8,14 @@ use tracing::field::Empty;
 use super::errors::On404;
 use super::wire::{
     status_filter, AccountDto, InstrumentDto, ListDto, NewOrderDto, OrderDto, PositionDto,
+    ReplaceOrderDto,
 };
 use super::GenericBroker;
-use crate::broker::{Broker, BrokerError, RateLimitSnapshot, Route};
+use crate::broker::{Broker, BrokerError, RateLimitSnapshot, Route, MAX_BROKER_PAGE};
 use crate::domain::{
-    Account, Instrument, NewOrder, Order, OrderQuery, Page, PageRequest, Position, Submitted,
+    Account, CanceledOrders, Instrument, NewOrder, Order, OrderQuery, OrderReplacement,
+    OrderStatus, OrderStatusFilter, Page, PageRequest, Position, PositionClose, Replaced,
+    Submitted,
 };
 
 #[async_trait]
@@ -97,7 +100,136 @@ impl Broker for GenericBroker {
         Ok(reply.body.into_domain(reply.received_at))
     }
 
+    /// The answer is the new order; the replaced one is read back so the caller sees
+    /// both (best effort: a failed read leaves it out rather than fail a replace that
+    /// happened).
+    #[tracing::instrument(skip_all, fields(route = %Route::ReplaceOrder, http.route = "PATCH /v1/orders/{id}", order_id = id, idempotency_key = %replacement.idempotency_key, status = Empty, latency_ms = Empty))]
+    async fn replace_order(
+        &self,
+        id: &str,
+        replacement: &OrderReplacement,
+    ) -> Result<Replaced, BrokerError> {
+        let request = self
+            .client
+            .patch(self.object_url("orders", id)?)
+            .header("Idempotency-Key", replacement.idempotency_key.to_string())
+            .json(&ReplaceOrderDto::from(replacement));
+        let reply = self.call::<OrderDto>(request, On404::NotFound).await?;
+        let order = reply.body.into_domain(reply.received_at);
+        let replaced = self.order(id).await.ok();
+        Ok(Replaced {
+            order,
+            replaced,
+            replayed: reply.replayed,
+        })
+    }
+
+    /// The v1 API has no close: a market order of the opposite side for the position
+    /// (or the part asked for), under the close's key. An order already under the key
+    /// is the answer: the position it closed no longer says what the close was.
+    #[tracing::instrument(skip_all, fields(route = %Route::ClosePosition, symbol = %close.symbol, idempotency_key = %close.idempotency_key))]
+    async fn close_position(&self, close: &PositionClose) -> Result<Submitted, BrokerError> {
+        if let Some(order) = self
+            .order_under_key(&close.symbol, close.idempotency_key)
+            .await?
+        {
+            return Ok(Submitted {
+                order,
+                replayed: true,
+            });
+        }
+        let held = self.position(&close.symbol).await?;
+        let order = crate::broker::closing_order(close, held)?;
+        self.submit_order(&order).await
+    }
+
+    /// The v1 API has no cancel-all: the open orders are listed, then each is canceled
+    /// as `cancel_order` would. One the broker refuses (filled meanwhile), or whose
+    /// cancel fails, is read back and reported as it stands.
+    #[tracing::instrument(skip_all, fields(route = %Route::CancelAllOrders, symbol))]
+    async fn cancel_all_orders(&self, symbol: Option<&str>) -> Result<CanceledOrders, BrokerError> {
+        let query = OrderQuery {
+            status: OrderStatusFilter::Open,
+            symbol: symbol.map(str::to_owned),
+        };
+        let mut open = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = PageRequest {
+                cursor,
+                limit: MAX_BROKER_PAGE,
+            };
+            let listed = self.orders(&query, &page).await?;
+            open.extend(listed.items);
+            match listed.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let mut result = CanceledOrders::default();
+        for order in open {
+            let now = match self.cancel_order(&order.id).await {
+                Ok(canceled) => canceled,
+                Err(BrokerError::NotFound) => continue,
+                Err(_) => self.order(&order.id).await.unwrap_or(order),
+            };
+            if matches!(
+                now.status,
+                OrderStatus::Canceled | OrderStatus::PendingCancel
+            ) {
+                result.canceled.push(now);
+            } else {
+                result.not_canceled.push(now);
+            }
+        }
+        Ok(result)
+    }
+
     fn rate_limit(&self) -> Option<RateLimitSnapshot> {
         *self.rate_limit.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl GenericBroker {
+    /// The signed position in `symbol`, walking the positions list; a symbol without
+    /// one is the broker's refusal `position_not_found`.
+    async fn position(&self, symbol: &str) -> Result<rust_decimal::Decimal, BrokerError> {
+        let mut cursor = None;
+        loop {
+            let page = PageRequest {
+                cursor,
+                limit: MAX_BROKER_PAGE,
+            };
+            let listed = self.positions(&page).await?;
+            if let Some(held) = listed.items.iter().find(|p| p.symbol == symbol) {
+                return Ok(held.quantity);
+            }
+            match listed.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Err(crate::broker::no_position(symbol)),
+            }
+        }
+    }
+
+    /// The order placed under `key` among the newest orders of `symbol`, if any: where
+    /// a close sent before (a lost answer, a client's retry) already is.
+    async fn order_under_key(
+        &self,
+        symbol: &str,
+        key: uuid::Uuid,
+    ) -> Result<Option<Order>, BrokerError> {
+        let query = OrderQuery {
+            status: OrderStatusFilter::All,
+            symbol: Some(symbol.to_owned()),
+        };
+        let page = PageRequest {
+            cursor: None,
+            limit: MAX_BROKER_PAGE,
+        };
+        let listed = self.orders(&query, &page).await?;
+        Ok(listed
+            .items
+            .into_iter()
+            .find(|o| o.idempotency_key == Some(key)))
     }
 }

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{
-    Account, AccountStatus, Instrument, NewOrder, Order, OrderSide, OrderStatus, OrderStatusFilter,
-    OrderType, Page, Position, TimeInForce, TradingHours,
+    Account, AccountStatus, Instrument, NewOrder, Order, OrderReplacement, OrderSide, OrderStatus,
+    OrderStatusFilter, OrderType, Page, Position, TimeInForce, TradingHours,
 };
 
 /// Declares a wire enum mirroring a domain enum variant for variant, with both
@@ -40,7 +40,7 @@ macro_rules! wire_enum {
 wire_enum!(AccountStatusDto <=> AccountStatus { Active, Restricted, Closed });
 wire_enum!(SideDto <=> OrderSide { Buy, Sell });
 wire_enum!(OrderTypeDto <=> OrderType { Market, Limit, Stop, StopLimit });
-wire_enum!(TimeInForceDto <=> TimeInForce { Day, Gtc, Ioc, Fok });
+wire_enum!(TimeInForceDto <=> TimeInForce { Day, Gtc, Ioc, Fok, Opg, Cls });
 wire_enum!(OrderStatusDto <=> OrderStatus {
     Pending, Accepted, PartiallyFilled, Filled, Canceled, PendingCancel, Rejected, Expired,
 });
@@ -251,6 +251,39 @@ impl<'a> From<&'a NewOrder> for NewOrderDto<'a> {
             limit_price: order.limit_price,
             stop_price: order.stop_price,
             time_in_force: order.time_in_force.into(),
+        }
+    }
+}
+
+/// The body of `PATCH /v1/orders/{id}`: what changes. The key travels in a header.
+#[derive(Serialize)]
+pub(super) struct ReplaceOrderDto {
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    quantity: Option<Decimal>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    limit_price: Option<Decimal>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    stop_price: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_in_force: Option<TimeInForceDto>,
+}
+
+impl From<&OrderReplacement> for ReplaceOrderDto {
+    fn from(r: &OrderReplacement) -> Self {
+        ReplaceOrderDto {
+            quantity: r.quantity,
+            limit_price: r.limit_price,
+            stop_price: r.stop_price,
+            time_in_force: r.time_in_force.map(Into::into),
         }
     }
 }

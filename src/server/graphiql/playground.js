@@ -105,6 +105,70 @@
     ])
     .join("\n");
 
+  // The second tab: trading beyond submitOrder. Every key is new for this page
+  // load, one per operation.
+  // trading-examples-start
+  var trading = [
+    "# Trading: replace an order, close a position,",
+    "# cancel every open order, trade at the close.",
+    "# Each needs a key with scope `trade`. Put in an",
+    "# order `id` (from the Dashboard) or a symbol, then",
+    "# pick the operation from the \u25b6 button. Sending",
+    "# one again with its idempotencyKey answers the",
+    "# first result, never a second action.",
+    "",
+    "mutation ReplaceOrder {",
+    "  replaceOrder(input: {",
+    '    orderId: "ORDER_ID"',
+    '    idempotencyKey: "' + uuidV4() + '"',
+    '    quantity: "5", limitPrice: "101.00"',
+    "  }) {",
+    "    replayed",
+    "    order { id brokerOrderId status limitPrice }",
+    "    replacedOrder { id status }",
+    "    userErrors { field code message }",
+    "  }",
+    "}",
+    "",
+    "# The whole position, or `quantity` of it.",
+    "mutation ClosePosition {",
+    "  closePosition(input: {",
+    '    symbol: "SYMBOL"',
+    '    idempotencyKey: "' + uuidV4() + '"',
+    "  }) {",
+    "    replayed",
+    "    order { id side quantity status }",
+    "    userErrors { field code message }",
+    "  }",
+    "}",
+    "",
+    "# Add `symbol:` to cancel one symbol's only.",
+    "mutation CancelAllOrders {",
+    "  cancelAllOrders(input: {",
+    '    idempotencyKey: "' + uuidV4() + '"',
+    "  }) {",
+    "    canceled { id symbol status }",
+    "    notCanceled { id symbol status }",
+    "    userErrors { field code message }",
+    "  }",
+    "}",
+    "",
+    "# CLS: only in the closing auction (OPG: the",
+    "# opening one); what does not fill is canceled.",
+    "mutation SellAtTheClose {",
+    "  submitOrder(input: {",
+    '    idempotencyKey: "' + uuidV4() + '"',
+    '    symbol: "SYMBOL", side: SELL, type: MARKET',
+    '    quantity: "10", timeInForce: CLS',
+    "  }) {",
+    "    order { id status timeInForce }",
+    "    userErrors { field code message }",
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+  // trading-examples-end
+
   // Subscriptions go over graphql-transport-ws on the same path (GraphiQL bundles
   // the graphql-ws client); the Headers editor's Authorization travels in
   // connection_init. The URL is absolute because WebSocket needs one.
@@ -119,6 +183,7 @@
     React.createElement(GraphiQL, {
       fetcher: fetcher,
       defaultQuery: query,
+      defaultTabs: [{ query: query }, { query: trading }],
       // Keys stay out of localStorage: a shared or kiosk browser must not keep them.
       shouldPersistHeaders: false,
       defaultHeaders: keysConfigured

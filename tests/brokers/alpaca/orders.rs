@@ -200,7 +200,7 @@ async fn unknown_statuses_and_types_are_mapped_not_fatal() {
     let mut o = order_json(ORDER_ID, "some_future_status", T0);
     o["type"] = json!("trailing_stop");
     o["order_type"] = json!("trailing_stop");
-    o["time_in_force"] = json!("opg");
+    o["time_in_force"] = json!("some_future_tif");
     o["qty"] = Value::Null;
     o["notional"] = json!("500");
     o["filled_qty"] = json!("1.5");
@@ -213,6 +213,6 @@ async fn unknown_statuses_and_types_are_mapped_not_fatal() {
     assert_eq!(order.status, OrderStatus::Pending);
     assert_eq!(order.broker_status.as_deref(), Some("some_future_status"));
     assert_eq!(order.order_type, OrderType::Stop);
-    assert_eq!(order.time_in_force, TimeInForce::Day);
+    assert_eq!(order.time_in_force, TimeInForce::Day, "an unknown word");
     assert_eq!(order.quantity, d("1.5"));
 }
