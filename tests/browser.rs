@@ -98,8 +98,13 @@ async fn graphiql_runs_the_order_updates_subscription() {
     let app = common::spawn_app().await;
 
     client.goto(&app.url("/graphql")).await.expect("page loads");
-    let text = harness::editor_text(client, QUERY_EDITOR, "subscription OrderUpdates").await;
-    let subscription = &text[text.find("subscription OrderUpdates").unwrap()..];
+    let text = harness::editor_text(client, QUERY_EDITOR, "# subscription OrderUpdates").await;
+    // The example, uncommented, alone in the editor (as a person would run it).
+    let subscription: String = text[text.find("# subscription OrderUpdates").unwrap()..]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
     // Only the subscription in the editor, so the run button needs no choice.
     let set =
         format!("document.querySelector({QUERY_EDITOR:?}).CodeMirror.setValue({subscription:?})");

@@ -109,6 +109,8 @@ pub struct CachedBroker {
     epoch: AtomicU64,
     /// With several replicas: how they tell each other of mutations (`replicas`).
     replicas: Option<crate::cluster::epoch::ClusterEpoch>,
+    /// The account's order stream is up: order data may live `read::STREAMED_TTL`.
+    streamed: std::sync::atomic::AtomicBool,
 }
 
 impl CachedBroker {
@@ -127,6 +129,7 @@ impl CachedBroker {
             store,
             epoch: AtomicU64::new(1),
             replicas: None,
+            streamed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -140,6 +143,12 @@ impl CachedBroker {
     /// cache (`graphql::responses`) relies on to reuse an answer exactly.
     pub(crate) fn generation(&self) -> u64 {
         self.store.generation()
+    }
+
+    /// Told by the order feed when its stream is up (subscribed and reconciled) and
+    /// when it goes down.
+    pub(crate) fn set_streamed(&self, up: bool) {
+        self.streamed.store(up, Ordering::Relaxed);
     }
 
     fn order_ttl(store: &CacheStore, order: &Order) -> Duration {
@@ -160,6 +169,7 @@ impl Broker for CachedBroker {
             route: Route::Account,
             mutable: true,
             ttl: |s, _| s.settings.account_ttl,
+            streamed: false,
         };
         self.read(&self.store.account, (), policy, || self.inner.account())
             .await
@@ -171,6 +181,7 @@ impl Broker for CachedBroker {
             route: Route::Instrument,
             mutable: false,
             ttl: |s, _| s.settings.instruments_ttl,
+            streamed: false,
         };
         let slot = &self.store.instrument;
         self.read(slot, symbol.to_string(), policy, || {
@@ -185,6 +196,7 @@ impl Broker for CachedBroker {
             route: Route::Instruments,
             mutable: false,
             ttl: |s, _| s.settings.instruments_ttl,
+            streamed: false,
         };
         let slot = &self.store.instruments;
         self.read(slot, page.clone(), policy, || async move {
@@ -201,6 +213,7 @@ impl Broker for CachedBroker {
             route: Route::Positions,
             mutable: true,
             ttl: |s, _| s.settings.positions_ttl,
+            streamed: false,
         };
         let slot = &self.store.positions;
         self.read(slot, page.clone(), policy, || self.inner.positions(page))
@@ -213,6 +226,7 @@ impl Broker for CachedBroker {
             route: Route::Order,
             mutable: false,
             ttl: CachedBroker::order_ttl,
+            streamed: true,
         };
         self.read(&self.store.order, id.to_string(), policy, || {
             self.inner.order(id)
@@ -230,6 +244,7 @@ impl Broker for CachedBroker {
             route: Route::Orders,
             mutable: true,
             ttl: |s, _| s.settings.orders_ttl,
+            streamed: true,
         };
         let slot = &self.store.orders;
         let key = (query.clone(), page.clone());

@@ -35,7 +35,15 @@ pub(super) struct Policy<V> {
     /// Whether a submit or cancel can change it (account, positions, order lists).
     pub mutable: bool,
     pub ttl: fn(&super::CacheStore, &V) -> Duration,
+    /// Whether the broker's order stream tells us of every change to it (orders
+    /// and order lists): while the stream is up it may be kept `STREAMED_TTL`.
+    pub streamed: bool,
 }
+
+/// How long order data stays fresh while the order stream is up: each event
+/// invalidates what it changes before it is published, so the TTL is only a bound
+/// on what a message the broker lost silently can cost (a reconnect reconciles).
+pub(super) const STREAMED_TTL: Duration = Duration::from_secs(10);
 
 impl CachedBroker {
     /// Reads `query` of `slot` through the cache; `fetch` makes the broker call.
@@ -63,14 +71,17 @@ impl CachedBroker {
         } else {
             0
         };
-        let fresh = |e: &Entry<V>, now: Instant| {
-            e.epoch == epoch && e.age(now) < (policy.ttl)(store, &e.value)
+        let streamed = policy.streamed && self.streamed.load(Ordering::Relaxed);
+        let ttl = |v: &V| match streamed {
+            true => (policy.ttl)(store, v).max(STREAMED_TTL),
+            false => (policy.ttl)(store, v),
         };
+        let fresh = |e: &Entry<V>, now: Instant| e.epoch == epoch && e.age(now) < ttl(&e.value);
         let now = Instant::now();
         let cached = slot.values.get(&key).await;
         if let Some(e) = cached.as_ref().filter(|e| fresh(e, now)) {
             Counters::bump(&counters.hits);
-            RequestScope::record_fresh(e.fetched_at + (policy.ttl)(store, &e.value));
+            RequestScope::record_fresh(e.fetched_at + ttl(&e.value));
             return Ok(e.value.clone());
         }
         let seen = cached.as_ref().map_or(0, |e| e.seq);
@@ -108,7 +119,7 @@ impl CachedBroker {
                     .observe(self.inner.rate_limit(), &result)
                     .await;
                 let value = result?;
-                let keep = (policy.ttl)(store, &value).max(store.stale_ttl);
+                let keep = ttl(&value).max(store.stale_ttl);
                 let entry =
                     Arc::new(slot.entry(value, Instant::now(), store.next_seq(), epoch, keep));
                 slot.put(key.clone(), entry.clone()).await;
@@ -128,7 +139,7 @@ impl CachedBroker {
         }
         match result {
             Ok(entry) => {
-                RequestScope::record_fresh(entry.fetched_at + (policy.ttl)(store, &entry.value));
+                RequestScope::record_fresh(entry.fetched_at + ttl(&entry.value));
                 Ok(entry.value.clone())
             }
             Err(err) => match fallback {

@@ -35,10 +35,12 @@ pub(super) async fn run(shared: Arc<Shared>) {
     loop {
         tokio::select! {
             _ = shared.lingered() => {
+                // The connection is closed either way (dropped with its future).
+                shared.metrics.set_up(false);
+                shared.cache.set_streamed(false);
                 let mut state = shared.lock();
                 if state.subscribers == 0 {
                     state.running = false;
-                    shared.metrics.set_up(false);
                     tracing::info!("no subscriber left: closing the broker stream");
                     return;
                 }
@@ -60,6 +62,7 @@ async fn connection(shared: &Shared, since: &mut Option<u64>, attempt: &mut u32)
             tracing::info!(seq = ?session.seq, since = ?*since, "broker stream subscribed");
             let end = follow(shared, session, since).await;
             shared.metrics.set_up(false);
+            shared.cache.set_streamed(false);
             tracing::warn!(reason = %end, "broker stream ended; reconnecting");
         }
     }
@@ -77,6 +80,7 @@ async fn follow(shared: &Shared, session: StreamSession, since: &mut Option<u64>
     }
     reconcile(shared).await;
     shared.metrics.set_up(true);
+    shared.cache.set_streamed(true);
     while let Some(item) = items.next().await {
         match item {
             Err(e) => return e.to_string(),
