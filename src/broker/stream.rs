@@ -6,7 +6,9 @@
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
-use crate::domain::OrderEvent;
+use rust_decimal::Decimal;
+
+use crate::domain::{Fill, OrderEvent, OrderEventKind};
 
 /// Opens the order-event stream of one broker account. Implementations:
 /// `generic::GenericStream` (`GET /v1/stream`, numbered, replayable) and
@@ -62,4 +64,34 @@ pub enum StreamError {
     /// A message we could not read; logged redacted by the adapter.
     #[error("unreadable message on the broker stream: {0}")]
     Protocol(String),
+}
+
+/// An event's kind from its broker name: the generic dialect took Alpaca's names,
+/// so one table serves both; a name without its own kind is `Other`.
+pub(crate) fn event_kind(name: &str) -> OrderEventKind {
+    match name {
+        "new" => OrderEventKind::New,
+        "accepted" => OrderEventKind::Accepted,
+        "partial_fill" => OrderEventKind::PartialFill,
+        "fill" => OrderEventKind::Fill,
+        "canceled" => OrderEventKind::Canceled,
+        "pending_cancel" => OrderEventKind::PendingCancel,
+        "expired" => OrderEventKind::Expired,
+        "rejected" => OrderEventKind::Rejected,
+        "replaced" => OrderEventKind::Replaced,
+        _ => OrderEventKind::Other,
+    }
+}
+
+/// The execution an event reports, when it carries all three parts.
+pub(crate) fn fill(
+    execution_id: Option<String>,
+    price: Option<Decimal>,
+    quantity: Option<Decimal>,
+) -> Option<Fill> {
+    Some(Fill {
+        execution_id: execution_id?,
+        price: price?,
+        quantity: quantity?,
+    })
 }

@@ -37,20 +37,21 @@ async fn upstreams_open(app: &TestApp, n: u64) {
     }
 }
 
-/// Waits until the gateway says its order stream is subscribed and reconciled.
-pub(super) async fn stream_up(app: &TestApp) {
+/// Waits until the gateway's `/metrics` has `line`.
+async fn metric(app: &TestApp, line: &str) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !app
-        .metrics()
-        .await
-        .contains("brokergraph_order_stream_up 1")
-    {
+    while !app.metrics().await.contains(line) {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the order stream came up"
+            "never saw `{line}` in /metrics"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits until the gateway says its order stream is subscribed and reconciled.
+pub(super) async fn stream_up(app: &TestApp) {
+    metric(app, "brokergraph_order_stream_up 1").await;
 }
 
 /// A subscriber whose upstream is up, so it misses nothing placed after this.
@@ -223,18 +224,7 @@ async fn many_subscribers_share_one_upstream_which_closes_after_the_linger() {
         clients.push(ws);
     }
     stream_up(&app).await;
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !app
-        .metrics()
-        .await
-        .contains("brokergraph_order_subscriptions 200")
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "200 subscriptions registered"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    metric(&app, "brokergraph_order_subscriptions 200").await;
     let (symbol, lot) = app.tradable_instruments().await[0].clone();
     let id = submit(&app, &symbol, "BUY", "MARKET", &lot, None).await;
     for ws in &mut clients {

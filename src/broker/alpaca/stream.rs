@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::wire::OrderDto;
-use crate::broker::stream::{OrderStream, StreamError, StreamItem, StreamSession};
+use crate::broker::stream::{self, OrderStream, StreamError, StreamItem, StreamSession};
 use crate::broker::transport::{self, Socket};
-use crate::domain::{Fill, OrderEvent, OrderEventKind};
+use crate::domain::OrderEvent;
 use crate::secret::Secret;
 
 /// How to open the trade-updates stream of the account an `AlpacaBroker` reads.
@@ -74,34 +74,12 @@ struct TradeUpdateDto {
     timestamp: Option<DateTime<Utc>>,
 }
 
-fn kind(event: &str) -> OrderEventKind {
-    match event {
-        "new" => OrderEventKind::New,
-        "accepted" => OrderEventKind::Accepted,
-        "partial_fill" => OrderEventKind::PartialFill,
-        "fill" => OrderEventKind::Fill,
-        "canceled" => OrderEventKind::Canceled,
-        "pending_cancel" => OrderEventKind::PendingCancel,
-        "expired" => OrderEventKind::Expired,
-        "rejected" => OrderEventKind::Rejected,
-        "replaced" => OrderEventKind::Replaced,
-        _ => OrderEventKind::Other,
-    }
-}
-
 impl TradeUpdateDto {
     fn into_event(self) -> OrderEvent {
-        let fill = match (self.execution_id, self.price, self.qty) {
-            (Some(execution_id), Some(price), Some(quantity)) => Some(Fill {
-                execution_id,
-                price,
-                quantity,
-            }),
-            _ => None,
-        };
+        let fill = stream::fill(self.execution_id, self.price, self.qty);
         let now = Utc::now();
         OrderEvent {
-            kind: kind(&self.event),
+            kind: stream::event_kind(&self.event),
             broker_event: self.event,
             order: self.order.into_domain(now),
             fill,

@@ -12,9 +12,9 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::wire::OrderDto;
-use crate::broker::stream::{OrderStream, StreamError, StreamItem, StreamSession};
+use crate::broker::stream::{self, OrderStream, StreamError, StreamItem, StreamSession};
 use crate::broker::transport::{self, Socket};
-use crate::domain::{Fill, OrderEvent, OrderEventKind};
+use crate::domain::OrderEvent;
 use crate::secret::Secret;
 
 /// How to open the stream of the account a `GenericBroker` reads.
@@ -81,35 +81,13 @@ struct OrderEventDto {
     timestamp: DateTime<Utc>,
 }
 
-fn kind(event: &str) -> OrderEventKind {
-    match event {
-        "new" => OrderEventKind::New,
-        "accepted" => OrderEventKind::Accepted,
-        "partial_fill" => OrderEventKind::PartialFill,
-        "fill" => OrderEventKind::Fill,
-        "canceled" => OrderEventKind::Canceled,
-        "pending_cancel" => OrderEventKind::PendingCancel,
-        "expired" => OrderEventKind::Expired,
-        "rejected" => OrderEventKind::Rejected,
-        "replaced" => OrderEventKind::Replaced,
-        _ => OrderEventKind::Other,
-    }
-}
-
 impl OrderEventDto {
     fn into_item(self) -> StreamItem {
-        let fill = match (self.execution_id, self.price, self.qty) {
-            (Some(execution_id), Some(price), Some(quantity)) => Some(Fill {
-                execution_id,
-                price,
-                quantity,
-            }),
-            _ => None,
-        };
+        let fill = stream::fill(self.execution_id, self.price, self.qty);
         StreamItem::Order {
             seq: Some(self.seq),
             event: Box::new(OrderEvent {
-                kind: kind(&self.event),
+                kind: stream::event_kind(&self.event),
                 broker_event: self.event,
                 order: self.order.into_domain(Utc::now()),
                 fill,
