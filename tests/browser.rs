@@ -109,18 +109,28 @@ async fn graphiql_runs_the_order_updates_subscription() {
     let set =
         format!("document.querySelector({QUERY_EDITOR:?}).CodeMirror.setValue({subscription:?})");
     client.execute(&set, vec![]).await.expect("set the query");
+    // GraphiQL learns the operation's name from the editor a moment later (the tab
+    // title shows it); run before that and it sends the old name.
+    harness::poll(
+        client,
+        "const t = document.querySelector('[role=tab][aria-selected=true]'); \
+         return t && t.innerText.includes('OrderUpdates') ? true : null",
+    )
+    .await;
     harness::run(client).await;
-    for _ in 0..200 {
+    // A loaded machine takes its time to start the browser's socket.
+    for _ in 0..600 {
         if app.sim.stats().await.streams.open == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(
-        app.sim.stats().await.streams.open,
-        1,
-        "the subscription opened the broker stream"
-    );
+    if app.sim.stats().await.streams.open != 1 {
+        let page = client
+            .execute("return document.body.innerText", vec![])
+            .await;
+        panic!("the subscription did not open the broker stream; the page shows {page:?}");
+    }
 
     let (symbol, lot) = app.tradable_instruments().await[0].clone();
     let input = json!({

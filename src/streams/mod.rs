@@ -286,3 +286,94 @@ impl Drop for Subscribed {
         self.0.wake.notify_waiters();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Order, OrderSide, OrderStatus, OrderType, TimeInForce};
+
+    const EPOCH: u64 = 7;
+
+    fn entry(n: u64) -> Arc<Entry> {
+        let t = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let order = Order {
+            id: format!("o{n}"),
+            idempotency_key: None,
+            symbol: "ABC".into(),
+            side: OrderSide::Buy,
+            order_type: OrderType::Market,
+            quantity: 1.into(),
+            filled_quantity: 0.into(),
+            limit_price: None,
+            stop_price: None,
+            average_fill_price: None,
+            time_in_force: TimeInForce::Day,
+            status: OrderStatus::Accepted,
+            created_at: t,
+            updated_at: t,
+            as_of: t,
+            broker_status: None,
+        };
+        Arc::new(Entry {
+            position: Position { epoch: EPOCH, n },
+            event: OrderEvent {
+                kind: OrderEventKind::New,
+                broker_event: "new".into(),
+                order,
+                fill: None,
+                position_quantity: None,
+                at: t,
+            },
+            resync: false,
+            published: Instant::now(),
+        })
+    }
+
+    /// Events 1..=5 published, a history of 3 kept (3, 4, 5).
+    fn state() -> State {
+        let settings = FeedSettings {
+            linger: Duration::ZERO,
+            history: 3,
+        };
+        let mut state = State {
+            next_n: 6,
+            ..State::default()
+        };
+        for n in 1..=5 {
+            state.push(entry(n), &settings);
+        }
+        state
+    }
+
+    fn numbers(replay: &VecDeque<Arc<Entry>>) -> Vec<u64> {
+        replay.iter().map(|e| e.position.n).collect()
+    }
+
+    #[test]
+    fn a_cursor_in_the_history_replays_exactly_what_followed_it() {
+        let state = state();
+        let (replay, resync) = state.after(EPOCH, Position { epoch: EPOCH, n: 3 });
+        assert_eq!((numbers(&replay), resync), (vec![4, 5], false));
+        // The event just before the oldest kept one: nothing is missing either.
+        let (replay, resync) = state.after(EPOCH, Position { epoch: EPOCH, n: 2 });
+        assert_eq!((numbers(&replay), resync), (vec![3, 4, 5], false));
+        let (replay, resync) = state.after(EPOCH, Position { epoch: EPOCH, n: 5 });
+        assert_eq!((numbers(&replay), resync), (vec![], false));
+    }
+
+    #[test]
+    fn a_cursor_older_than_the_history_or_from_another_feed_is_told_to_resync() {
+        let state = state();
+        for after in [
+            Position { epoch: EPOCH, n: 1 },
+            Position {
+                epoch: EPOCH + 1,
+                n: 4,
+            },
+            Position { epoch: EPOCH, n: 9 },
+        ] {
+            let (replay, resync) = state.after(EPOCH, after);
+            assert_eq!((numbers(&replay), resync), (vec![], true), "{after:?}");
+        }
+    }
+}

@@ -52,13 +52,24 @@ pub async fn editor_text(client: &Client, selector: &str, needle: &str) -> Strin
 
 /// Clicks GraphiQL's run button, as a person would.
 pub async fn run(client: &Client) {
-    client
-        .find(Locator::Css(".graphiql-execute-button"))
-        .await
-        .expect("the run button")
-        .click()
-        .await
-        .expect("click");
+    // React may redraw the button between finding and clicking it (a stale
+    // element): find it again.
+    for _ in 0..20 {
+        let button = client
+            .find(Locator::Css(".graphiql-execute-button"))
+            .await
+            .expect("the run button");
+        match button.click().await {
+            Ok(_) => return,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("click: {e:?}"),
+        }
+    }
+    panic!("the run button kept going stale");
 }
 
 /// Fails the test if the page broke its own Content-Security-Policy.
