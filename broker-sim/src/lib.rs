@@ -65,6 +65,7 @@ mod order_input;
 mod orders;
 mod pagination;
 mod pipeline;
+mod quotes;
 mod ratelimit;
 mod replace;
 mod server;
