@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::pagination::{self, ListKind, Start};
 use crate::pipeline::{self, Caller};
 use crate::state::{lock, now, AppState};
-use crate::wire::{AccountJson, InstrumentJson, ListBody, OrderJson, PositionJson};
+use crate::wire::{AccountJson, InstrumentJson, ListBody, OrderJson, PositionJson, QuoteJson};
 
 pub(crate) fn router(app: Arc<AppState>) -> Router {
     Router::new()
@@ -21,6 +21,7 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
         .route("/v1/instruments", get(instruments))
         .route("/v1/instruments/{symbol}", get(instrument))
         .route("/v1/positions", get(positions))
+        .route("/v1/quotes", get(quotes))
         .route(
             "/v1/orders",
             get(list_orders).post(crate::submit::create_order),
@@ -87,6 +88,25 @@ async fn instrument(
         .get(&symbol)
         .ok_or(ApiError::NotFound("instrument"))?;
     Ok(Json(InstrumentJson::new(inst)))
+}
+
+/// `GET /v1/quotes?symbols=A,B`: the latest quote of each known symbol, in the order
+/// asked. Unknown symbols are left out rather than failing the batch (a client reading a
+/// page of instruments gets every quote that exists); `next_cursor` is always null.
+async fn quotes(
+    State(app): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<ListBody<QuoteJson>>> {
+    let symbols = crate::quotes::parse_symbols(&query_pairs(q)?)?;
+    let (quotes, at) = crate::quotes::snapshot(&app, &symbols);
+    let data = quotes
+        .iter()
+        .map(|(s, q)| QuoteJson::new(s, q, at))
+        .collect();
+    Ok(Json(ListBody {
+        data,
+        next_cursor: None,
+    }))
 }
 
 async fn positions(

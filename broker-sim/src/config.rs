@@ -61,6 +61,11 @@ pub struct SimConfig {
     /// Whether a sell may go beyond the position into a short. Off by default, as at a
     /// cash account: selling more than held is then refused.
     pub shorting: bool,
+    /// Quotes sent per second per subscribed symbol on a stream; 0 sends none (REST
+    /// snapshots still work).
+    pub quote_hz: u32,
+    /// Quote symbols one stream connection may hold, as brokers cap them per plan.
+    pub stream_symbol_limit: usize,
 }
 
 impl Default for SimConfig {
@@ -83,6 +88,8 @@ impl Default for SimConfig {
             stream_ping_ms: 10_000,
             dialect: Dialect::Generic,
             shorting: false,
+            quote_hz: 2,
+            stream_symbol_limit: 30,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! broker-sim: a paper broker that speaks the generic v1 REST dialect of brokergraph
 //! (README.md, "The v1 API"; `/openapi.json`) over real HTTP, with a deterministic
 //! simulated market, Stripe-style idempotency, a per-key rate limiter, order event
-//! streams over WebSockets (README.md, "Streams") and seeded fault injection.
+//! streams and quotes over WebSockets (README.md, "Streams", "Quotes") and seeded fault
+//! injection.
 //!
 //! It exists so that the gateway can be tested, benchmarked and demonstrated against
 //! something that fails like a real broker does, repeatably. Start it in-process with
@@ -20,7 +21,10 @@
 //! # Layout
 //!
 //! - `config`: [`SimConfig`], the knobs shared by the library and the CLI.
-//! - `market`: the seeded universe of instruments and the price random walk.
+//! - `market`: the seeded universe of instruments, the price random walk, and the quotes
+//!   (bid/ask/last) derived from it.
+//! - `quotes`: quote snapshots for REST in both dialects (the symbols parameter, its
+//!   limit, reading every asked quote at one tick).
 //! - `orders`: the order model and how much of an order can execute at a price.
 //! - `accounts`: cash, positions and the arithmetic that keeps equity exact.
 //! - `engine`: submission, cancellation, matching on ticks and price changes, session closes.
@@ -40,11 +44,13 @@
 //! - `pipeline`: auth, rate limit, faults and stats in front of every v1 handler.
 //! - `api`: the v1 routes (reads and cancel); `submit`: `POST /v1/orders` with idempotency;
 //!   `replace`: `PATCH /v1/orders/{id}` under the same idempotency.
-//! - `stream`: the order streams' plumbing shared by both dialects (one connection per
-//!   key, stream faults, pings, closing); `stream::v1`: `GET /v1/stream`.
+//! - `stream`: the streams' plumbing shared by both dialects (one connection per key and
+//!   kind, stream faults, pings, each connection's quote symbols and their timer,
+//!   closing); `stream::v1`: `GET /v1/stream` (order events and quotes).
 //! - `alpaca`: the same engine behind Alpaca's Trading API v2 routes and JSON
 //!   (`SimConfig::dialect`), so an Alpaca adapter can be tested end to end;
-//!   `alpaca::stream`: Alpaca's trade updates at `GET /stream`.
+//!   `alpaca::stream`: Alpaca's trade updates at `GET /stream`; `alpaca::data`: Alpaca's
+//!   market data (latest quotes over REST, the quote stream at `/v2/iex` and `/v2/sip`).
 //! - `admin`: the `/sim/` control plane; `openapi`: `/openapi.json`.
 //! - `server`: the hyper accept loop that can drop a connection on purpose, lets
 //!   WebSocket upgrades through, and drains on shutdown.
@@ -65,6 +71,7 @@ mod order_input;
 mod orders;
 mod pagination;
 mod pipeline;
+mod quotes;
 mod ratelimit;
 mod replace;
 mod server;

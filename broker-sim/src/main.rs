@@ -72,6 +72,12 @@ struct Cli {
     /// Allow sells beyond the position (short selling).
     #[arg(long, env = "BROKER_SIM_SHORTING")]
     shorting: bool,
+    /// Quotes per second per subscribed symbol on a stream (0: none).
+    #[arg(long, env = "BROKER_SIM_QUOTE_HZ", default_value_t = 2)]
+    quote_hz: u32,
+    /// Quote symbols one stream connection may subscribe.
+    #[arg(long, env = "BROKER_SIM_STREAM_SYMBOL_LIMIT", default_value_t = 30)]
+    stream_symbol_limit: usize,
 }
 
 fn load_faults(arg: &str) -> Result<FaultProfile, String> {
@@ -111,6 +117,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => Dialect::Generic,
         },
         shorting: cli.shorting,
+        quote_hz: cli.quote_hz,
+        stream_symbol_limit: cli.stream_symbol_limit,
     };
     let sim = broker_sim::spawn(config).await?;
     tracing::info!(url = %sim.base_url(), "serving; Ctrl-C to stop");

@@ -12,6 +12,13 @@ use rust_decimal::Decimal;
 /// stays the same however long the market has been running.
 const UNIVERSE_SALT: u64 = 0x5eed_0001;
 const WALK_SALT: u64 = 0x5eed_0002;
+/// Quotes are a pure function of the seed, the symbol, the price and the clock, so that
+/// asking twice (REST and stream) at one tick gives one answer, and quoting draws nothing
+/// from the walk's generator.
+const QUOTE_SALT: u64 = 0x5eed_0003;
+
+/// Shares per lot offered on each side: between 1 and this many lots.
+const MAX_QUOTE_LOTS: u64 = 50;
 
 /// Per-tick volatility of the walk (fraction of the price, roughly one standard deviation).
 const TICK_VOLATILITY: f64 = 0.0015;
@@ -50,6 +57,18 @@ pub(crate) struct Market {
     pub instruments: Vec<Instrument>,
     index: HashMap<String, usize>,
     rng: ChaCha8Rng,
+    seed: u64,
+}
+
+/// The top of the book around an instrument's price: the price is the last trade, bid and
+/// ask sit one or two ticks either side of it (never below one tick), sizes are whole lots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Quote {
+    pub bid: Decimal,
+    pub bid_size: Decimal,
+    pub ask: Decimal,
+    pub ask_size: Decimal,
+    pub last: Decimal,
 }
 
 const PREFIXES: &[&str] = &[
@@ -185,7 +204,30 @@ impl Market {
             instruments,
             index,
             rng: ChaCha8Rng::seed_from_u64(seed ^ WALK_SALT),
+            seed,
         }
+    }
+
+    /// The quote of `symbol` at market tick `tick`. Deterministic for a seed: the same
+    /// tick and price always give the same spread and sizes.
+    pub(crate) fn quote(&self, symbol: &str, tick: u64) -> Option<Quote> {
+        let inst = self.get(symbol)?;
+        let mut h = mix(self.seed ^ QUOTE_SALT ^ tick.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        for b in symbol.bytes().chain(inst.price.mantissa().to_le_bytes()) {
+            h = mix(h ^ u64::from(b));
+        }
+        let ticks = |bits: u64| Decimal::from(1 + (bits & 1));
+        let lots =
+            |bits: u64| Decimal::from(1 + bits % MAX_QUOTE_LOTS) * Decimal::from(inst.lot_size);
+        let bid = (inst.price - inst.tick_size * ticks(h)).max(inst.tick_size);
+        let ask = inst.price + inst.tick_size * ticks(h >> 1);
+        Some(Quote {
+            bid: inst.scaled(bid),
+            bid_size: lots(h >> 8),
+            ask: inst.scaled(ask),
+            ask_size: lots(h >> 24),
+            last: inst.price,
+        })
     }
 
     pub(crate) fn get(&self, symbol: &str) -> Option<&Instrument> {
@@ -227,6 +269,14 @@ impl Market {
     }
 }
 
+/// splitmix64's finalizer: a cheap, well-spread hash step.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn round_to_tick(price: f64, tick: Decimal) -> Decimal {
     let p = Decimal::from_f64(price).unwrap_or(Decimal::ONE);
     let ticks = (p / tick).round();
@@ -249,6 +299,26 @@ mod tests {
             assert_eq!((&x.symbol, x.price), (&y.symbol, y.price));
             assert!(x.on_tick_grid(x.price), "{} {}", x.symbol, x.price);
         }
+    }
+
+    #[test]
+    fn quotes_straddle_the_price_on_the_grids_and_repeat_for_a_seed() {
+        let mut a = Market::generate(3, 300);
+        let b = Market::generate(3, 300);
+        a.set_price(&a.instruments[0].symbol.clone(), a.instruments[0].tick_size);
+        for (i, inst) in a.instruments.iter().enumerate() {
+            let q = a.quote(&inst.symbol, 9).unwrap();
+            assert!(q.bid < q.ask && q.bid <= q.last && q.last < q.ask, "{q:?}");
+            assert!(q.bid >= inst.tick_size);
+            assert!(inst.on_tick_grid(q.bid) && inst.on_tick_grid(q.ask));
+            let lot = Decimal::from(inst.lot_size);
+            assert!((q.bid_size % lot).is_zero() && (q.ask_size % lot).is_zero());
+            assert!(q.bid_size >= lot && q.ask_size >= lot);
+            if i > 0 {
+                assert_eq!(Some(q), b.quote(&inst.symbol, 9));
+            }
+        }
+        assert!(a.quote("NOPE!", 0).is_none());
     }
 
     #[test]

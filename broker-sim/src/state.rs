@@ -23,6 +23,7 @@ pub(crate) const V1_ROUTES: &[&str] = &[
     "GET /v1/instruments",
     "GET /v1/instruments/{symbol}",
     "GET /v1/positions",
+    "GET /v1/quotes",
     "POST /v1/orders",
     "GET /v1/orders",
     "GET /v1/orders/{id}",
@@ -157,6 +158,8 @@ impl AppState {
         stats.idempotency_keys = keys;
         stats.ticks = ticks;
         stats.streams.open = self.streams.open_count();
+        stats.streams.data_open = self.streams.data_open_count();
+        stats.streams.quote_symbols = self.streams.quote_symbols();
         stats
     }
 }

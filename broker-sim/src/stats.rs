@@ -63,6 +63,23 @@ pub struct StreamStats {
     pub lost: u64,
     /// Connections refused because the key already had one open.
     pub refused: u64,
+    /// Quote messages sent, on any stream (also counted in `sent`).
+    #[serde(default)]
+    pub quotes_sent: u64,
+    /// The union of the quote symbols subscribed on the open connections, sorted: what a
+    /// gateway holds upstream for all its subscribers together.
+    #[serde(default)]
+    pub quote_symbols: Vec<String>,
+    /// Alpaca market data connections (`/v2/iex`, `/v2/sip`) accepted since start or
+    /// reset; they have their own one-per-key limit, apart from the order stream's.
+    #[serde(default)]
+    pub data_opened: u64,
+    /// Alpaca market data connections open now.
+    #[serde(default)]
+    pub data_open: u64,
+    /// Alpaca market data connections refused (406) because the key already had one.
+    #[serde(default)]
+    pub data_refused: u64,
 }
 
 impl Stats {

@@ -240,3 +240,43 @@ pub(crate) fn type_name(t: OrderType) -> String {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
 }
+
+/// A quote over REST (`GET /v1/quotes`, without `type`) and on the stream (with
+/// `"type":"quote"`): one struct, so the two can never disagree on a field.
+#[derive(Serialize)]
+pub(crate) struct QuoteJson {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    symbol: String,
+    bid: Decimal,
+    bid_size: Decimal,
+    ask: Decimal,
+    ask_size: Decimal,
+    last: Decimal,
+    #[serde(serialize_with = "rfc3339")]
+    timestamp: DateTime<Utc>,
+}
+
+impl QuoteJson {
+    /// For REST.
+    pub(crate) fn new(symbol: &str, q: &crate::market::Quote, at: DateTime<Utc>) -> Self {
+        QuoteJson {
+            kind: None,
+            symbol: symbol.to_owned(),
+            bid: q.bid,
+            bid_size: q.bid_size,
+            ask: q.ask,
+            ask_size: q.ask_size,
+            last: q.last,
+            timestamp: at,
+        }
+    }
+
+    /// For the stream.
+    pub(crate) fn message(symbol: &str, q: &crate::market::Quote, at: DateTime<Utc>) -> Self {
+        QuoteJson {
+            kind: Some("quote"),
+            ..QuoteJson::new(symbol, q, at)
+        }
+    }
+}

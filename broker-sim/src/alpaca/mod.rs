@@ -9,6 +9,7 @@
 //! still all the answer says); the calendar is the same regular session every weekday;
 //! the trade updates stream allows one connection per key and speaks JSON only.
 
+mod data;
 pub(crate) mod errors;
 mod reads;
 pub(crate) mod stream;
@@ -45,6 +46,7 @@ pub(crate) const ROUTES: &[&str] = &[
     "GET /v2/clock",
     "GET /v2/calendar",
     "GET /v2/account/configurations",
+    data::LATEST_QUOTES,
 ];
 
 /// The account key of an Alpaca request: the key id, when the secret matches it
@@ -84,9 +86,11 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
         .route("/v2/clock", get(reads::clock))
         .route("/v2/calendar", get(reads::calendar))
         .route("/v2/account/configurations", get(trading::configurations))
+        .route("/v2/stocks/quotes/latest", get(data::latest_quotes))
         .route("/stream", get(stream::upgrade))
         // Alpaca's answer to a path it does not serve: 404 "endpoint not found".
         .fallback(|| async { ApiError::NotFound("endpoint") })
         .layer(from_fn_with_state(app.clone(), pipeline::v1))
-        .with_state(app)
+        .with_state(app.clone())
+        .merge(data::stream_router(app))
 }

@@ -73,7 +73,7 @@ async fn run(app: &AppState, conn: &mut Connection) -> Result<std::convert::Infa
     let acct = loop {
         let bytes = match conn.next(&mut live).await {
             Next::Client(bytes) => bytes,
-            Next::Event(_) => continue,
+            Next::Event(_) | Next::Quotes => continue,
             Next::Ended(ended) => return Err(ended),
         };
         match parse(&bytes) {
@@ -142,6 +142,7 @@ async fn run(app: &AppState, conn: &mut Connection) -> Result<std::convert::Infa
                 };
                 conn.deliver(json(&update)).await?;
             }
+            Next::Quotes => {}
             Next::Ended(ended) => return Err(ended),
         }
     }

@@ -5,7 +5,7 @@
 
 pub(crate) mod v1;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,10 +27,26 @@ pub(crate) enum CloseAll {
     Restart,
 }
 
+/// Which per-key connection limit a connection counts against: Alpaca's market data
+/// stream is a separate endpoint with its own one connection per key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `GET /v1/stream`, or Alpaca's trade updates at `GET /stream`.
+    Orders,
+    /// Alpaca's market data stream at `/v2/iex` or `/v2/sip`.
+    Data,
+}
+
 /// The registry of open connections and the switch that closes them all.
 pub(crate) struct Streams {
     /// Accounts holding a connection: brokers allow one stream per key.
     open: Mutex<HashSet<usize>>,
+    /// Accounts holding an Alpaca market data connection.
+    data_open: Mutex<HashSet<usize>>,
+    /// Each open connection's quote symbols, so that `/sim/stats` can show what a
+    /// gateway has subscribed upstream.
+    quotes: Mutex<HashMap<u64, BTreeSet<String>>>,
+    next_id: std::sync::atomic::AtomicU64,
     closing: watch::Sender<(u64, CloseAll)>,
 }
 
@@ -38,12 +54,33 @@ impl Streams {
     pub(crate) fn new() -> Streams {
         Streams {
             open: Mutex::new(HashSet::new()),
+            data_open: Mutex::new(HashSet::new()),
+            quotes: Mutex::new(HashMap::new()),
+            next_id: std::sync::atomic::AtomicU64::new(0),
             closing: watch::channel((0, CloseAll::Drop)).0,
         }
     }
 
     pub(crate) fn open_count(&self) -> u64 {
         lock(&self.open).len() as u64
+    }
+
+    pub(crate) fn data_open_count(&self) -> u64 {
+        lock(&self.data_open).len() as u64
+    }
+
+    /// The union of the quote symbols of every open connection, sorted.
+    pub(crate) fn quote_symbols(&self) -> Vec<String> {
+        let sets = lock(&self.quotes);
+        let union: BTreeSet<&String> = sets.values().flatten().collect();
+        union.into_iter().cloned().collect()
+    }
+
+    fn registry(&self, kind: Kind) -> &Mutex<HashSet<usize>> {
+        match kind {
+            Kind::Orders => &self.open,
+            Kind::Data => &self.data_open,
+        }
     }
 
     /// Closes every open connection; returns how many there were.
@@ -60,12 +97,44 @@ impl Streams {
 struct Slot {
     app: Arc<AppState>,
     acct: usize,
+    kind: Kind,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        lock(&self.app.streams.open).remove(&self.acct);
+        lock(self.app.streams.registry(self.kind)).remove(&self.acct);
     }
+}
+
+/// A connection's quote symbols, as the registry shows them; unregistered on drop, so
+/// a closed connection never counts as subscribed.
+struct QuoteSet {
+    app: Arc<AppState>,
+    id: u64,
+    symbols: BTreeSet<String>,
+}
+
+impl QuoteSet {
+    fn publish(&self) {
+        let mut sets = lock(&self.app.streams.quotes);
+        if self.symbols.is_empty() {
+            sets.remove(&self.id);
+        } else {
+            sets.insert(self.id, self.symbols.clone());
+        }
+    }
+}
+
+impl Drop for QuoteSet {
+    fn drop(&mut self) {
+        lock(&self.app.streams.quotes).remove(&self.id);
+    }
+}
+
+/// Why a subscription to more quote symbols was refused.
+#[derive(Debug)]
+pub(crate) struct SymbolLimit {
+    pub limit: usize,
 }
 
 /// How a connection ended, which decides how its socket is closed.
@@ -88,6 +157,8 @@ pub(crate) enum Ended {
 pub(crate) enum Next {
     Client(Bytes),
     Event(Arc<OrderEvent>),
+    /// Time to send a quote for every subscribed symbol.
+    Quotes,
     Ended(Ended),
 }
 
@@ -108,6 +179,9 @@ pub(crate) struct Connection {
     closing: watch::Receiver<(u64, CloseAll)>,
     shutdown: watch::Receiver<bool>,
     ping: Option<Interval>,
+    quotes: QuoteSet,
+    /// Runs while `quotes` has symbols, `quote_hz` times a second.
+    quote_timer: Option<Interval>,
 }
 
 impl Connection {
@@ -124,7 +198,17 @@ impl Connection {
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             interval
         });
+        let quotes = QuoteSet {
+            app: app.clone(),
+            id: app
+                .streams
+                .next_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            symbols: BTreeSet::new(),
+        };
         Connection {
+            quotes,
+            quote_timer: None,
             closing: app.streams.closing.subscribe(),
             shutdown: app.shutdown.clone(),
             app,
@@ -138,18 +222,77 @@ impl Connection {
 
     /// Takes the account's one connection, or counts a refusal.
     pub(crate) fn claim(&mut self, acct: usize) -> bool {
-        let claimed = lock(&self.app.streams.open).insert(acct);
+        self.claim_kind(acct, Kind::Orders)
+    }
+
+    /// As [`Connection::claim`], against the limit of `kind`.
+    pub(crate) fn claim_kind(&mut self, acct: usize, kind: Kind) -> bool {
+        let claimed = lock(self.app.streams.registry(kind)).insert(acct);
         let mut stats = lock(&self.app.stats);
+        let streams = &mut stats.stats.streams;
+        match (kind, claimed) {
+            (Kind::Orders, true) => streams.opened += 1,
+            (Kind::Orders, false) => streams.refused += 1,
+            (Kind::Data, true) => streams.data_opened += 1,
+            (Kind::Data, false) => streams.data_refused += 1,
+        }
         if claimed {
-            stats.stats.streams.opened += 1;
             self.slot = Some(Slot {
                 app: self.app.clone(),
                 acct,
+                kind,
             });
-        } else {
-            stats.stats.streams.refused += 1;
         }
         claimed
+    }
+
+    /// Whether this connection holds its account's slot (has authenticated, for a
+    /// dialect that authenticates in a message).
+    pub(crate) fn is_claimed(&self) -> bool {
+        self.slot.is_some()
+    }
+
+    /// The quote symbols subscribed on this connection, sorted.
+    pub(crate) fn quote_symbols(&self) -> Vec<String> {
+        self.quotes.symbols.iter().cloned().collect()
+    }
+
+    /// Adds `symbols` (the caller has dropped unknown ones), all or nothing: beyond
+    /// `--stream-symbol-limit` nothing is added.
+    pub(crate) fn add_quotes(&mut self, symbols: &[String]) -> Result<(), SymbolLimit> {
+        let limit = self.app.config.stream_symbol_limit;
+        let new = symbols
+            .iter()
+            .filter(|s| !self.quotes.symbols.contains(*s))
+            .collect::<BTreeSet<_>>();
+        if self.quotes.symbols.len() + new.len() > limit {
+            return Err(SymbolLimit { limit });
+        }
+        self.quotes.symbols.extend(new.into_iter().cloned());
+        self.quotes_changed();
+        Ok(())
+    }
+
+    pub(crate) fn remove_quotes(&mut self, symbols: &[String]) {
+        for s in symbols {
+            self.quotes.symbols.remove(s);
+        }
+        self.quotes_changed();
+    }
+
+    fn quotes_changed(&mut self) {
+        self.quotes.publish();
+        let hz = self.app.config.quote_hz;
+        if self.quotes.symbols.is_empty() || hz == 0 {
+            self.quote_timer = None;
+        } else if self.quote_timer.is_none() {
+            let period = Duration::from_secs_f64(1.0 / f64::from(hz));
+            // The first quotes go out at once: a new subscriber sees prices without
+            // waiting a period.
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            self.quote_timer = Some(interval);
+        }
     }
 
     /// Waits for the next client message or live event, answering pings meanwhile.
@@ -177,6 +320,7 @@ impl Connection {
                     // The engine was rebuilt by a reset.
                     Err(RecvError::Closed) => return Next::Ended(Ended::Reset),
                 },
+                _ = tick(&mut self.quote_timer) => return Next::Quotes,
                 _ = tick(&mut self.ping) => {
                     if let Err(ended) = self.write(Message::Ping(Bytes::new())).await {
                         return Next::Ended(ended);
@@ -194,6 +338,19 @@ impl Connection {
         };
         self.write(message).await?;
         lock(&self.app.stats).stats.streams.sent += 1;
+        Ok(())
+    }
+
+    /// A quote: counted apart, and not subject to the stream faults (they are about the
+    /// order events a client must not miss; a lost quote is replaced by the next one).
+    pub(crate) async fn send_quote(&mut self, json: String) -> Result<(), Ended> {
+        self.send_quotes(json, 1).await
+    }
+
+    /// A frame carrying `count` quotes (Alpaca batches them in one array).
+    pub(crate) async fn send_quotes(&mut self, json: String, count: u64) -> Result<(), Ended> {
+        self.send(json).await?;
+        lock(&self.app.stats).stats.streams.quotes_sent += count;
         Ok(())
     }
 

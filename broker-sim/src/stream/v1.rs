@@ -16,7 +16,7 @@ use super::{Connection, Ended, Framing, Next};
 use crate::events::{OrderEvent, Replay};
 use crate::pipeline::Caller;
 use crate::state::{lock, AppState};
-use crate::wire::{StreamError, StreamOrderEvent, Subscribed};
+use crate::wire::{QuoteJson, StreamError, StreamOrderEvent, Subscribed};
 
 pub(crate) const ROUTE: &str = "GET /v1/stream";
 
@@ -29,20 +29,21 @@ pub(crate) async fn upgrade(
 }
 
 /// `subscribe` and `unsubscribe` name what they change; what is not named stays as it
-/// was. Quote symbols are accepted and not served yet.
+/// was. Quote symbols add to (or leave) the connection's set; unknown symbols are left
+/// out of the acknowledgement, which always lists the whole set.
 #[derive(Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 enum ClientMessage {
     Subscribe {
         orders: Option<bool>,
-        #[serde(default, rename = "quotes")]
-        _quotes: Vec<String>,
+        #[serde(default)]
+        quotes: Vec<String>,
         since: Option<u64>,
     },
     Unsubscribe {
         orders: Option<bool>,
-        #[serde(default, rename = "quotes")]
-        _quotes: Vec<String>,
+        #[serde(default)]
+        quotes: Vec<String>,
     },
 }
 
@@ -81,6 +82,7 @@ async fn session(app: Arc<AppState>, acct: usize, socket: WebSocket) {
                 conn.deliver(json(&StreamOrderEvent::new(&event))).await
             }
             Next::Event(_) => Ok(()),
+            Next::Quotes => send_quotes(&app, &mut conn).await,
             Next::Ended(ended) => Err(ended),
         };
         if let Err(ended) = step {
@@ -105,11 +107,30 @@ async fn answer(
         }
     };
     let (on, since) = match message {
-        ClientMessage::Subscribe { orders, since, .. } => (orders.filter(|o| *o), since),
-        ClientMessage::Unsubscribe { orders: o, .. } => {
+        ClientMessage::Subscribe {
+            orders,
+            quotes,
+            since,
+        } => {
+            let symbols = crate::quotes::known(app, &upper(quotes));
+            if let Err(limit) = conn.add_quotes(&symbols) {
+                let error = StreamError::new(
+                    "symbol_limit_exceeded",
+                    format!(
+                        "at most {} quote symbols per connection; none of this \
+                         subscription's symbols were added",
+                        limit.limit
+                    ),
+                );
+                return conn.send(json(&error)).await;
+            }
+            (orders.filter(|o| *o), since)
+        }
+        ClientMessage::Unsubscribe { orders: o, quotes } => {
             if o == Some(true) {
                 orders.live = None;
             }
+            conn.remove_quotes(&upper(quotes));
             (None, None)
         }
     };
@@ -129,7 +150,7 @@ async fn answer(
     let subscribed = Subscribed {
         kind: "subscribed",
         orders: orders.live.is_some(),
-        quotes: Vec::new(),
+        quotes: conn.quote_symbols(),
         seq: latest,
     };
     conn.send(json(&subscribed)).await?;
@@ -155,6 +176,23 @@ async fn answer(
             conn.send(json(&error)).await
         }
     }
+}
+
+/// One quote per subscribed symbol, read at one market tick.
+async fn send_quotes(app: &AppState, conn: &mut Connection) -> Result<(), Ended> {
+    let (quotes, at) = crate::quotes::snapshot(app, &conn.quote_symbols());
+    for (symbol, quote) in &quotes {
+        conn.send_quote(json(&QuoteJson::message(symbol, quote, at)))
+            .await?;
+    }
+    Ok(())
+}
+
+fn upper(symbols: Vec<String>) -> Vec<String> {
+    symbols
+        .into_iter()
+        .map(|s| s.trim().to_uppercase())
+        .collect()
 }
 
 fn json(value: &impl serde::Serialize) -> String {

@@ -13,6 +13,7 @@ mod idempotency;
 mod market;
 mod memory;
 mod openapi;
+mod quotes;
 mod ratelimit;
 mod stream;
 mod trading;
