@@ -356,10 +356,10 @@ pub async fn subscribe(args: &Args) -> Vec<Row> {
     stack.stop().await;
 
     let where_ = if separate {
-        "gateway as its own process (target/release/brokergraph), its VmRSS".to_string()
+        "gateway as its own process (the `brokergraph` binary next to `bench`), its VmRSS".to_string()
     } else {
-        "in-process gateway (no target/release/brokergraph next to the bench): \
-         the process's RSS, clients included"
+        "in-process gateway (no `brokergraph` binary next to `bench`): \
+         the process's RSS, clients and broker-sim included"
             .to_string()
     };
     let mut rows = vec![
