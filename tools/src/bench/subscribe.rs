@@ -70,6 +70,16 @@ fn rss_kib(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// User + system CPU time of process `pid` so far, seconds (at 100 ticks a second).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces), 1-based 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Sockets for `n` clients (plus the gateway's side when it is in this process).
 fn raise_file_limit(n: usize) {
     use rustix::process::{getrlimit, setrlimit, Resource};
@@ -318,6 +328,7 @@ pub async fn subscribe(args: &Args) -> Vec<Row> {
     // Orders at the broker, `ORDERS_PER_SEC` a second.
     let drive = Duration::from_secs(2 * args.secs);
     let events_before = metric(gateway, "brokergraph_order_events_total").await;
+    let cpu_before = cpu_secs(pid);
     let delivered_before = counts.delivered.load(Ordering::Relaxed);
     let mut tick = tokio::time::interval(Duration::from_millis(1000 / ORDERS_PER_SEC));
     let orders = ORDERS_PER_SEC * drive.as_secs();
@@ -325,22 +336,24 @@ pub async fn subscribe(args: &Args) -> Vec<Row> {
         tick.tick().await;
         stack.broker_buy(&symbols[i % symbols.len()]).await;
     }
-    // Drain: until every published event reached every subscription, or nothing
-    // more arrives for 2 s.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let events = metric(gateway, "brokergraph_order_events_total").await - events_before;
-    let expected = (events * subscriptions as f64) as u64;
+    // Drain: until every published event (counted again each time: the last
+    // fill may be published after the last order returned) reached every
+    // subscription, or nothing more arrives for 2 s.
     let (mut last, mut quiet) = (0, Instant::now());
-    loop {
+    let (events, expected) = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let events = metric(gateway, "brokergraph_order_events_total").await - events_before;
+        let expected = (events * subscriptions as f64) as u64;
         let got = counts.delivered.load(Ordering::Relaxed) - delivered_before;
-        if got >= expected || quiet.elapsed() > Duration::from_secs(2) {
-            break;
-        }
         if got != last {
             (last, quiet) = (got, Instant::now());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let settled = quiet.elapsed() > Duration::from_millis(500);
+        if (got >= expected && settled) || quiet.elapsed() > Duration::from_secs(2) {
+            break (events, expected);
+        }
+    };
+    let gateway_cpu = cpu_secs(pid) - cpu_before;
     let _ = stop_tx.send(true);
     let mut latencies = Vec::new();
     for h in handles {
@@ -356,7 +369,8 @@ pub async fn subscribe(args: &Args) -> Vec<Row> {
     stack.stop().await;
 
     let where_ = if separate {
-        "gateway as its own process (the `brokergraph` binary next to `bench`), its VmRSS".to_string()
+        "gateway as its own process (the `brokergraph` binary next to `bench`), its VmRSS"
+            .to_string()
     } else {
         "in-process gateway (no `brokergraph` binary next to `bench`): \
          the process's RSS, clients and broker-sim included"
@@ -388,8 +402,11 @@ pub async fn subscribe(args: &Args) -> Vec<Row> {
             format!(
                 "receive time − the broker's `at`, every delivery to every subscription: {orders} market orders at \
                  {ORDERS_PER_SEC}/s → {events:.0} events published; {delivered} deliveries of {expected} expected; \
-                 max {:.1} ms; {bad} errors/closes; clients and broker-sim share the 2 cores with the gateway",
-                percentile_ms(&latencies, 1.0)
+                 max {:.1} ms; {bad} errors/closes; gateway CPU {gateway_cpu:.1} s over the {} s of orders and drain{}; \
+                 clients and broker-sim share the 2 cores with the gateway",
+                percentile_ms(&latencies, 1.0),
+                drive.as_secs(),
+                if separate { "" } else { " (the whole process's: the gateway is in it)" }
             ),
         ),
     ];
