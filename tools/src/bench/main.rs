@@ -12,6 +12,7 @@ mod memory;
 mod replica;
 mod scenarios;
 mod setup;
+mod subscribe;
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,9 @@ enum Scenario {
     Memory,
     /// Hot path with `redis.url` set ÷ without (starts its own redis-server).
     Replica,
+    /// WebSocket subscriptions: gateway RSS per connection, delivery latency,
+    /// broker calls with the order stream up vs down.
+    Subscribe,
     All,
 }
 
@@ -48,6 +52,9 @@ pub struct Args {
     /// Cached `order` reads for `memory` (the full-size run: 1000000).
     #[arg(long, default_value_t = 200_000)]
     reads: u64,
+    /// WebSocket connections for `subscribe` (5 `orderUpdates` subscriptions each).
+    #[arg(long, default_value_t = 2_000)]
+    ws_connections: usize,
 }
 
 impl Args {
@@ -93,6 +100,7 @@ async fn main() {
         Scenario::Submit,
         Scenario::Memory,
         Scenario::Replica,
+        Scenario::Subscribe,
     ] {
         if wants(scenario) {
             rows.extend(match scenario {
@@ -101,6 +109,7 @@ async fn main() {
                 Scenario::Storm => scenarios::storm(&args).await,
                 Scenario::Submit => scenarios::submit(&args).await,
                 Scenario::Replica => replica::replica(&args).await,
+                Scenario::Subscribe => subscribe::subscribe(&args).await,
                 _ => memory::memory(&args).await,
             });
             progress(&rows);
