@@ -13,13 +13,56 @@ use crate::audit::{AuditLog, AuditRecord};
 use crate::auth::Principal;
 use crate::domain::{NewOrder, Order};
 use crate::metrics::Metrics;
-use crate::orders::{UserError, UserErrorCode};
+use crate::orders::{
+    CancelAllResult, CancelResult, ReplaceResult, SubmitResult, UserError, UserErrorCode,
+};
 
 /// What a mutation ended with, in the terms of the audit log.
 pub(crate) struct Outcome<'a> {
     pub order: Option<&'a Order>,
     pub user_errors: &'a [UserError],
     pub replayed: bool,
+}
+
+impl<'a> From<&'a SubmitResult> for Outcome<'a> {
+    fn from(r: &'a SubmitResult) -> Self {
+        Outcome {
+            order: r.order.as_ref(),
+            user_errors: &r.user_errors,
+            replayed: r.replayed,
+        }
+    }
+}
+
+impl<'a> From<&'a ReplaceResult> for Outcome<'a> {
+    fn from(r: &'a ReplaceResult) -> Self {
+        Outcome {
+            order: r.order.as_ref(),
+            user_errors: &r.user_errors,
+            replayed: r.replayed,
+        }
+    }
+}
+
+impl<'a> From<&'a CancelResult> for Outcome<'a> {
+    fn from(r: &'a CancelResult) -> Self {
+        Outcome {
+            order: r.order.as_ref(),
+            user_errors: &r.user_errors,
+            replayed: false,
+        }
+    }
+}
+
+/// One call may cancel many orders: the record names none of them.
+impl<'a> From<&'a CancelAllResult> for Outcome<'a> {
+    fn from(r: &'a CancelAllResult) -> Self {
+        Outcome {
+            order: None,
+            user_errors: &r.user_errors,
+            replayed: false,
+        }
+    }
 }
 
 pub(crate) fn submit_input(order: &NewOrder) -> Value {

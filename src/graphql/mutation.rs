@@ -95,11 +95,7 @@ impl MutationRoot {
             Ok(ctx.data::<Arc<OrderService>>()?.submit(order).await?)
         }
         .await;
-        let outcome = result.as_ref().map(|r| audited::Outcome {
-            order: r.order.as_ref(),
-            user_errors: &r.user_errors,
-            replayed: r.replayed,
-        });
+        let outcome = result.as_ref().map(audited::Outcome::from);
         audited::record(
             ctx,
             "submitOrder",
@@ -129,11 +125,7 @@ impl MutationRoot {
             Ok(ctx.data::<Arc<OrderService>>()?.cancel(&id).await?)
         }
         .await;
-        let outcome = result.as_ref().map(|r| audited::Outcome {
-            order: r.order.as_ref(),
-            user_errors: &r.user_errors,
-            replayed: false,
-        });
+        let outcome = result.as_ref().map(audited::Outcome::from);
         let key = input.idempotency_key.map(|k| k.to_string());
         audited::record(ctx, "cancelOrder", key, audit_input, started, outcome);
         let result = result?;
@@ -176,11 +168,7 @@ impl MutationRoot {
                 .await?)
         }
         .await;
-        let outcome = result.as_ref().map(|r| audited::Outcome {
-            order: r.order.as_ref(),
-            user_errors: &r.user_errors,
-            replayed: r.replayed,
-        });
+        let outcome = result.as_ref().map(audited::Outcome::from);
         let key = Some(key.to_string());
         audited::record(ctx, "replaceOrder", key, audit_input, started, outcome);
         Ok(result?.into())
@@ -212,11 +200,7 @@ impl MutationRoot {
                 .await?)
         }
         .await;
-        let outcome = result.as_ref().map(|r| audited::Outcome {
-            order: r.order.as_ref(),
-            user_errors: &r.user_errors,
-            replayed: r.replayed,
-        });
+        let outcome = result.as_ref().map(audited::Outcome::from);
         let key = Some(key.to_string());
         audited::record(ctx, "closePosition", key, audit_input, started, outcome);
         Ok(result?.into())
@@ -243,11 +227,7 @@ impl MutationRoot {
                 .await?)
         }
         .await;
-        let outcome = result.as_ref().map(|r| audited::Outcome {
-            order: None,
-            user_errors: &r.user_errors,
-            replayed: false,
-        });
+        let outcome = result.as_ref().map(audited::Outcome::from);
         let key = Some(key.to_string());
         audited::record(ctx, "cancelAllOrders", key, audit_input, started, outcome);
         Ok(result?.into())

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-use super::keyed::Sent;
-use super::{rejection, OrderError, OrderService, SubmitResult, UserError, UserErrorCode};
+use super::{OrderError, OrderService, SubmitResult, UserError, UserErrorCode};
 use crate::broker::BrokerError;
 use crate::domain::PositionClose;
 use crate::idempotency::Fingerprint;
@@ -66,18 +65,7 @@ impl OrderService {
         let sent = self
             .send_keyed(close.idempotency_key, || self.broker.close_position(close))
             .await?;
-        Ok(match sent {
-            Sent::Done { value, first_send } => SubmitResult {
-                replayed: value.replayed && first_send,
-                order: Some(value.order),
-                user_errors: Vec::new(),
-            },
-            Sent::Refused {
-                code,
-                message,
-                field,
-            } => SubmitResult::rejected(vec![rejection(&code, &message, field.as_deref())]),
-        })
+        Ok(sent.into())
     }
 }
 

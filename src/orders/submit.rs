@@ -8,7 +8,7 @@ use super::keyed::{KeyedAnswer, Sent};
 use super::validate::validate;
 use super::{rejection, OrderError, OrderService, SubmitResult, UserError, UserErrorCode};
 use crate::broker::BrokerError;
-use crate::domain::NewOrder;
+use crate::domain::{NewOrder, Submitted};
 use crate::idempotency::Fingerprint;
 
 impl OrderService {
@@ -41,7 +41,14 @@ impl OrderService {
         let sent = self
             .send_keyed(order.idempotency_key, || self.broker.submit_order(order))
             .await?;
-        Ok(match sent {
+        Ok(sent.into())
+    }
+}
+
+/// A submit's final answer, and a close's (a close is a keyed market order).
+impl From<Sent<Submitted>> for SubmitResult {
+    fn from(sent: Sent<Submitted>) -> Self {
+        match sent {
             Sent::Done { value, first_send } => SubmitResult {
                 replayed: value.replayed && first_send,
                 order: Some(value.order),
@@ -52,7 +59,7 @@ impl OrderService {
                 message,
                 field,
             } => SubmitResult::rejected(vec![rejection(&code, &message, field.as_deref())]),
-        })
+        }
     }
 }
 

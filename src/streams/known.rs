@@ -54,6 +54,13 @@ impl Seen {
             || order.updated_at < self.updated_at
     }
 
+    /// Takes the order's new state; the events already delivered stay known.
+    fn advance(&mut self, order: &Order) {
+        self.status = order.status;
+        self.filled = order.filled_quantity;
+        self.updated_at = order.updated_at;
+    }
+
     fn same_state(&self, order: &Order) -> bool {
         self.status == order.status
             && self.filled == order.filled_quantity
@@ -73,9 +80,7 @@ impl Known {
                 Verdict::Drop
             }
             Some(seen) => {
-                let events = std::mem::take(&mut seen.events);
-                *seen = Seen::of(&event.order);
-                seen.events = events;
+                seen.advance(&event.order);
                 seen.events.push(id);
                 Verdict::Deliver
             }
@@ -94,9 +99,7 @@ impl Known {
         match self.orders.get_mut(&order.id) {
             Some(seen) if seen.same_state(order) || seen.is_ahead_of(order) => Verdict::Drop,
             Some(seen) => {
-                let events = std::mem::take(&mut seen.events);
-                *seen = Seen::of(order);
-                seen.events = events;
+                seen.advance(order);
                 Verdict::Deliver
             }
             None => {
