@@ -180,3 +180,54 @@ impl OrderStream for GenericStream {
         Ok(StreamSession { seq, items })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::OrderEventKind;
+
+    fn read(text: &str) -> Result<Option<MessageDto>, StreamError> {
+        parse(text.as_bytes(), &Secret::new("k"))
+    }
+
+    #[test]
+    fn an_order_event_that_does_not_read_is_a_numbered_gap_not_the_end() {
+        let bad = r#"{"type":"order","seq":7,"event":"fill","order":{"id":"x"}}"#;
+        assert!(matches!(
+            read(bad),
+            Ok(Some(MessageDto::Unreadable { seq: Some(7) }))
+        ));
+    }
+
+    #[test]
+    fn junk_is_a_protocol_error_and_unknown_types_are_ignored() {
+        assert!(matches!(read("not json"), Err(StreamError::Protocol(_))));
+        assert!(matches!(
+            read(r#"{"seq":1}"#),
+            Err(StreamError::Protocol(_))
+        ));
+        assert!(matches!(
+            read(r#"{"type":"quote","symbol":"ABC"}"#),
+            Ok(Some(MessageDto::Other))
+        ));
+    }
+
+    #[test]
+    fn an_order_event_with_null_prices_reads() {
+        let event = r#"{"type":"order","seq":1,"event":"new","order":{"id":"o1",
+            "symbol":"AA","side":"buy","type":"market","quantity":"1","filled_quantity":"0",
+            "limit_price":null,"stop_price":null,"average_fill_price":null,
+            "time_in_force":"day","status":"accepted","created_at":"2026-12-01T04:53:30.202Z",
+            "updated_at":"2026-12-01T04:53:30.202Z"},"position_qty":"0",
+            "timestamp":"2026-12-01T04:53:30.202Z"}"#;
+        let Ok(Some(MessageDto::Order(dto))) = read(event) else {
+            panic!("an order event");
+        };
+        let StreamItem::Order { seq, event } = dto.into_item() else {
+            panic!("an order item");
+        };
+        assert_eq!(seq, Some(1));
+        assert_eq!(event.kind, OrderEventKind::New);
+        assert_eq!(event.fill, None);
+    }
+}
