@@ -2,9 +2,9 @@
 //! above it knows it is there.
 //!
 //! - One moka cache per resource (`CacheStore`), every key carrying the broker
-//!   account; bounded by `cache.max_entries` and `cache.max_bytes` each, so six
-//!   caches hold at most `6 × max_bytes` of values (default 6 × 32 MiB = 192 MiB,
-//!   plus roughly 200 bytes of bookkeeping per entry, at most 60 000 entries).
+//!   account; bounded by `cache.max_entries` and `cache.max_bytes` each, so seven
+//!   caches hold at most `7 × max_bytes` of values (default 7 × 32 MiB = 224 MiB,
+//!   plus roughly 200 bytes of bookkeeping per entry, at most 70 000 entries).
 //! - Concurrent misses of one key make one broker call (moka `try_get_with`).
 //! - Values are kept past their TTL, up to `cache.stale_ttl_ms`, and served when a
 //!   refresh fails with 429, 5xx or a timeout, or when the throttle has no budget
@@ -29,11 +29,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::broker::{Broker, BrokerError, RateLimitSnapshot, Route};
+use crate::broker::{Broker, BrokerError, RateLimitSnapshot, Route, MAX_QUOTE_SYMBOLS};
 use crate::config::{CacheSettings, ThrottleSettings};
 use crate::domain::{
     Account, CanceledOrders, Instrument, NewOrder, Order, OrderQuery, OrderReplacement, Page,
-    PageRequest, Position, PositionClose, Replaced, Submitted,
+    PageRequest, Position, PositionClose, Quote, Replaced, Submitted,
 };
 use crate::throttle::Throttle;
 use keys::OrdersQuery;
@@ -51,6 +51,9 @@ pub struct CacheStore {
     positions: Slot<PageRequest, Page<Position>>,
     order: Slot<String, Order>,
     orders: Slot<OrdersQuery, Page<Order>>,
+    /// Keyed by the sorted symbols of one snapshot: a page of instruments asks for
+    /// the same set each time, and concurrent pages share one broker call.
+    quotes: Slot<Vec<String>, Vec<Quote>>,
     settings: CacheSettings,
     stale_ttl: Duration,
     counters: Arc<Counters>,
@@ -71,6 +74,7 @@ impl CacheStore {
             positions: Slot::new("positions", settings, g.clone()),
             order: Slot::new("order", settings, g.clone()),
             orders: Slot::new("orders", settings, g.clone()),
+            quotes: Slot::new("quotes", settings, g.clone()),
             generation: g,
             settings: settings.clone(),
             stale_ttl: settings.stale_ttl,
@@ -318,6 +322,30 @@ impl Broker for CachedBroker {
             |c| c.canceled.iter().chain(&c.not_canceled).cloned().collect(),
         )
         .await
+    }
+
+    /// Snapshots of more than [`MAX_QUOTE_SYMBOLS`] are split into several broker
+    /// calls; each part is cached on its own.
+    #[tracing::instrument(skip_all, fields(route = Route::Quotes.as_str(), symbols = symbols.len()))]
+    async fn quotes(&self, symbols: &[String]) -> Result<Vec<Quote>, BrokerError> {
+        let mut wanted = symbols.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut quotes = Vec::with_capacity(wanted.len());
+        for part in wanted.chunks(MAX_QUOTE_SYMBOLS) {
+            let policy = Policy {
+                route: Route::Quotes,
+                mutable: false,
+                ttl: |s, _| s.settings.quote_ttl,
+                streamed: false,
+            };
+            let key = part.to_vec();
+            let read = self
+                .read(&self.store.quotes, key, policy, || self.inner.quotes(part))
+                .await?;
+            quotes.extend(read);
+        }
+        Ok(quotes)
     }
 
     fn rate_limit(&self) -> Option<RateLimitSnapshot> {
