@@ -2,9 +2,9 @@
 //! above it knows it is there.
 //!
 //! - One moka cache per resource (`CacheStore`), every key carrying the broker
-//!   account; bounded by `cache.max_entries` and `cache.max_bytes` each, so seven
-//!   caches hold at most `7 × max_bytes` of values (default 7 × 32 MiB = 224 MiB,
-//!   plus roughly 200 bytes of bookkeeping per entry, at most 70 000 entries).
+//!   account; bounded by `cache.max_entries` and `cache.max_bytes` each, so eight
+//!   caches hold at most `8 × max_bytes` of values (default 8 × 32 MiB = 256 MiB,
+//!   plus roughly 200 bytes of bookkeeping per entry, at most 80 000 entries).
 //! - Concurrent misses of one key make one broker call (moka `try_get_with`).
 //! - Values are kept past their TTL, up to `cache.stale_ttl_ms`, and served when a
 //!   refresh fails with 429, 5xx or a timeout, or when the throttle has no budget
@@ -51,8 +51,9 @@ pub struct CacheStore {
     positions: Slot<PageRequest, Page<Position>>,
     order: Slot<String, Order>,
     orders: Slot<OrdersQuery, Page<Order>>,
-    /// Keyed by the sorted symbols of one snapshot: a page of instruments asks for
-    /// the same set each time, and concurrent pages share one broker call.
+    quote: Slot<String, Quote>,
+    /// Snapshots, keyed by the sorted symbols the cache did not have fresh: what
+    /// concurrent requests for the same symbols share one broker call through.
     quotes: Slot<Vec<String>, Vec<Quote>>,
     settings: CacheSettings,
     stale_ttl: Duration,
@@ -74,6 +75,7 @@ impl CacheStore {
             positions: Slot::new("positions", settings, g.clone()),
             order: Slot::new("order", settings, g.clone()),
             orders: Slot::new("orders", settings, g.clone()),
+            quote: Slot::new("quote", settings, g.clone()),
             quotes: Slot::new("quotes", settings, g.clone()),
             generation: g,
             settings: settings.clone(),
@@ -332,7 +334,15 @@ impl Broker for CachedBroker {
         wanted.sort_unstable();
         wanted.dedup();
         let mut quotes = Vec::with_capacity(wanted.len());
-        for part in wanted.chunks(MAX_QUOTE_SYMBOLS) {
+        let mut missing = Vec::new();
+        let ttl = self.store.settings.quote_ttl;
+        for symbol in wanted {
+            match self.fresh(&self.store.quote, symbol.clone(), ttl).await {
+                Some(quote) => quotes.push(quote),
+                None => missing.push(symbol),
+            }
+        }
+        for part in missing.chunks(MAX_QUOTE_SYMBOLS) {
             let policy = Policy {
                 route: Route::Quotes,
                 mutable: false,
@@ -341,7 +351,11 @@ impl Broker for CachedBroker {
             };
             let key = part.to_vec();
             let read = self
-                .read(&self.store.quotes, key, policy, || self.inner.quotes(part))
+                .read(&self.store.quotes, key, policy, || async move {
+                    let read = self.inner.quotes(part).await?;
+                    self.remember_quotes(&read).await;
+                    Ok(read)
+                })
                 .await?;
             quotes.extend(read);
         }

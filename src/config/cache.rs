@@ -40,9 +40,9 @@ pub struct CacheSettings {
     /// (429, 5xx, timeout, budget spent).
     #[serde(rename = "stale_ttl_ms", deserialize_with = "duration::millis")]
     pub stale_ttl: Duration,
-    /// Most entries per resource cache (seven of them).
+    /// Most entries per resource cache (eight of them).
     pub max_entries: u64,
-    /// Most estimated bytes of values per resource cache (seven of them).
+    /// Most estimated bytes of values per resource cache (eight of them).
     pub max_bytes: u64,
 }
 

@@ -23,6 +23,7 @@ mod operations;
 mod orders;
 mod persisted;
 mod properties;
+mod quotes;
 mod relay_orders;
 mod response_cache;
 mod restart;

@@ -19,7 +19,9 @@ mod upstream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures::stream::{self, BoxStream};
 use futures::StreamExt;
@@ -242,5 +244,168 @@ impl Drop for Watching {
         }
         drop(state);
         self.shared.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use async_trait::async_trait;
+    use futures::FutureExt;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::broker::{QuoteSession, QuoteSymbols, StreamError};
+
+    type Pushed = mpsc::UnboundedReceiver<Result<Quote, StreamError>>;
+
+    /// A broker quote stream in memory: what is subscribed, and a sender of quotes.
+    #[derive(Clone, Default)]
+    struct Broker {
+        subscribed: Arc<Mutex<BTreeSet<String>>>,
+        quotes: Arc<Mutex<Option<Pushed>>>,
+    }
+
+    impl Broker {
+        fn with_sender() -> (Broker, mpsc::UnboundedSender<Result<Quote, StreamError>>) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let broker = Broker::default();
+            *broker.quotes.lock().unwrap() = Some(rx);
+            (broker, tx)
+        }
+
+        fn subscribed(&self) -> Vec<String> {
+            self.subscribed.lock().unwrap().iter().cloned().collect()
+        }
+    }
+
+    #[async_trait]
+    impl QuoteStream for Broker {
+        async fn open(&self) -> Result<QuoteSession, StreamError> {
+            let rx = self.quotes.lock().unwrap().take().expect("opened once");
+            let quotes =
+                futures::stream::unfold(rx, |mut rx| async move { Some((rx.recv().await?, rx)) });
+            Ok(QuoteSession {
+                symbols: Box::new(self.clone()),
+                quotes: quotes.boxed(),
+            })
+        }
+
+        fn symbol_limit(&self) -> usize {
+            3
+        }
+    }
+
+    #[async_trait]
+    impl QuoteSymbols for Broker {
+        async fn subscribe(&self, symbols: &[String]) -> Result<(), StreamError> {
+            self.subscribed
+                .lock()
+                .unwrap()
+                .extend(symbols.iter().cloned());
+            Ok(())
+        }
+
+        async fn unsubscribe(&self, symbols: &[String]) -> Result<(), StreamError> {
+            let mut subscribed = self.subscribed.lock().unwrap();
+            for s in symbols {
+                subscribed.remove(s);
+            }
+            Ok(())
+        }
+    }
+
+    fn quote(symbol: &str, bid: i64) -> Result<Quote, StreamError> {
+        let now = chrono::Utc::now();
+        Ok(Quote {
+            symbol: symbol.into(),
+            bid: Some(bid.into()),
+            bid_size: None,
+            ask: None,
+            ask_size: None,
+            last: None,
+            at: now,
+            as_of: now,
+        })
+    }
+
+    fn bid(tick: Tick) -> (String, i64) {
+        match tick {
+            Tick::Quote(q) => (q.symbol.clone(), q.bid.unwrap().try_into().unwrap()),
+            Tick::Refused(why) => panic!("refused: {why}"),
+        }
+    }
+
+    fn symbols(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Lets the hub's task run until it waits again.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_subscriber_gets_the_latest_quote_per_symbol_and_holds_up_nobody() {
+        let (broker, tx) = Broker::with_sender();
+        let hub = QuoteHub::new(Arc::new(broker), Duration::from_secs(30));
+        let mut slow = hub.subscribe(symbols(&["A", "B"])).unwrap();
+        let mut fast = hub.subscribe(symbols(&["A"])).unwrap();
+        settle().await;
+        for i in 1..=1_000 {
+            tx.send(quote("A", i)).unwrap();
+            tx.send(quote("B", i)).unwrap();
+            assert_eq!(bid(fast.next().await.unwrap()), ("A".into(), i));
+        }
+        let mut latest: Vec<(String, i64)> = vec![
+            bid(slow.next().await.unwrap()),
+            bid(slow.next().await.unwrap()),
+        ];
+        latest.sort();
+        assert_eq!(latest, [("A".into(), 1_000), ("B".into(), 1_000)]);
+        assert!(slow.next().now_or_never().is_none(), "nothing else queued");
+        assert_eq!(hub.latest("B").map(|q| q.bid), Some(Some(1_000.into())));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_upstream_holds_the_union_and_lets_a_symbol_go_after_the_linger() {
+        let (broker, _tx) = Broker::with_sender();
+        let hub = QuoteHub::new(Arc::new(broker.clone()), Duration::from_secs(30));
+        let first = hub.subscribe(symbols(&["A", "B"])).unwrap();
+        let _second = hub.subscribe(symbols(&["B", "C"])).unwrap();
+        settle().await;
+        assert_eq!(broker.subscribed(), ["A", "B", "C"]);
+
+        drop(first);
+        settle().await;
+        tokio::time::advance(Duration::from_secs(29)).await;
+        settle().await;
+        assert_eq!(broker.subscribed(), ["A", "B", "C"], "within the linger");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        settle().await;
+        assert_eq!(broker.subscribed(), ["B", "C"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn beyond_the_limit_is_refused_but_a_lingering_symbol_makes_room() {
+        let (broker, _tx) = Broker::with_sender();
+        let hub = QuoteHub::new(Arc::new(broker.clone()), Duration::from_secs(30));
+        let lingering = hub.subscribe(symbols(&["A"])).unwrap();
+        let _held = hub.subscribe(symbols(&["B", "C"])).unwrap();
+        assert_eq!(
+            hub.subscribe(symbols(&["D"])).err(),
+            Some(QuotesRefused::SymbolLimit {
+                limit: 3,
+                watched: 3,
+                needed: 1
+            })
+        );
+        drop(lingering);
+        let _d = hub.subscribe(symbols(&["D"])).unwrap();
+        settle().await;
+        assert_eq!(broker.subscribed(), ["B", "C", "D"]);
     }
 }
