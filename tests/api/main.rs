@@ -19,6 +19,7 @@ mod graphql_read;
 mod hostile;
 mod hostile_load;
 mod limits;
+mod metrics;
 mod operations;
 mod orders;
 mod persisted;
