@@ -97,6 +97,7 @@ impl Services {
                 wait: config.idempotency.wait,
                 lease: config.idempotency.lease,
                 deadline: config.idempotency.resend_deadline,
+                collar: config.orders.collar(),
             },
         ));
         let feed = OrderFeed::new(
