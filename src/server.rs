@@ -209,6 +209,10 @@ fn router(state: AppState, live: Arc<live::Live>, config: &Config) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ratelimit::body_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            graphql_http::observe,
         ));
     let router = Router::new()
         .route("/graphql", graphql)

@@ -15,8 +15,9 @@ use async_graphql::{Name, Value};
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 
+use super::observe::OperationName;
 use super::responses::ResponseCache;
-use super::{AppSchema, ErrorCode, InstrumentLoader};
+use super::{AppSchema, ErrorCode, InstrumentLoader, Observed};
 use crate::auth::Principal;
 use crate::cache::CachedBroker;
 use crate::request::RequestScope;
@@ -37,6 +38,13 @@ pub enum Answer {
     Response(Box<async_graphql::Response>),
 }
 
+/// An answer and what the request metrics count of it; the transport records it
+/// where the answer leaves, timed from when the request arrived.
+pub struct Answered {
+    pub answer: Answer,
+    pub observed: Observed,
+}
+
 impl Executor {
     pub fn new(schema: AppSchema, cached: Arc<CachedBroker>) -> Executor {
         Executor {
@@ -46,13 +54,19 @@ impl Executor {
         }
     }
 
-    pub async fn execute(&self, request: async_graphql::Request, principal: Principal) -> Answer {
+    pub async fn execute(&self, request: async_graphql::Request, principal: Principal) -> Answered {
         // Before the response cache too: it is built on the same reads.
         self.cached.sync_replicas().await;
         let candidate = match self.responses.lookup(&request, &principal) {
-            Ok(hit) => return Answer::Serialized(hit),
+            Ok(hit) => {
+                return Answered {
+                    answer: Answer::Serialized(hit.body),
+                    observed: Observed::ok(hit.operation),
+                }
+            }
             Err(candidate) => candidate,
         };
+        let operation = OperationName::new(request.operation_name.clone());
         let scope = RequestScope::default();
         let loader_scope = scope.clone();
         // The DataLoader's batching and memo must not outlive the request. Its
@@ -63,16 +77,22 @@ impl Executor {
                 InstrumentLoader::new(self.cached.clone()),
                 move |batch| tokio::spawn(loader_scope.run(batch)),
             ))
-            .data(principal);
+            .data(principal)
+            .data(operation.clone());
         let mut response = scope.run(self.schema.execute(request)).await;
         if let Some(stale) = stale_extension(&scope) {
             response.extensions.insert("stale".to_string(), stale);
         }
-        if let Some(body) = self.responses.finish(candidate, &scope, &response) {
-            return Answer::Serialized(body);
-        }
         code_client_errors(&mut response);
-        Answer::Response(Box::new(response))
+        let observed = Observed::of(operation.get(), &response);
+        let stored =
+            self.responses
+                .finish(candidate, &scope, &response, observed.operation.as_deref());
+        let answer = match stored {
+            Some(body) => Answer::Serialized(body),
+            None => Answer::Response(Box::new(response)),
+        };
+        Answered { answer, observed }
     }
 
     /// Runs a subscription: one response per event, until the source ends (or the

@@ -42,7 +42,7 @@ where
     let builder = builder
         .limit_depth(l.max_depth)
         .limit_complexity(l.max_complexity)
-        .extension(Observe(hardening.metrics.clone()))
+        .extension(Observe)
         .extension(QueryLimits::new(l))
         .data(hardening.metrics.clone())
         .data(hardening.audit.clone());

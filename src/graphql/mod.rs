@@ -34,10 +34,11 @@ use crate::broker::Broker;
 pub(crate) use code::ErrorCode;
 use connection::Pager;
 use cursor::CursorCodec;
-pub use execute::{Answer, Executor};
+pub use execute::{Answer, Answered, Executor};
 pub use harden::Hardening;
 pub use loader::InstrumentLoader;
 use mutation::MutationRoot;
+pub use observe::Observed;
 use query::QueryRoot;
 use subscription::{FeedCursors, SubscriptionRoot};
 

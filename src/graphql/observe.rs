@@ -1,50 +1,48 @@
-//! Counts every request that reaches the schema by operation name and outcome, and
-//! times it, for `/metrics`. An extension, so parse and validation failures (which
-//! never reach a resolver) are counted too.
+//! What `brokergraph_graphql_requests_total` counts of one answer: the operation's
+//! name and the outcome. The executor learns them ([`Observed`]), the transport
+//! records them where the answer leaves (`server::graphql_http::observe` for HTTP),
+//! so cache hits and refusals count like executed requests, each once.
+//!
+//! The name comes from an extension, so that a request without `operationName`
+//! is named by its document's one operation without parsing the document twice.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextRequest,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
 };
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
-use async_graphql::{Request, Response, ServerResult, Variables};
+use async_graphql::{ServerResult, Variables};
 
 use super::ErrorCode;
-use crate::metrics::Metrics;
 
-pub(crate) struct Observe(pub(crate) Arc<Metrics>);
-
-impl ExtensionFactory for Observe {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ObserveExtension {
-            metrics: self.0.clone(),
-            operation: Mutex::new(None),
-        })
-    }
+/// The operation and outcome of one answer, for the request metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    /// As the request named it, or as its document did.
+    pub operation: Option<String>,
+    /// `ok`, or the first error's code.
+    pub outcome: String,
 }
 
-struct ObserveExtension {
-    metrics: Arc<Metrics>,
-    /// The executed operation's name, learned in `execute` (or from the request).
-    operation: Mutex<Option<String>>,
-}
-
-impl ObserveExtension {
-    fn set_operation(&self, name: Option<&str>) {
-        if let Some(name) = name {
-            *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.to_string());
+impl Observed {
+    pub(crate) fn ok(operation: Option<String>) -> Self {
+        Observed {
+            operation,
+            outcome: "ok".to_string(),
         }
     }
-}
 
-#[async_trait::async_trait]
-impl Extension for ObserveExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let started = Instant::now();
-        let response = next.run(ctx).await;
+    /// A refusal before the request was read.
+    pub(crate) fn refused(code: ErrorCode) -> Self {
+        Observed {
+            operation: None,
+            outcome: code.as_str().to_string(),
+        }
+    }
+
+    /// From a response whose errors all carry a code (`execute::code_client_errors`).
+    pub(crate) fn of(operation: Option<String>, response: &async_graphql::Response) -> Self {
         let outcome = match response.errors.first() {
             None => "ok".to_string(),
             Some(e) => e
@@ -54,26 +52,51 @@ impl Extension for ObserveExtension {
                 .map(|v| v.to_string().trim_matches('"').to_string())
                 .unwrap_or_else(|| ErrorCode::BadUserInput.to_string()),
         };
-        let operation = self
-            .operation
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        self.metrics
-            .request(operation.as_deref(), &outcome, started.elapsed());
-        response
+        Observed { operation, outcome }
+    }
+}
+
+/// Where the extension leaves the operation's name, in the request's data.
+#[derive(Clone, Default)]
+pub(crate) struct OperationName(Arc<Mutex<Option<String>>>);
+
+impl OperationName {
+    /// Starts with the request's `operationName`, if it has one.
+    pub(crate) fn new(name: Option<String>) -> Self {
+        OperationName(Arc::new(Mutex::new(name)))
     }
 
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        self.set_operation(request.operation_name.as_deref());
-        next.run(ctx, request).await
+    pub(crate) fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    fn set(&self, name: Option<&str>) {
+        if let Some(name) = name {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.to_string());
+        }
+    }
+
+    fn is_known(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+}
+
+pub(crate) struct Observe;
+
+impl ExtensionFactory for Observe {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ObserveExtension)
+    }
+}
+
+struct ObserveExtension;
+
+fn slot<'a>(ctx: &ExtensionContext<'a>) -> Option<&'a OperationName> {
+    ctx.data_opt::<OperationName>()
+}
+
+#[async_trait::async_trait]
+impl Extension for ObserveExtension {
     /// A document refused by validation never executes: name it from the document.
     async fn parse_query(
         &self,
@@ -83,14 +106,9 @@ impl Extension for ObserveExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        let known = self
-            .operation
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some();
-        if let (false, DocumentOperations::Multiple(ops)) = (known, &doc.operations) {
-            if ops.len() == 1 {
-                self.set_operation(ops.keys().next().map(|n| n.as_str()));
+        if let (Some(slot), DocumentOperations::Multiple(ops)) = (slot(ctx), &doc.operations) {
+            if !slot.is_known() && ops.len() == 1 {
+                slot.set(ops.keys().next().map(|n| n.as_str()));
             }
         }
         Ok(doc)
@@ -101,8 +119,10 @@ impl Extension for ObserveExtension {
         ctx: &ExtensionContext<'_>,
         operation_name: Option<&str>,
         next: NextExecute<'_>,
-    ) -> Response {
-        self.set_operation(operation_name);
+    ) -> async_graphql::Response {
+        if let Some(slot) = slot(ctx) {
+            slot.set(operation_name);
+        }
         next.run(ctx, operation_name).await
     }
 }

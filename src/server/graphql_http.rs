@@ -3,15 +3,18 @@
 use async_graphql::parser::types::OperationType;
 use async_graphql::ParseRequestError;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use std::time::Instant;
+
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
 use super::AppState;
-use crate::graphql::{self, Answer, ErrorCode};
+use crate::graphql::{self, Answer, ErrorCode, Observed};
 
 /// A request we could not even parse as GraphQL-over-HTTP: the client's mistake,
 /// so a 400 in the GraphQL error shape with a stable code, never a 500.
@@ -60,7 +63,30 @@ pub(crate) fn error_response_with(
     let mut extensions = serde_json::Map::from_iter([("code".into(), code.as_str().into())]);
     extensions.extend(more);
     let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
-    (status, Json(body)).into_response()
+    let mut response = (status, Json(body)).into_response();
+    response.extensions_mut().insert(Observed::refused(code));
+    response
+}
+
+/// Middleware on `/graphql`, outside every refusal: counts and times each answer
+/// that says what it was ([`Observed`]: executed, from the response cache, or
+/// refused). WebSocket and SSE operations are counted where they are answered
+/// (`live.rs`), so an upgrade or an event stream carries none.
+pub(crate) async fn observe(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let response = next.run(request).await;
+    if let Some(observed) = response.extensions().get::<Observed>() {
+        state.services.metrics.request(
+            observed.operation.as_deref(),
+            &observed.outcome,
+            started.elapsed(),
+        );
+    }
+    response
 }
 
 /// The answer to a request without a usable gateway key.
@@ -85,9 +111,15 @@ async fn execute(
     request: async_graphql::Request,
 ) -> Response {
     let Ok(principal) = state.services.auth.authenticate(bearer(headers)) else {
-        return unauthenticated();
+        let mut response = unauthenticated();
+        response.extensions_mut().insert(Observed {
+            operation: request.operation_name,
+            outcome: ErrorCode::Unauthenticated.as_str().to_string(),
+        });
+        return response;
     };
-    match state.services.executor.execute(request, principal).await {
+    let answered = state.services.executor.execute(request, principal).await;
+    let mut response = match answered.answer {
         Answer::Serialized(body) => {
             let mut response = Response::new(Body::from(body));
             response.headers_mut().insert(
@@ -97,7 +129,9 @@ async fn execute(
             response
         }
         Answer::Response(response) => GraphQLResponse::from(*response).into_response(),
-    }
+    };
+    response.extensions_mut().insert(answered.observed);
+    response
 }
 
 pub(crate) async fn post_graphql(

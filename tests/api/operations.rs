@@ -90,6 +90,13 @@ async fn a_key_over_its_rate_gets_429_with_retry_after_and_others_are_untouched(
         metrics.contains("brokergraph_rate_limited_total{key_id=\"bot\"} 1"),
         "{metrics}"
     );
+    // Refused before the request was read: counted among the answers all the same.
+    assert!(
+        metrics.contains(
+            "brokergraph_graphql_requests_total{operation=\"anonymous\",outcome=\"RATE_LIMITED\"} 1"
+        ),
+        "{metrics}"
+    );
 }
 
 async fn preflight(app: &common::TestApp, origin: &str) -> reqwest::Response {
