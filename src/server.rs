@@ -25,6 +25,8 @@ use axum::http::{HeaderName, Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -210,10 +212,11 @@ fn router(state: AppState, live: Arc<live::Live>, config: &Config) -> Router {
             state.clone(),
             ratelimit::body_limit,
         ))
-        .layer(axum::middleware::from_fn_with_state(
+        .layer::<_, std::convert::Infallible>(axum::middleware::from_fn_with_state(
             state.clone(),
             graphql_http::observe,
-        ));
+        ))
+        .layer(compression());
     let router = Router::new()
         .route("/graphql", graphql)
         .route("/metrics", get(metrics::metrics))
@@ -234,6 +237,15 @@ fn router(state: AppState, live: Arc<live::Live>, config: &Config) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+/// Answers of `/graphql` compressed in what the client accepts (zstd, br, gzip),
+/// above a size where it pays; never an event stream, whose events must leave
+/// as they happen (WebSocket upgrades have no body to compress).
+fn compression() -> CompressionLayer<impl Predicate> {
+    /// Below this, headers and CPU cost more than the bytes saved.
+    const MIN_BYTES: u16 = 1024;
+    CompressionLayer::new().compress_when(SizeAbove::new(MIN_BYTES).and(NotForContentType::SSE))
 }
 
 async fn shutdown_signal() {

@@ -15,7 +15,7 @@ use async_graphql::{Name, Value};
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 
-use super::observe::OperationName;
+use super::observe::{Facts, Learned};
 use super::responses::ResponseCache;
 use super::{AppSchema, ErrorCode, InstrumentLoader, Observed};
 use crate::auth::Principal;
@@ -43,6 +43,10 @@ pub enum Answer {
 pub struct Answered {
     pub answer: Answer,
     pub observed: Observed,
+    /// The request failed before anything executed (it did not parse or validate,
+    /// or named an unknown persisted query): the answer has no `data` entry, and is
+    /// HTTP 400 to a client that accepts `application/graphql-response+json`.
+    pub request_error: bool,
 }
 
 impl Executor {
@@ -62,11 +66,12 @@ impl Executor {
                 return Answered {
                     answer: Answer::Serialized(hit.body),
                     observed: Observed::ok(hit.operation),
+                    request_error: false,
                 }
             }
             Err(candidate) => candidate,
         };
-        let operation = OperationName::new(request.operation_name.clone());
+        let learned = Learned::new(request.operation_name.clone());
         let scope = RequestScope::default();
         let loader_scope = scope.clone();
         // The DataLoader's batching and memo must not outlive the request. Its
@@ -78,13 +83,15 @@ impl Executor {
                 move |batch| tokio::spawn(loader_scope.run(batch)),
             ))
             .data(principal)
-            .data(operation.clone());
+            .data(learned.clone());
         let mut response = scope.run(self.schema.execute(request)).await;
         if let Some(stale) = stale_extension(&scope) {
             response.extensions.insert("stale".to_string(), stale);
         }
-        code_client_errors(&mut response);
-        let observed = Observed::of(operation.get(), &response);
+        let facts = learned.facts();
+        code_client_errors(&mut response, &facts);
+        let observed = Observed::of(facts.operation.clone(), &response);
+        let request_error = !facts.executed && !response.errors.is_empty();
         let stored =
             self.responses
                 .finish(candidate, &scope, &response, observed.operation.as_deref());
@@ -92,7 +99,11 @@ impl Executor {
             Some(body) => Answer::Serialized(body),
             None => Answer::Response(Box::new(response)),
         };
-        Answered { answer, observed }
+        Answered {
+            answer,
+            observed,
+            request_error,
+        }
     }
 
     /// Runs a subscription: one response per event, until the source ends (or the
@@ -111,6 +122,7 @@ impl Executor {
     ) -> BoxStream<'static, async_graphql::Response> {
         let cached = self.cached.clone();
         let schema = self.schema.clone();
+        let learned = Learned::new(request.operation_name.clone());
         let request = request
             .data(DataLoader::new(
                 InstrumentLoader::new(cached.clone()),
@@ -119,21 +131,26 @@ impl Executor {
                     tokio::spawn(scope.run(batch))
                 },
             ))
-            .data(principal);
+            .data(principal)
+            .data(learned.clone());
         let start = async move {
             cached.sync_replicas().await;
             schema.execute_stream(request)
         };
         stream::once(start)
-            .flat_map(|responses| {
-                stream::unfold(responses, |mut responses| async move {
-                    let scope = RequestScope::default();
-                    let mut response = scope.run(responses.next()).await?;
-                    if let Some(stale) = stale_extension(&scope) {
-                        response.extensions.insert("stale".to_string(), stale);
+            .flat_map(move |responses| {
+                let learned = learned.clone();
+                stream::unfold(responses, move |mut responses| {
+                    let learned = learned.clone();
+                    async move {
+                        let scope = RequestScope::default();
+                        let mut response = scope.run(responses.next()).await?;
+                        if let Some(stale) = stale_extension(&scope) {
+                            response.extensions.insert("stale".to_string(), stale);
+                        }
+                        code_client_errors(&mut response, &learned.facts());
+                        Some((response, responses))
                     }
-                    code_client_errors(&mut response);
-                    Some((response, responses))
                 })
             })
             .boxed()
@@ -141,13 +158,28 @@ impl Executor {
 }
 
 /// Every resolver error carries a code (graphql::error); one without came from
-/// parsing or validating the request against the schema: the client's mistake.
-fn code_client_errors(response: &mut async_graphql::Response) {
+/// async-graphql itself, before anything ran: the client's mistake, named with
+/// Apollo's codes (which Apollo's tools look for) by how far the request got.
+fn code_client_errors(response: &mut async_graphql::Response, facts: &Facts) {
     for error in &mut response.errors {
+        let code = client_error_code(&error.message, facts);
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", ErrorCode::BadUserInput.as_str());
+            extensions.set("code", code.as_str());
         }
+    }
+}
+
+fn client_error_code(message: &str, facts: &Facts) -> ErrorCode {
+    // async-graphql's APQ extension answers a miss with Apollo's message.
+    if message == "PersistedQueryNotFound" {
+        ErrorCode::PersistedQueryNotFound
+    } else if !facts.parsed {
+        ErrorCode::GraphqlParseFailed
+    } else if !facts.executed {
+        ErrorCode::GraphqlValidationFailed
+    } else {
+        ErrorCode::BadUserInput
     }
 }
 

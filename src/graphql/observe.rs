@@ -56,28 +56,34 @@ impl Observed {
     }
 }
 
-/// Where the extension leaves the operation's name, in the request's data.
+/// What the extension learns of one request, in the request's data: the
+/// operation's name, and how far the request got (a request that never executed
+/// failed as a request: no `data`, HTTP 400 for `application/graphql-response+json`).
 #[derive(Clone, Default)]
-pub(crate) struct OperationName(Arc<Mutex<Option<String>>>);
+pub(crate) struct Learned(Arc<Mutex<Facts>>);
 
-impl OperationName {
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Facts {
+    pub(crate) operation: Option<String>,
+    pub(crate) parsed: bool,
+    pub(crate) executed: bool,
+}
+
+impl Learned {
     /// Starts with the request's `operationName`, if it has one.
     pub(crate) fn new(name: Option<String>) -> Self {
-        OperationName(Arc::new(Mutex::new(name)))
+        Learned(Arc::new(Mutex::new(Facts {
+            operation: name,
+            ..Facts::default()
+        })))
     }
 
-    pub(crate) fn get(&self) -> Option<String> {
+    pub(crate) fn facts(&self) -> Facts {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn set(&self, name: Option<&str>) {
-        if let Some(name) = name {
-            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.to_string());
-        }
-    }
-
-    fn is_known(&self) -> bool {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    fn update(&self, f: impl FnOnce(&mut Facts)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
     }
 }
 
@@ -91,8 +97,8 @@ impl ExtensionFactory for Observe {
 
 struct ObserveExtension;
 
-fn slot<'a>(ctx: &ExtensionContext<'a>) -> Option<&'a OperationName> {
-    ctx.data_opt::<OperationName>()
+fn slot<'a>(ctx: &ExtensionContext<'a>) -> Option<&'a Learned> {
+    ctx.data_opt::<Learned>()
 }
 
 #[async_trait::async_trait]
@@ -106,10 +112,17 @@ impl Extension for ObserveExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        if let (Some(slot), DocumentOperations::Multiple(ops)) = (slot(ctx), &doc.operations) {
-            if !slot.is_known() && ops.len() == 1 {
-                slot.set(ops.keys().next().map(|n| n.as_str()));
-            }
+        if let Some(slot) = slot(ctx) {
+            slot.update(|facts| {
+                facts.parsed = true;
+                if let (None, DocumentOperations::Multiple(ops)) =
+                    (&facts.operation, &doc.operations)
+                {
+                    if ops.len() == 1 {
+                        facts.operation = ops.keys().next().map(|n| n.to_string());
+                    }
+                }
+            });
         }
         Ok(doc)
     }
@@ -121,7 +134,12 @@ impl Extension for ObserveExtension {
         next: NextExecute<'_>,
     ) -> async_graphql::Response {
         if let Some(slot) = slot(ctx) {
-            slot.set(operation_name);
+            slot.update(|facts| {
+                facts.executed = true;
+                if let Some(name) = operation_name {
+                    facts.operation = Some(name.to_string());
+                }
+            });
         }
         next.run(ctx, operation_name).await
     }

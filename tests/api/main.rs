@@ -15,6 +15,7 @@ mod auth;
 mod cache;
 mod connections;
 mod graphiql;
+mod graphql_over_http;
 mod graphql_read;
 mod hostile;
 mod hostile_load;

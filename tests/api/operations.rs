@@ -16,7 +16,7 @@ async fn metrics_expose_the_documented_names() {
     let text = app.metrics().await;
     for name in [
         "brokergraph_graphql_requests_total{operation=\"Dashboard\",outcome=\"ok\"} 1",
-        "brokergraph_graphql_requests_total{operation=\"Broken\",outcome=\"BAD_USER_INPUT\"} 1",
+        "brokergraph_graphql_requests_total{operation=\"Broken\",outcome=\"GRAPHQL_VALIDATION_FAILED\"} 1",
         "brokergraph_graphql_request_duration_seconds_bucket{le=\"+Inf\"} 2",
         "brokergraph_graphql_request_duration_seconds_count 2",
         "brokergraph_broker_calls_total{route=",
