@@ -74,13 +74,17 @@ impl Executor {
         let learned = Learned::new(request.operation_name.clone());
         let scope = RequestScope::default();
         let loader_scope = scope.clone();
+        let trace = crate::trace::TraceContext::current();
         // The DataLoader's batching and memo must not outlive the request. Its
         // batches run in tasks of their own, which re-enter the request's scope so
         // a stale instrument is still reported.
         let request = request
             .data(DataLoader::new(
                 InstrumentLoader::new(self.cached.clone()),
-                move |batch| tokio::spawn(loader_scope.run(batch)),
+                move |batch| match trace {
+                    Some(trace) => tokio::spawn(trace.scope(loader_scope.run(batch))),
+                    None => tokio::spawn(loader_scope.run(batch)),
+                },
             ))
             .data(principal)
             .data(learned.clone());

@@ -19,6 +19,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::graphql::{self, Answer, Answered, ErrorCode, Observed};
+use crate::trace::TraceContext;
 
 /// A request we could not even parse as GraphQL-over-HTTP: the client's mistake,
 /// so a 400 in the GraphQL error shape with a stable code, never a 500.
@@ -66,6 +67,9 @@ pub(crate) fn error_response_with(
 ) -> Response {
     let mut extensions = serde_json::Map::from_iter([("code".into(), code.as_str().into())]);
     extensions.extend(more);
+    if let Some(trace) = TraceContext::current() {
+        extensions.insert("traceId".into(), trace.trace_id().into());
+    }
     let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
     let mut response = (status, Json(body)).into_response();
     response.extensions_mut().insert(Observed::refused(code));
@@ -155,6 +159,25 @@ impl Media {
     }
 }
 
+/// `extensions.traceId` on every error, so a client can hand it to whoever reads
+/// the logs or the traces.
+fn name_trace(answer: &mut serde_json::Value) {
+    let Some(trace) = TraceContext::current() else {
+        return;
+    };
+    let errors = answer.get_mut("errors").and_then(|e| e.as_array_mut());
+    for error in errors.into_iter().flatten() {
+        if let Some(error) = error.as_object_mut() {
+            let extensions = error
+                .entry("extensions")
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if let Some(extensions) = extensions.as_object_mut() {
+                extensions.insert("traceId".into(), trace.trace_id().into());
+            }
+        }
+    }
+}
+
 /// An answer as `media`; see the module doc for the status.
 fn render(answered: Answered, media: Media) -> Response {
     let status = match (answered.request_error, media) {
@@ -171,6 +194,7 @@ fn render(answered: Answered, media: Media) -> Response {
                     object.remove("data");
                 }
             }
+            name_trace(&mut value);
             let mut response = Response::new(Body::from(value.to_string()));
             if answer.is_ok() {
                 if let Some(value) = answer

@@ -30,4 +30,5 @@ mod response_cache;
 mod restart;
 mod subscriptions;
 mod subscriptions_transport;
+mod trace_context;
 mod trading;
