@@ -20,7 +20,7 @@ use crate::idempotency::{IdempotencyStore, MemoryStore, RedisStore};
 use crate::metrics::{Meter, Metrics};
 use crate::orders::{OrderService, OrderSettings};
 use crate::resilience::{CircuitBreaker, Resilience, ResilientBroker, RetryPolicy};
-use crate::streams::{FeedSettings, OrderFeed};
+use crate::streams::{FeedSettings, OrderFeed, QuoteHub};
 use identity::AccountIdentity;
 
 /// Why the gateway could not start: always something an operator configured.
@@ -97,6 +97,7 @@ impl Services {
                 wait: config.idempotency.wait,
                 lease: config.idempotency.lease,
                 deadline: config.idempotency.resend_deadline,
+                collar: config.orders.collar(),
             },
         ));
         let feed = OrderFeed::new(
@@ -109,10 +110,16 @@ impl Services {
             },
             metrics.streams().clone(),
         );
+        let quotes = graphql::Quotes {
+            hub: QuoteHub::new(endpoint.quotes, config.subscriptions.linger),
+            ttl: config.cache.quote_ttl,
+            max_symbols: config.subscriptions.max_symbols,
+        };
         let schema = graphql::build_schema(
             broker.clone(),
             orders,
             feed,
+            quotes.clone(),
             PageSizes {
                 default: config.graphql.default_page_size,
                 max: config.graphql.max_page_size,
@@ -128,7 +135,7 @@ impl Services {
             );
         }
         Ok(Services {
-            executor: Executor::new(schema, cached),
+            executor: Executor::new(schema, cached, quotes),
             broker,
             auth,
             breaker,

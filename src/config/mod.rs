@@ -24,6 +24,7 @@ mod keys;
 mod layers;
 mod limits;
 mod log;
+mod orders;
 mod origin;
 mod paper;
 mod persisted_queries;
@@ -51,6 +52,7 @@ pub use idempotency::IdempotencySettings;
 pub use keys::{GatewayKeyConfig, Scope};
 pub use limits::LimitsSettings;
 pub use log::{LogFormat, LogSettings};
+pub use orders::OrderCheckSettings;
 pub use origin::{Origin, Origins};
 pub use paper::PaperSettings;
 pub use persisted_queries::PersistedQuerySettings;
@@ -88,6 +90,8 @@ pub struct Config {
     pub redis: RedisSettings,
     /// GraphQL subscriptions: their transports and the broker streams behind them.
     pub subscriptions: SubscriptionSettings,
+    /// Pre-trade checks that read the market (the price collar).
+    pub orders: OrderCheckSettings,
 }
 
 /// What a fresh clone runs with: loopback, the embedded paper broker, GraphiQL on
@@ -111,6 +115,7 @@ impl Default for Config {
             persisted_queries: PersistedQuerySettings::default(),
             redis: RedisSettings::default(),
             subscriptions: SubscriptionSettings::default(),
+            orders: OrderCheckSettings::default(),
         }
     }
 }
@@ -176,7 +181,8 @@ impl Config {
         self.persisted_queries.validate()?;
         self.rate_limit.validate(&self.keys)?;
         self.redis.validate()?;
-        self.subscriptions.validate()
+        self.subscriptions.validate()?;
+        self.orders.validate()
     }
 
     /// Without keys every caller may trade, so only local callers may call.

@@ -17,7 +17,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 
 use super::observe::{Facts, Learned};
 use super::responses::ResponseCache;
-use super::{AppSchema, ErrorCode, InstrumentLoader, Observed};
+use super::{AppSchema, ErrorCode, InstrumentLoader, Observed, Quotes};
 use crate::auth::Principal;
 use crate::cache::CachedBroker;
 use crate::request::RequestScope;
@@ -28,6 +28,8 @@ pub struct Executor {
     /// The schema's broker: the instrument DataLoader of each request reads through
     /// it, and it learns of other replicas' mutations before each request.
     cached: Arc<CachedBroker>,
+    /// Each request's quote DataLoader reads live quotes from its hub.
+    quotes: Quotes,
     responses: ResponseCache,
 }
 
@@ -50,11 +52,12 @@ pub struct Answered {
 }
 
 impl Executor {
-    pub fn new(schema: AppSchema, cached: Arc<CachedBroker>) -> Executor {
+    pub fn new(schema: AppSchema, cached: Arc<CachedBroker>, quotes: Quotes) -> Executor {
         Executor {
             schema,
             responses: ResponseCache::new(cached.clone()),
             cached,
+            quotes,
         }
     }
 
@@ -74,10 +77,11 @@ impl Executor {
         let learned = Learned::new(request.operation_name.clone());
         let scope = RequestScope::default();
         let loader_scope = scope.clone();
+        let quote_scope = scope.clone();
         let trace = crate::trace::TraceContext::current();
-        // The DataLoader's batching and memo must not outlive the request. Its
+        // The DataLoaders' batching and memo must not outlive the request. Their
         // batches run in tasks of their own, which re-enter the request's scope so
-        // a stale instrument is still reported.
+        // a stale instrument or quote is still reported.
         let request = request
             .data(DataLoader::new(
                 InstrumentLoader::new(self.cached.clone()),
@@ -86,6 +90,13 @@ impl Executor {
                     None => tokio::spawn(loader_scope.run(batch)),
                 },
             ))
+            .data(
+                self.quotes
+                    .loader(self.cached.clone(), move |batch| match trace {
+                        Some(trace) => tokio::spawn(trace.scope(quote_scope.run(batch))),
+                        None => tokio::spawn(quote_scope.run(batch)),
+                    }),
+            )
             .data(principal)
             .data(learned.clone());
         let mut response = scope.run(self.schema.execute(request)).await;
@@ -127,14 +138,16 @@ impl Executor {
         let cached = self.cached.clone();
         let schema = self.schema.clone();
         let learned = Learned::new(request.operation_name.clone());
+        let in_scope = |batch| {
+            let scope = RequestScope::current().unwrap_or_default();
+            tokio::spawn(scope.run(batch))
+        };
         let request = request
             .data(DataLoader::new(
                 InstrumentLoader::new(cached.clone()),
-                |batch| {
-                    let scope = RequestScope::current().unwrap_or_default();
-                    tokio::spawn(scope.run(batch))
-                },
+                in_scope,
             ))
+            .data(self.quotes.loader(cached.clone(), in_scope))
             .data(principal)
             .data(learned.clone());
         let start = async move {

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use super::StartError;
-use crate::broker::alpaca::{AlpacaBroker, AlpacaBrokerConfig};
+use crate::broker::alpaca::{default_data_urls, AlpacaBroker, AlpacaBrokerConfig};
 use crate::broker::generic::{GenericBroker, GenericBrokerConfig};
 use crate::broker::transport::{load_roots, Transport};
-use crate::broker::{Broker, OrderStream};
+use crate::broker::{Broker, OrderStream, QuoteStream};
 use crate::config::{BrokerKind, Config};
 use crate::secret::Secret;
 
@@ -17,6 +17,8 @@ pub(super) struct Endpoint {
     pub broker: Arc<dyn Broker>,
     /// The same account's order-event stream.
     pub stream: Arc<dyn OrderStream>,
+    /// The same credential's quote stream.
+    pub quotes: Arc<dyn QuoteStream>,
     pub url: String,
     /// The credentials, for the account identity (cursor signing, idempotency and
     /// cache scopes): one account is one URL and one set of credentials.
@@ -80,36 +82,53 @@ pub(super) async fn connect(config: &Config) -> Result<Endpoint, StartError> {
             None => Vec::new(),
         },
     };
-    let (broker, stream, identity): (Arc<dyn Broker>, Arc<dyn OrderStream>, Secret) =
-        match credentials {
-            Credentials::Bearer(api_key) => {
-                let broker = GenericBroker::new(GenericBrokerConfig {
-                    base_url: url.clone(),
-                    api_key: api_key.clone(),
-                    transport: transport.clone(),
-                })?;
-                let stream = broker.order_stream(&transport);
-                (Arc::new(broker), Arc::new(stream), api_key)
+    let limit = b.quote_symbol_limit;
+    let endpoint = match credentials {
+        Credentials::Bearer(api_key) => {
+            let broker = GenericBroker::new(GenericBrokerConfig {
+                base_url: url.clone(),
+                api_key: api_key.clone(),
+                transport: transport.clone(),
+            })?;
+            // Order events and quotes share the key's one stream connection.
+            let stream = Arc::new(broker.stream(&transport, limit));
+            Endpoint {
+                broker: Arc::new(broker),
+                stream: stream.clone(),
+                quotes: stream,
+                url,
+                identity: api_key,
+                #[cfg(feature = "embedded-sim")]
+                embedded: None,
             }
-            Credentials::Alpaca { key_id, secret } => {
-                let identity =
-                    Secret::new(format!("alpaca\0{}\0{}", key_id.expose(), secret.expose()));
-                let broker = AlpacaBroker::new(AlpacaBrokerConfig {
-                    base_url: url.clone(),
-                    key_id,
-                    secret,
-                    transport: transport.clone(),
-                })?;
-                let stream = broker.order_stream(&transport);
-                (Arc::new(broker), Arc::new(stream), identity)
+        }
+        Credentials::Alpaca { key_id, secret } => {
+            let identity = Secret::new(format!("alpaca\0{}\0{}", key_id.expose(), secret.expose()));
+            let (data_url, data_stream_url) = default_data_urls(&url);
+            let broker = AlpacaBroker::new(AlpacaBrokerConfig {
+                base_url: url.clone(),
+                key_id,
+                secret,
+                transport: transport.clone(),
+                data_url: b.data_url.clone().unwrap_or(data_url),
+                feed: b.feed,
+            })?;
+            let stream_url = b.data_stream_url.clone().unwrap_or(data_stream_url);
+            Endpoint {
+                stream: Arc::new(broker.order_stream(&transport)),
+                quotes: Arc::new(broker.data_stream(&transport, &stream_url, limit)?),
+                broker: Arc::new(broker),
+                url,
+                identity,
+                #[cfg(feature = "embedded-sim")]
+                embedded: None,
             }
-        };
-    Ok(Endpoint {
-        broker,
-        stream,
-        url,
-        identity,
-        #[cfg(feature = "embedded-sim")]
+        }
+    };
+    #[cfg(feature = "embedded-sim")]
+    let endpoint = Endpoint {
         embedded,
-    })
+        ..endpoint
+    };
+    Ok(endpoint)
 }

@@ -25,6 +25,7 @@ mod operations;
 mod orders;
 mod persisted;
 mod properties;
+mod quotes;
 mod readme;
 mod relay_orders;
 mod response_cache;
