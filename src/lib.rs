@@ -29,7 +29,7 @@
 //! telemetry embedded
 //! config
 //! broker cli
-//! domain secret
+//! domain secret trace
 //! ```
 //!
 //! - [`server`]: HTTP only: routes (`/graphql`, `/healthz`, `/readyz`, `/metrics`,
@@ -68,6 +68,8 @@
 //!   and times every broker attempt.
 //! - `request`: what one request carries to layers that never see it as an
 //!   argument (stale values served, freshness, a mutation's read priority).
+//! - `trace`: the request's W3C trace context (the client's `traceparent` or a new
+//!   trace), which logs, errors and every broker call of the request carry.
 //! - [`cluster`]: the Redis that replicas share: one timeout-bounded handle with
 //!   its health for `/readyz`, and the per-account epoch that tells replicas of each
 //!   other's mutations. Absent without `redis.url`.
@@ -111,3 +113,4 @@ mod services;
 mod streams;
 pub mod telemetry;
 mod throttle;
+mod trace;

@@ -75,8 +75,18 @@ impl Operations for GatewayOperations {
         }
     }
 
+    /// A query or mutation over WebSocket or SSE, counted here like one over HTTP
+    /// is at its edge (`graphql_http::observe`).
     async fn execute(&self, request: async_graphql::Request, principal: Principal) -> Answer {
-        self.0.services.executor.execute(request, principal).await
+        let started = std::time::Instant::now();
+        let answered = self.0.services.executor.execute(request, principal).await;
+        let observed = &answered.observed;
+        self.0.services.metrics.request(
+            observed.operation.as_deref(),
+            &observed.outcome,
+            started.elapsed(),
+        );
+        answered.answer
     }
 
     fn subscribe(
