@@ -111,7 +111,11 @@ impl Services {
             metrics.streams().clone(),
         );
         let quotes = graphql::Quotes {
-            hub: QuoteHub::new(endpoint.quotes, config.subscriptions.linger),
+            hub: QuoteHub::new(
+                endpoint.quotes,
+                config.subscriptions.linger,
+                metrics.quotes().clone(),
+            ),
             ttl: config.cache.quote_ttl,
             max_symbols: config.subscriptions.max_symbols,
         };

@@ -21,6 +21,7 @@ mod broker;
 mod connections;
 mod graphql;
 mod process;
+mod quotes;
 mod streams;
 
 use std::sync::{Arc, RwLock};
@@ -37,6 +38,7 @@ use broker::BrokerMetrics;
 pub(crate) use broker::Meter;
 pub(crate) use connections::{ConnectionGuard, ConnectionKind, Connections, Refusal, TimeoutKind};
 use graphql::GraphqlMetrics;
+pub(crate) use quotes::QuoteMetrics;
 pub(crate) use streams::StreamMetrics;
 
 /// Upper bounds (seconds) of the latency histograms: the GraphQL request's and the
@@ -71,6 +73,7 @@ pub struct Metrics {
     broker: BrokerMetrics,
     connections: Arc<Connections>,
     streams: Arc<StreamMetrics>,
+    quotes: Arc<QuoteMetrics>,
     rate_limited: Family<KeyLabel, Counter>,
 }
 
@@ -109,6 +112,7 @@ impl Metrics {
         let broker = BrokerMetrics::register(&mut registry);
         let connections = Arc::new(Connections::register(&mut registry));
         let streams = Arc::new(StreamMetrics::register(&mut registry));
+        let quotes = Arc::new(QuoteMetrics::register(&mut registry));
         let rate_limited = Family::default();
         registry.register(
             "brokergraph_rate_limited",
@@ -121,6 +125,7 @@ impl Metrics {
             broker,
             connections,
             streams,
+            quotes,
             rate_limited,
         }
     }
@@ -165,6 +170,11 @@ impl Metrics {
     /// For the order stream (`streams::OrderFeed`).
     pub(crate) fn streams(&self) -> &Arc<StreamMetrics> {
         &self.streams
+    }
+
+    /// For the quote stream (`streams::QuoteHub`).
+    pub(crate) fn quotes(&self) -> &Arc<QuoteMetrics> {
+        &self.quotes
     }
 
     /// One GraphQL answer: executed, from the response cache, or refused before

@@ -163,6 +163,19 @@ async fn upstream_symbols(app: &TestApp, union: &BTreeSet<String>) {
     }
 }
 
+/// Waits until the gateway's `/metrics` shows `name` at `value`.
+async fn gauge(app: &TestApp, name: &str, value: usize) {
+    let line = format!("{name} {value}");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !app.metrics().await.lines().any(|l| l == line) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never saw `{line}` in /metrics"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The first quote of each of a connection's subscriptions.
 async fn first_quotes(ws: &mut WsClient, subscriptions: usize) {
     let mut started = BTreeSet::new();
@@ -216,6 +229,8 @@ async fn subscribers_share_one_upstream_with_exactly_the_union(dialect: Dialect)
     let union: BTreeSet<String> = sets.iter().flatten().cloned().collect();
     upstream_symbols(&app, &union).await;
     assert_eq!(quote_connections(&app, &app.stats().await), 1);
+    gauge(&app, "brokergraph_quote_subscriptions", 300).await;
+    gauge(&app, "brokergraph_quote_symbols", union.len()).await;
 
     // Every connection but the first leaves: what it alone watched goes upstream
     // too, after the linger.

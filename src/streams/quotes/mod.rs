@@ -29,6 +29,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::broker::QuoteStream;
 use crate::domain::Quote;
+use crate::metrics::QuoteMetrics;
 
 /// What a symbol's slot holds.
 #[derive(Clone, Debug)]
@@ -62,6 +63,7 @@ pub(crate) struct QuoteHub {
 struct Shared {
     source: Arc<dyn QuoteStream>,
     linger: Duration,
+    metrics: Arc<QuoteMetrics>,
     state: Mutex<State>,
     /// Told when the watched set changes.
     wake: Notify,
@@ -70,6 +72,8 @@ struct Shared {
 #[derive(Default)]
 struct State {
     symbols: HashMap<String, Watched>,
+    /// `quotes` subscriptions open now.
+    subscriptions: usize,
     /// Whether the upstream task exists.
     running: bool,
 }
@@ -102,11 +106,16 @@ impl Watched {
 }
 
 impl QuoteHub {
-    pub(crate) fn new(source: Arc<dyn QuoteStream>, linger: Duration) -> QuoteHub {
+    pub(crate) fn new(
+        source: Arc<dyn QuoteStream>,
+        linger: Duration,
+        metrics: Arc<QuoteMetrics>,
+    ) -> QuoteHub {
         QuoteHub {
             shared: Arc::new(Shared {
                 source,
                 linger,
+                metrics,
                 state: Mutex::new(State::default()),
                 wake: Notify::new(),
             }),
@@ -168,6 +177,8 @@ impl QuoteHub {
             }
             slots.push(rx);
         }
+        state.subscriptions += 1;
+        shared.metrics.set_subscriptions(state.subscriptions);
         if !state.running {
             state.running = true;
             tokio::spawn(upstream::run(shared.clone()));
@@ -234,6 +245,8 @@ impl Drop for Watching {
     fn drop(&mut self) {
         let now = Instant::now();
         let mut state = self.shared.lock();
+        state.subscriptions = state.subscriptions.saturating_sub(1);
+        self.shared.metrics.set_subscriptions(state.subscriptions);
         for symbol in &self.symbols {
             if let Some(watched) = state.symbols.get_mut(symbol) {
                 watched.watchers = watched.watchers.saturating_sub(1);
@@ -337,6 +350,10 @@ mod tests {
         }
     }
 
+    fn metrics() -> Arc<QuoteMetrics> {
+        Arc::new(QuoteMetrics::register(&mut Default::default()))
+    }
+
     fn symbols(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
     }
@@ -351,7 +368,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_slow_subscriber_gets_the_latest_quote_per_symbol_and_holds_up_nobody() {
         let (broker, tx) = Broker::with_sender();
-        let hub = QuoteHub::new(Arc::new(broker), Duration::from_secs(30));
+        let hub = QuoteHub::new(Arc::new(broker), Duration::from_secs(30), metrics());
         let mut slow = hub.subscribe(symbols(&["A", "B"])).unwrap();
         let mut fast = hub.subscribe(symbols(&["A"])).unwrap();
         settle().await;
@@ -373,7 +390,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_upstream_holds_the_union_and_lets_a_symbol_go_after_the_linger() {
         let (broker, _tx) = Broker::with_sender();
-        let hub = QuoteHub::new(Arc::new(broker.clone()), Duration::from_secs(30));
+        let hub = QuoteHub::new(Arc::new(broker.clone()), Duration::from_secs(30), metrics());
         let first = hub.subscribe(symbols(&["A", "B"])).unwrap();
         let _second = hub.subscribe(symbols(&["B", "C"])).unwrap();
         settle().await;
@@ -392,7 +409,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn beyond_the_limit_is_refused_but_a_lingering_symbol_makes_room() {
         let (broker, _tx) = Broker::with_sender();
-        let hub = QuoteHub::new(Arc::new(broker.clone()), Duration::from_secs(30));
+        let hub = QuoteHub::new(Arc::new(broker.clone()), Duration::from_secs(30), metrics());
         let lingering = hub.subscribe(symbols(&["A"])).unwrap();
         let _held = hub.subscribe(symbols(&["B", "C"])).unwrap();
         assert_eq!(

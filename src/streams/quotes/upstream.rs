@@ -36,7 +36,11 @@ pub(super) async fn run(shared: Arc<Shared>) {
             Ok(session) => {
                 attempt = 0;
                 tracing::info!("quote stream connected");
+                shared.metrics.connected();
+                shared.metrics.set_up(true);
                 let end = follow(&shared, session).await;
+                shared.metrics.set_up(false);
+                shared.metrics.set_symbols(0);
                 shared.not_streaming();
                 match end {
                     Ok(()) => continue,
@@ -71,12 +75,14 @@ async fn follow(shared: &Shared, session: QuoteSession) -> Result<(), StreamErro
             for s in &change.remove {
                 subscribed.remove(s);
             }
+            shared.metrics.set_symbols(subscribed.len());
         }
         if !change.add.is_empty() {
             match symbols.subscribe(&change.add).await {
                 Ok(()) => {
                     shared.streaming(&change.add);
                     subscribed.extend(change.add);
+                    shared.metrics.set_symbols(subscribed.len());
                 }
                 Err(StreamError::Refused { code, message }) => {
                     tracing::error!(%code, %message, symbols = change.add.len(),
@@ -181,6 +187,7 @@ impl Shared {
     }
 
     fn publish(&self, quote: Quote) {
+        self.metrics.received();
         let state = self.lock();
         if let Some(w) = state.symbols.get(&quote.symbol) {
             w.slot.send_replace(Some(Tick::Quote(Arc::new(quote))));
