@@ -12,6 +12,7 @@
 //! only the helpers `check` and `duration` (and `rate_limit` the `keys` it names),
 //! and only `render` refers back to `Config`.
 
+mod accounts;
 mod audit;
 mod broker;
 mod cache;
@@ -42,6 +43,7 @@ use serde::Deserialize;
 
 use crate::cli::Cli;
 
+pub use accounts::{Account, AccountConfig, Credentials, OAuthConfig, DEFAULT_ACCOUNT};
 pub use audit::AuditSettings;
 pub use broker::{BrokerKind, BrokerSettings};
 pub use cache::CacheSettings;
@@ -70,6 +72,8 @@ pub struct Config {
     #[serde(deserialize_with = "check::socket_addr")]
     pub listen: SocketAddr,
     pub broker: BrokerSettings,
+    /// More broker accounts besides `default` (`broker.*`); TOML only (`[[accounts]]`).
+    pub accounts: Vec<AccountConfig>,
     /// Gateway API keys; TOML only (`[[keys]]`), since a list does not fit a flag.
     pub keys: Vec<GatewayKeyConfig>,
     pub server: ServerSettings,
@@ -97,6 +101,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             broker: BrokerSettings::default(),
+            accounts: Vec::new(),
             keys: Vec::new(),
             server: ServerSettings::default(),
             graphql: GraphqlSettings::default(),
@@ -170,13 +175,35 @@ impl Config {
         self.cache.validate()?;
         self.throttle.validate()?;
         self.log.validate()?;
-        keys::validate(&mut self.keys)?;
+        let accounts = accounts::resolve(&mut self.accounts, &self.broker)?;
+        let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+        if self.keys.is_empty() && !ids.contains(&DEFAULT_ACCOUNT) {
+            fail(
+                "keys",
+                "without [[keys]] every caller uses the account \"default\", which is not configured: \
+                 set broker.url or add [[keys]] naming an account",
+            )?;
+        }
+        keys::validate(&mut self.keys, &ids)?;
         self.validate_listen()?;
         self.limits.validate()?;
         self.persisted_queries.validate()?;
         self.rate_limit.validate(&self.keys)?;
         self.redis.validate()?;
         self.subscriptions.validate()
+    }
+
+    /// Every account this gateway fronts, `default` (from `broker.*`) first when
+    /// there is one. Checked at load; a config built by hand is checked here.
+    pub fn accounts(&self) -> Result<Vec<Account>, ConfigError> {
+        let mut entries = self.accounts.clone();
+        accounts::resolve(&mut entries, &self.broker).map_err(|(key, message)| {
+            ConfigError::Invalid {
+                origin: Origin::Default,
+                key,
+                message,
+            }
+        })
     }
 
     /// Without keys every caller may trade, so only local callers may call.

@@ -187,7 +187,15 @@ pub(crate) fn by_env(name: &str) -> Option<&'static Setting> {
 }
 
 pub(crate) fn is_secret(key: &str) -> bool {
+    const ACCOUNT_SECRETS: [&str; 5] = [
+        ".api_key",
+        ".key_id",
+        ".secret",
+        ".client_secret",
+        ".refresh_token",
+    ];
     SETTINGS.iter().any(|s| s.secret && s.key == key)
+        || (key.starts_with("accounts") && ACCOUNT_SECRETS.iter().any(|f| key.ends_with(f)))
 }
 
 /// Variables Kubernetes injects for a Service named `brokergraph`

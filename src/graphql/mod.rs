@@ -34,7 +34,7 @@ use crate::broker::Broker;
 pub(crate) use code::ErrorCode;
 use connection::Pager;
 use cursor::CursorCodec;
-pub use execute::{Answer, Executor};
+pub use execute::{unknown_account, Answer, Executor};
 pub use harden::Hardening;
 pub use loader::InstrumentLoader;
 use mutation::MutationRoot;

@@ -87,7 +87,14 @@ async fn execute(
     let Ok(principal) = state.services.auth.authenticate(bearer(headers)) else {
         return unauthenticated();
     };
-    match state.services.executor.execute(request, principal).await {
+    let Some(account) = state.services.account(&principal.account) else {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            &graphql::unknown_account(&principal.account).errors[0].message,
+            ErrorCode::Forbidden,
+        );
+    };
+    match account.executor.execute(request, principal).await {
         Answer::Serialized(body) => {
             let mut response = Response::new(Body::from(body));
             response.headers_mut().insert(

@@ -93,7 +93,9 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         "gauge",
         "Broker circuit breaker: 1 for the current state.",
     );
-    let now = state.services.breaker.state();
+    // The first account's (`default` when configured); per-account labels come
+    // with the per-account metrics.
+    let now = state.services.accounts[0].breaker.state();
     for s in [
         BreakerState::Closed,
         BreakerState::Open,

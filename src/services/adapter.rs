@@ -1,6 +1,6 @@
-//! Chooses and builds the broker adapter from `broker.kind`: the generic v1 dialect
-//! or Alpaca, at the configured URL, or on the embedded paper broker (serving the
-//! chosen dialect) when no broker is configured.
+//! Chooses and builds an account's broker adapter from its dialect: the generic v1
+//! dialect or Alpaca, at the account's URL, or on the embedded paper broker
+//! (serving the chosen dialect) for `default` when no broker is configured.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use crate::broker::alpaca::{AlpacaBroker, AlpacaBrokerConfig};
 use crate::broker::generic::{GenericBroker, GenericBrokerConfig};
 use crate::broker::transport::{load_roots, Transport};
 use crate::broker::{Broker, OrderStream};
-use crate::config::{BrokerKind, Config};
+use crate::config::{Account, BrokerKind, Config, Credentials};
 use crate::secret::Secret;
 
 /// The adapter, and what identifies the account behind it.
@@ -25,39 +25,22 @@ pub(super) struct Endpoint {
     pub embedded: Option<crate::embedded::EmbeddedBroker>,
 }
 
-/// The credentials a dialect authenticates with.
-enum Credentials {
-    Bearer(Secret),
-    Alpaca { key_id: Secret, secret: Secret },
-}
-
-pub(super) async fn connect(config: &Config) -> Result<Endpoint, StartError> {
+/// The adapter of `account`: its broker at its URL with its credentials, or the
+/// embedded paper broker for `default` when no broker is configured.
+pub(super) async fn connect(config: &Config, account: &Account) -> Result<Endpoint, StartError> {
     let b = &config.broker;
-    let configured = match (b.kind, &b.url, &b.api_key, &b.key_id, &b.secret) {
-        (BrokerKind::Generic, Some(url), Some(key), _, _) => {
-            Some((url.clone(), Credentials::Bearer(key.clone())))
-        }
-        (BrokerKind::Alpaca, Some(url), _, Some(key_id), Some(secret)) => Some((
-            url.clone(),
-            Credentials::Alpaca {
-                key_id: key_id.clone(),
-                secret: secret.clone(),
-            },
-        )),
-        _ => None,
-    };
     #[cfg(feature = "embedded-sim")]
     let mut embedded = None;
-    let (url, credentials) = match configured {
-        Some(endpoint) => endpoint,
-        None => {
+    let (url, credentials) = match (&account.url, &account.credentials) {
+        (Some(url), Some(credentials)) => (url.clone(), credentials.clone()),
+        _ => {
             #[cfg(feature = "embedded-sim")]
             {
-                let sim = crate::embedded::start(&config.paper, b.kind)
+                let sim = crate::embedded::start(&config.paper, account.kind)
                     .await
                     .map_err(StartError::Embedded)?;
-                let credentials = match b.kind {
-                    BrokerKind::Generic => Credentials::Bearer(sim.api_key.clone()),
+                let credentials = match account.kind {
+                    BrokerKind::Generic => Credentials::ApiKey(sim.api_key.clone()),
                     // The paper broker takes its key as both key id and secret.
                     BrokerKind::Alpaca => Credentials::Alpaca {
                         key_id: sim.api_key.clone(),
@@ -82,7 +65,7 @@ pub(super) async fn connect(config: &Config) -> Result<Endpoint, StartError> {
     };
     let (broker, stream, identity): (Arc<dyn Broker>, Arc<dyn OrderStream>, Secret) =
         match credentials {
-            Credentials::Bearer(api_key) => {
+            Credentials::ApiKey(api_key) => {
                 let broker = GenericBroker::new(GenericBrokerConfig {
                     base_url: url.clone(),
                     api_key: api_key.clone(),
@@ -103,6 +86,7 @@ pub(super) async fn connect(config: &Config) -> Result<Endpoint, StartError> {
                 let stream = broker.order_stream(&transport);
                 (Arc::new(broker), Arc::new(stream), identity)
             }
+            Credentials::OAuth(_) => return Err(StartError::OAuthUnsupported(account.id.clone())),
         };
     Ok(Endpoint {
         broker,

@@ -10,6 +10,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accounts;
 mod audit;
 mod auth;
 mod cache;
