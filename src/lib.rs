@@ -25,6 +25,7 @@
 //! throttle
 //! idempotency resilience metrics
 //! request
+//! tokens
 //! cluster
 //! telemetry embedded
 //! config
@@ -67,6 +68,10 @@
 //!   that counts every broker attempt.
 //! - `request`: what one request carries to layers that never see it as an
 //!   argument (stale values served, freshness, a mutation's read priority).
+//! - `tokens`: OAuth 2.0 access tokens of the accounts that have them, refreshed
+//!   ahead of expiry, one refresh at a time per account (across replicas too), kept
+//!   encrypted in the token store; handed to the adapters as a
+//!   `broker::transport::BearerSource`.
 //! - [`cluster`]: the Redis that replicas share: one timeout-bounded handle with
 //!   its health for `/readyz`, and the per-account epoch that tells replicas of each
 //!   other's mutations. Absent without `redis.url`.
@@ -110,3 +115,4 @@ mod services;
 mod streams;
 pub mod telemetry;
 mod throttle;
+mod tokens;

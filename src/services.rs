@@ -21,6 +21,7 @@ use crate::metrics::{Meter, Metrics};
 use crate::orders::{OrderService, OrderSettings};
 use crate::resilience::{CircuitBreaker, Resilience, ResilientBroker, RetryPolicy};
 use crate::streams::{FeedSettings, OrderFeed};
+use crate::tokens::{self, FileStore, TokenSource, TokenStore};
 use identity::AccountIdentity;
 
 /// Why the gateway could not start: always something an operator configured.
@@ -46,8 +47,12 @@ pub enum StartError {
     Redis(#[from] crate::cluster::RedisError),
     #[error(transparent)]
     Config(crate::config::ConfigError),
-    #[error("account {0}: OAuth accounts are not supported by this build yet")]
-    OAuthUnsupported(String),
+    #[error("account {account}: OAuth: {reason}")]
+    OAuth { account: String, reason: String },
+    #[error("OAuth accounts need token_store.key (BROKERGRAPH_STORE_KEY, 64 hex characters)")]
+    NoStoreKey,
+    #[error(transparent)]
+    TokenStore(#[from] crate::tokens::StoreError),
 }
 
 /// What the HTTP server serves: one stack per broker account, and what they share.
@@ -76,6 +81,8 @@ pub(crate) struct AccountServices {
     pub broker: Arc<dyn Broker>,
     /// The account's circuit breaker, which `/readyz` and `/metrics` report.
     pub breaker: Arc<CircuitBreaker>,
+    /// Its OAuth tokens, when it has them: `/metrics` reports their expiry.
+    pub tokens: Option<Arc<TokenSource>>,
 }
 
 impl Services {
@@ -95,21 +102,24 @@ impl Services {
         };
         #[cfg(feature = "embedded-sim")]
         let mut embedded = None;
+        let store = token_store(config, &accounts, redis.as_ref())?;
         let mut stacks = Vec::with_capacity(accounts.len());
         for account in &accounts {
-            let endpoint = adapter::connect(config, account).await?;
+            let endpoint = adapter::connect(config, account, store.as_ref()).await?;
             #[cfg(feature = "embedded-sim")]
             if endpoint.embedded.is_some() {
                 embedded = endpoint.embedded;
             }
-            stacks.push(AccountServices::build(
+            let mut stack = AccountServices::build(
                 config,
                 &shared,
                 &account.id,
                 endpoint.broker,
                 endpoint.stream,
                 AccountIdentity::new(&endpoint.url, &endpoint.identity),
-            ));
+            );
+            stack.tokens = endpoint.tokens;
+            stacks.push(stack);
         }
         let auth = Arc::new(Authenticator::new(&config.keys));
         if !auth.keys_configured() {
@@ -207,8 +217,32 @@ impl AccountServices {
             executor: Executor::new(schema, cached),
             broker,
             breaker,
+            tokens: None,
         }
     }
+}
+
+/// The token store, when an account uses OAuth: Redis when replicas share one,
+/// else the file, opened (and decrypted) now so a bad one stops the start.
+fn token_store(
+    config: &Config,
+    accounts: &[crate::config::Account],
+    redis: Option<&Arc<Redis>>,
+) -> Result<Option<Arc<dyn TokenStore>>, StartError> {
+    let oauth = accounts
+        .iter()
+        .any(|a| matches!(a.credentials, Some(crate::config::Credentials::OAuth(_))));
+    if !oauth {
+        return Ok(None);
+    }
+    let key = config
+        .token_store
+        .key_bytes()
+        .ok_or(StartError::NoStoreKey)?;
+    Ok(Some(match redis {
+        Some(redis) => Arc::new(tokens::RedisStore::new(redis.clone(), &key)),
+        None => Arc::new(FileStore::open(&config.token_store.path, &key)?),
+    }))
 }
 
 /// With replicas, a retry may land on any of them: the store must be theirs, and

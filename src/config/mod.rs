@@ -25,6 +25,7 @@ mod keys;
 mod layers;
 mod limits;
 mod log;
+mod oauth;
 mod origin;
 mod paper;
 mod persisted_queries;
@@ -35,6 +36,7 @@ mod render;
 mod server;
 mod subscriptions;
 mod throttle;
+mod token_store;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -53,6 +55,7 @@ pub use idempotency::IdempotencySettings;
 pub use keys::{GatewayKeyConfig, Scope};
 pub use limits::LimitsSettings;
 pub use log::{LogFormat, LogSettings};
+pub use oauth::OAuthSettings;
 pub use origin::{Origin, Origins};
 pub use paper::PaperSettings;
 pub use persisted_queries::PersistedQuerySettings;
@@ -63,6 +66,7 @@ pub use render::{reference_table, to_redacted_toml};
 pub use server::ServerSettings;
 pub use subscriptions::SubscriptionSettings;
 pub use throttle::ThrottleSettings;
+pub use token_store::TokenStoreSettings;
 
 use check::{fail, Check};
 
@@ -92,6 +96,10 @@ pub struct Config {
     pub redis: RedisSettings,
     /// GraphQL subscriptions: their transports and the broker streams behind them.
     pub subscriptions: SubscriptionSettings,
+    /// OAuth accounts' token refresh.
+    pub oauth: OAuthSettings,
+    /// Where OAuth tokens are kept, encrypted.
+    pub token_store: TokenStoreSettings,
 }
 
 /// What a fresh clone runs with: loopback, the embedded paper broker, GraphiQL on
@@ -116,6 +124,8 @@ impl Default for Config {
             persisted_queries: PersistedQuerySettings::default(),
             redis: RedisSettings::default(),
             subscriptions: SubscriptionSettings::default(),
+            oauth: OAuthSettings::default(),
+            token_store: TokenStoreSettings::default(),
         }
     }
 }
@@ -185,6 +195,11 @@ impl Config {
             )?;
         }
         keys::validate(&mut self.keys, &ids)?;
+        self.oauth.validate()?;
+        let oauth = accounts
+            .iter()
+            .any(|a| matches!(a.credentials, Some(Credentials::OAuth(_))));
+        self.token_store.validate(oauth)?;
         self.validate_listen()?;
         self.limits.validate()?;
         self.persisted_queries.validate()?;

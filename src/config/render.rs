@@ -59,6 +59,16 @@ pub(crate) fn to_table(config: &Config) -> Table {
     let apq = persisted_queries(&config.persisted_queries);
     root.insert("persisted_queries".into(), apq.into());
     root.insert("redis".into(), redis(&config.redis).into());
+    let mut oauth = Table::new();
+    oauth.insert("refresh_before_ms".into(), ms(config.oauth.refresh_before));
+    root.insert("oauth".into(), oauth.into());
+    let mut store = Table::new();
+    let path = config.token_store.path.display().to_string();
+    store.insert("path".into(), path.into());
+    if config.token_store.key.is_some() {
+        store.insert("key".into(), "[redacted]".into());
+    }
+    root.insert("token_store".into(), store.into());
     root.insert(
         "subscriptions".into(),
         subscriptions(&config.subscriptions).into(),

@@ -57,5 +57,7 @@ fn status_of(err: &BrokerError) -> &'static str {
         BrokerError::Timeout => "timeout",
         BrokerError::CircuitOpen => "circuit_open",
         BrokerError::Decode(_) => "decode",
+        BrokerError::ReauthRequired => "reauth_required",
+        BrokerError::TokenUnavailable(_) => "token_unavailable",
     }
 }

@@ -70,6 +70,16 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn broker_readiness(account: &AccountServices) -> (StatusCode, serde_json::Value) {
+    let (code, mut body) = account_readiness(account).await;
+    let expires = account.tokens.as_ref().and_then(|t| t.expires_at());
+    if let Some(left) = expires.and_then(|at| at.duration_since(std::time::SystemTime::now()).ok())
+    {
+        body["token_expires_in_secs"] = json!(left.as_secs());
+    }
+    (code, body)
+}
+
+async fn account_readiness(account: &AccountServices) -> (StatusCode, serde_json::Value) {
     let breaker = account.breaker.state();
     if breaker == BreakerState::Open {
         let code = GatewayError::from(BrokerError::CircuitOpen).code();

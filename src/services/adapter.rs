@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use super::StartError;
 use crate::broker::alpaca::{AlpacaBroker, AlpacaBrokerConfig};
-use crate::broker::generic::{GenericBroker, GenericBrokerConfig};
+use crate::broker::generic::{GenericBroker, GenericBrokerConfig, GenericBrokerConfigError};
 use crate::broker::transport::{load_roots, Transport};
 use crate::broker::{Broker, OrderStream};
 use crate::config::{Account, BrokerKind, Config, Credentials};
 use crate::secret::Secret;
+use crate::tokens::{TokenSource, TokenStore};
 
 /// The adapter, and what identifies the account behind it.
 pub(super) struct Endpoint {
@@ -21,13 +22,19 @@ pub(super) struct Endpoint {
     /// The credentials, for the account identity (cursor signing, idempotency and
     /// cache scopes): one account is one URL and one set of credentials.
     pub identity: Secret,
+    /// The account's OAuth tokens, if it has them (for the expiry gauge).
+    pub tokens: Option<Arc<TokenSource>>,
     #[cfg(feature = "embedded-sim")]
     pub embedded: Option<crate::embedded::EmbeddedBroker>,
 }
 
 /// The adapter of `account`: its broker at its URL with its credentials, or the
 /// embedded paper broker for `default` when no broker is configured.
-pub(super) async fn connect(config: &Config, account: &Account) -> Result<Endpoint, StartError> {
+pub(super) async fn connect(
+    config: &Config,
+    account: &Account,
+    store: Option<&Arc<dyn TokenStore>>,
+) -> Result<Endpoint, StartError> {
     let b = &config.broker;
     #[cfg(feature = "embedded-sim")]
     let mut embedded = None;
@@ -63,6 +70,7 @@ pub(super) async fn connect(config: &Config, account: &Account) -> Result<Endpoi
             None => Vec::new(),
         },
     };
+    let mut tokens = None;
     let (broker, stream, identity): (Arc<dyn Broker>, Arc<dyn OrderStream>, Secret) =
         match credentials {
             Credentials::ApiKey(api_key) => {
@@ -86,13 +94,43 @@ pub(super) async fn connect(config: &Config, account: &Account) -> Result<Endpoi
                 let stream = broker.order_stream(&transport);
                 (Arc::new(broker), Arc::new(stream), identity)
             }
-            Credentials::OAuth(_) => return Err(StartError::OAuthUnsupported(account.id.clone())),
+            Credentials::OAuth(oauth) => {
+                let store = store.ok_or(StartError::NoStoreKey)?;
+                let http = crate::broker::transport::client(Default::default(), &transport)
+                    .map_err(|e| {
+                        StartError::Broker(GenericBrokerConfigError::Client(e.to_string()))
+                    })?;
+                let source = TokenSource::new(
+                    &account.id,
+                    &oauth,
+                    config.oauth.refresh_before,
+                    store.clone(),
+                    http,
+                )
+                .map_err(|reason| StartError::OAuth {
+                    account: account.id.clone(),
+                    reason,
+                })?;
+                let source = Arc::new(source);
+                tokens = Some(source.clone());
+                let broker = GenericBroker::with_bearer(&url, source, &transport)?;
+                let stream = broker.order_stream(&transport);
+                // The client, not a token: tokens change, the account does not.
+                let identity = Secret::new(format!(
+                    "oauth\0{}\0{}\0{}",
+                    oauth.token_url.trim(),
+                    oauth.client_id,
+                    oauth.client_secret.expose()
+                ));
+                (Arc::new(broker), Arc::new(stream), identity)
+            }
         };
     Ok(Endpoint {
         broker,
         stream,
         url,
         identity,
+        tokens,
         #[cfg(feature = "embedded-sim")]
         embedded,
     })

@@ -20,6 +20,7 @@ mod graphql_read;
 mod hostile;
 mod hostile_load;
 mod limits;
+mod oauth;
 mod operations;
 mod orders;
 mod persisted;

@@ -144,9 +144,21 @@ scopes = ["read"]
 account = "tokens"
 "#
     ));
+    let path = file.to_str().unwrap();
+    // OAuth accounts need the store key: refused without it, naming the key.
+    let out = run(&["check-config", "--config", path], &[], None);
+    let line = assert_config_error(&out, "token_store.key");
+    assert!(line.contains("BROKERGRAPH_STORE_KEY"), "{line}");
     let out = run(
-        &["check-config", "--config", file.to_str().unwrap()],
-        &[],
+        &["check-config", "--config", path],
+        &[("BROKERGRAPH_STORE_KEY", "abc")],
+        None,
+    );
+    assert_config_error(&out, "token_store.key");
+    let store_key = "0123456789abcdef".repeat(4);
+    let out = run(
+        &["check-config", "--config", path],
+        &[("BROKERGRAPH_STORE_KEY", &store_key)],
         None,
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -166,4 +178,5 @@ account = "tokens"
     }
     assert!(!stdout.contains(BROKER_KEY), "{stdout}");
     assert!(!stdout.contains("client-4711"), "{stdout}");
+    assert!(!stdout.contains(&store_key), "{stdout}");
 }

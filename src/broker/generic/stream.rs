@@ -9,18 +9,18 @@ use reqwest::Url;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::wire::OrderDto;
 use crate::broker::stream::{self, OrderStream, StreamError, StreamItem, StreamSession};
 use crate::broker::transport::{self, Socket};
+use crate::broker::BrokerError;
 use crate::domain::OrderEvent;
 use crate::secret::Secret;
 
 /// How to open the stream of the account a `GenericBroker` reads.
 pub struct GenericStream {
     pub(super) url: Url,
-    pub(super) api_key: Secret,
+    pub(super) auth: super::Auth,
     pub(super) connect_timeout: std::time::Duration,
 }
 
@@ -131,15 +131,28 @@ fn parse(data: &[u8], api_key: &Secret) -> Result<Option<MessageDto>, StreamErro
 impl OrderStream for GenericStream {
     #[tracing::instrument(skip_all, fields(route = "stream", since))]
     async fn open(&self, since: Option<u64>) -> Result<StreamSession, StreamError> {
-        let mut bearer = HeaderValue::try_from(format!("Bearer {}", self.api_key.expose()))
-            .map_err(|_| StreamError::Unauthorized)?;
-        bearer.set_sensitive(true);
-        let mut socket = Socket::connect(
+        let (secret, source) = match &self.auth {
+            super::Auth::ApiKey(key) => (key.clone(), None),
+            super::Auth::Bearer(source) => {
+                let token = source.bearer().await.map_err(|e| match e {
+                    BrokerError::ReauthRequired => StreamError::Unauthorized,
+                    other => StreamError::Connect(other.to_string()),
+                })?;
+                (token, Some(source))
+            }
+        };
+        let bearer = transport::bearer_header(&secret).ok_or(StreamError::Unauthorized)?;
+        let connected = Socket::connect(
             self.url.clone(),
             vec![(AUTHORIZATION, bearer)],
             self.connect_timeout,
         )
-        .await?;
+        .await;
+        if let (Err(StreamError::Unauthorized), Some(source)) = (&connected, source) {
+            // The next reconnect asks for a fresh token.
+            source.invalidate(&secret);
+        }
+        let mut socket = connected?;
         let mut subscribe = json!({ "action": "subscribe", "orders": true });
         if let Some(since) = since {
             subscribe["since"] = since.into();
@@ -149,7 +162,7 @@ impl OrderStream for GenericStream {
             let Some(data) = socket.next_data().await? else {
                 return Err(StreamError::Closed("closed before subscribing".into()));
             };
-            match parse(&data, &self.api_key)? {
+            match parse(&data, &secret)? {
                 Some(MessageDto::Subscribed { seq }) => break seq,
                 Some(MessageDto::Error { code, message }) if code == "unauthorized" => {
                     tracing::warn!(%message, "the broker refused the stream's credentials");
@@ -161,8 +174,7 @@ impl OrderStream for GenericStream {
                 _ => {}
             }
         };
-        let api_key = self.api_key.clone();
-        let items = socket.into_items(move |data| match parse(data, &api_key)? {
+        let items = socket.into_items(move |data| match parse(data, &secret)? {
             Some(MessageDto::Order(event)) => Ok(Some(event.into_item())),
             Some(MessageDto::Unreadable { seq }) => Ok(Some(StreamItem::Unreadable { seq })),
             Some(MessageDto::Error { code, .. }) if code == "replay_unavailable" => {
