@@ -290,6 +290,11 @@ impl SimHandle {
         self.app.streams.close_all(stream::CloseAll::Drop)
     }
 
+    /// As `POST /sim/oauth/expire`: every access token issued so far expires now.
+    pub async fn expire_tokens(&self) -> usize {
+        lock(&self.app.oauth).expire_all()
+    }
+
     /// As `POST /sim/close`: the simulated close; open `day` orders expire.
     pub async fn close_session(&self) {
         lock(&self.app.engine).close_session(state::now());

@@ -87,6 +87,17 @@ impl OAuthServer {
         }
     }
 
+    /// Ends the life of every access token now; returns how many were alive.
+    pub(crate) fn expire_all(&mut self) -> usize {
+        let now = Instant::now();
+        let mut n = 0;
+        for token in self.access.values_mut().filter(|t| t.expires > now) {
+            token.expires = now;
+            n += 1;
+        }
+        n
+    }
+
     fn client(&self, id: &str, secret: &str) -> Option<usize> {
         self.clients
             .iter()

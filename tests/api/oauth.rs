@@ -408,3 +408,43 @@ async fn two_gateways_on_one_store_refresh_one_account_once() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_401_costs_one_refresh_and_one_resend_and_a_submit_stays_one_order() {
+    let sim = broker_sim::spawn(sim(900)).await.unwrap();
+    let setup = Setup::on(&sim);
+    let gw = setup.start().await;
+    let picked = gw
+        .query(KEY_TOKENS, crate::common::INSTRUMENTS_FOR_PICKING)
+        .await;
+    let symbol = crate::common::cheap_symbol_in(&picked["data"], &sim).await;
+    let before = sim.stats().await;
+    // The broker ends the token's life early: the gateway's clock still trusts it.
+    assert_eq!(sim.expire_tokens().await, 1);
+    let key = uuid::Uuid::new_v4();
+    let submit = format!(
+        "mutation {{ submitOrder(input: {{ idempotencyKey: \"{key}\", symbol: \"{symbol}\", \
+         side: BUY, type: MARKET, quantity: \"1\" }}) {{ order {{ id }} userErrors {{ code }} }} }}"
+    );
+    let body = gw.query(KEY_TOKENS, &submit).await;
+    assert!(
+        body["data"]["submitOrder"]["order"]["id"].is_string(),
+        "{body}"
+    );
+    let after = sim.stats().await;
+    assert_eq!(after.orders_created - before.orders_created, 1, "one order");
+    assert_eq!(
+        after.oauth.expired_rejected - before.oauth.expired_rejected,
+        1
+    );
+    assert_eq!(after.oauth.issued - before.oauth.issued, 1, "one new token");
+    assert_eq!(
+        after.count_status("POST /v1/orders", 401)
+            + after.count_status("POST /v1/orders", 201)
+            + after.count_status("POST /v1/orders", 200),
+        2,
+        "one refused send, one resend: {:?}",
+        after.requests.get("POST /v1/orders")
+    );
+    gw.stop().await;
+}
