@@ -11,7 +11,7 @@ use brokergraph::cache::{CacheStore, CachedBroker};
 use brokergraph::config::{CacheSettings, ThrottleSettings};
 use brokergraph::domain::{
     Account, AccountStatus, CanceledOrders, Instrument, NewOrder, Order, OrderQuery,
-    OrderReplacement, Page, PageRequest, Position, PositionClose, Replaced, Submitted,
+    OrderReplacement, Page, PageRequest, Position, PositionClose, Quote, Replaced, Submitted,
 };
 use brokergraph::graphql::bench_support::Cursors;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
@@ -65,6 +65,9 @@ impl Broker for OneAccount {
         Err(BrokerError::NotFound)
     }
     async fn cancel_all_orders(&self, _: Option<&str>) -> Result<CanceledOrders, BrokerError> {
+        Err(BrokerError::NotFound)
+    }
+    async fn quotes(&self, _: &[String]) -> Result<Vec<Quote>, BrokerError> {
         Err(BrokerError::NotFound)
     }
 }

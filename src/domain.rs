@@ -288,3 +288,19 @@ pub struct OrderEvent {
     pub position_quantity: Option<Decimal>,
     pub at: DateTime<Utc>,
 }
+
+/// The market in one symbol at one moment: the best bid and ask with their sizes,
+/// and the last trade where the broker reports it (Alpaca's latest quote does not).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quote {
+    pub symbol: String,
+    pub bid: Option<Decimal>,
+    pub bid_size: Option<Decimal>,
+    pub ask: Option<Decimal>,
+    pub ask_size: Option<Decimal>,
+    pub last: Option<Decimal>,
+    /// When the broker stamped the quote.
+    pub at: DateTime<Utc>,
+    /// When the gateway received it: how old a cached or streamed value is.
+    pub as_of: DateTime<Utc>,
+}

@@ -64,8 +64,9 @@
 //! - [`idempotency`]: the store that claims idempotency keys and replays outcomes,
 //!   in memory for one process, in Redis for several; [`resilience`]: retries with
 //!   backoff, a retry budget and the circuit breaker, as a `broker::CallLayer`;
-//!   `metrics`: the gateway's own counters, and `metrics::Meter`, the `CallLayer`
-//!   that counts every broker attempt.
+//!   `metrics`: the gateway's registry (prometheus-client), where each module
+//!   registers its own metrics, and `metrics::Meter`, the `CallLayer` that counts
+//!   and times every broker attempt.
 //! - `request`: what one request carries to layers that never see it as an
 //!   argument (stale values served, freshness, a mutation's read priority).
 //! - `tokens`: OAuth 2.0 access tokens of the accounts that have them, refreshed

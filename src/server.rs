@@ -77,10 +77,26 @@ impl Gateway {
         let cache = services.cache.clone();
         #[cfg(feature = "embedded-sim")]
         let embedded = services.embedded.take();
+        let ratelimit = Arc::new(ratelimit::RateLimiter::new(&config.rate_limit));
+        services.metrics.collect(metrics::LayerState {
+            cache: services.cache.clone(),
+            breakers: services
+                .accounts
+                .iter()
+                .map(|a| (a.id.clone(), a.breaker.clone()))
+                .collect(),
+            tokens: services
+                .accounts
+                .iter()
+                .filter_map(|a| Some((a.id.clone(), a.tokens.clone()?)))
+                .collect(),
+            redis: services.redis.clone(),
+            ratelimit: ratelimit.clone(),
+        });
         let state = AppState {
             services: Arc::new(services),
             graphiql: config.server.graphiql_on(config.listen),
-            ratelimit: Arc::new(ratelimit::RateLimiter::new(&config.rate_limit)),
+            ratelimit,
             body_limit: config.server.body_limit_bytes,
             body_read_timeout: config.server.body_read_timeout,
         };

@@ -20,7 +20,7 @@ use crate::idempotency::{IdempotencyStore, MemoryStore, RedisStore};
 use crate::metrics::{Meter, Metrics};
 use crate::orders::{OrderService, OrderSettings};
 use crate::resilience::{CircuitBreaker, Resilience, ResilientBroker, RetryPolicy};
-use crate::streams::{FeedSettings, OrderFeed};
+use crate::streams::{FeedSettings, OrderFeed, QuoteHub};
 use crate::tokens::{self, FileStore, TokenSource, TokenStore};
 use identity::AccountIdentity;
 
@@ -105,21 +105,18 @@ impl Services {
         let store = token_store(config, &accounts, redis.as_ref())?;
         let mut stacks = Vec::with_capacity(accounts.len());
         for account in &accounts {
-            let endpoint = adapter::connect(config, account, store.as_ref()).await?;
+            #[cfg_attr(not(feature = "embedded-sim"), allow(unused_mut))]
+            let mut endpoint = adapter::connect(config, account, store.as_ref()).await?;
             #[cfg(feature = "embedded-sim")]
-            if endpoint.embedded.is_some() {
-                embedded = endpoint.embedded;
+            if let Some(sim) = endpoint.embedded.take() {
+                embedded = Some(sim);
             }
-            let mut stack = AccountServices::build(
+            stacks.push(AccountServices::build(
                 config,
                 &shared,
                 &account.id,
-                endpoint.broker,
-                endpoint.stream,
-                AccountIdentity::new(&endpoint.url, &endpoint.identity),
-            );
-            stack.tokens = endpoint.tokens;
-            stacks.push(stack);
+                endpoint,
+            ));
         }
         let auth = Arc::new(Authenticator::new(&config.keys));
         if !auth.keys_configured() {
@@ -161,12 +158,13 @@ impl AccountServices {
         config: &Config,
         shared: &Shared,
         id: &str,
-        adapter: Arc<dyn Broker>,
-        stream: Arc<dyn crate::broker::OrderStream>,
-        identity: AccountIdentity,
+        endpoint: adapter::Endpoint,
     ) -> AccountServices {
-        let metered: Arc<dyn Broker> =
-            Arc::new(Layered::new(adapter, Meter::new(shared.metrics.clone())));
+        let identity = AccountIdentity::new(&endpoint.url, &endpoint.identity);
+        let metered: Arc<dyn Broker> = Arc::new(Layered::new(
+            endpoint.broker,
+            Meter::new(shared.metrics.clone()),
+        ));
         let resilient = ResilientBroker::new(metered, Resilience::new(RetryPolicy::default()));
         let breaker = resilient.layer().breaker();
         let resilient = Arc::new(resilient);
@@ -192,7 +190,7 @@ impl AccountServices {
             },
         ));
         let feed = OrderFeed::new(
-            stream,
+            endpoint.stream,
             resilient,
             cached.clone(),
             FeedSettings {
@@ -201,10 +199,16 @@ impl AccountServices {
             },
             shared.metrics.streams().clone(),
         );
+        let quotes = graphql::Quotes {
+            hub: QuoteHub::new(endpoint.quotes, config.subscriptions.linger),
+            ttl: config.cache.quote_ttl,
+            max_symbols: config.subscriptions.max_symbols,
+        };
         let schema = graphql::build_schema(
             broker.clone(),
             orders,
             feed,
+            quotes.clone(),
             PageSizes {
                 default: config.graphql.default_page_size,
                 max: config.graphql.max_page_size,
@@ -214,10 +218,10 @@ impl AccountServices {
         );
         AccountServices {
             id: id.to_string(),
-            executor: Executor::new(schema, cached),
+            executor: Executor::new(schema, cached, quotes),
             broker,
             breaker,
-            tokens: None,
+            tokens: endpoint.tokens,
         }
     }
 }

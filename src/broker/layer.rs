@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::{Broker, BrokerError, RateLimitSnapshot, Route};
 use crate::domain::{
     Account, CanceledOrders, Instrument, NewOrder, Order, OrderQuery, OrderReplacement, Page,
-    PageRequest, Position, PositionClose, Replaced, Submitted,
+    PageRequest, Position, PositionClose, Quote, Replaced, Submitted,
 };
 
 /// What a wrapper of broker calls does around each call, the same for every route:
@@ -109,6 +109,10 @@ impl<L: CallLayer> Broker for Layered<L> {
             self.inner.cancel_all_orders(symbol)
         })
         .await
+    }
+    async fn quotes(&self, symbols: &[String]) -> Result<Vec<Quote>, BrokerError> {
+        self.call(Route::Quotes, || self.inner.quotes(symbols))
+            .await
     }
     fn rate_limit(&self) -> Option<RateLimitSnapshot> {
         self.inner.rate_limit()

@@ -9,6 +9,7 @@ mod close;
 mod error;
 pub mod generic;
 mod layer;
+mod quote_stream;
 mod rate_limit;
 mod route;
 pub mod stream;
@@ -18,18 +19,22 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Account, CanceledOrders, Instrument, NewOrder, Order, OrderQuery, OrderReplacement, Page,
-    PageRequest, Position, PositionClose, Replaced, Submitted,
+    PageRequest, Position, PositionClose, Quote, Replaced, Submitted,
 };
 
 pub(crate) use close::{closing_order, no_position};
 pub use error::BrokerError;
 pub use layer::{CallLayer, Layered};
+pub use quote_stream::{QuoteSession, QuoteStream, QuoteSymbols};
 pub use rate_limit::RateLimitSnapshot;
 pub use route::Route;
 pub use stream::{OrderStream, StreamError, StreamItem, StreamSession};
 
 /// The largest page a v1 broker list returns; asking for more is a 400.
 pub const MAX_BROKER_PAGE: u32 = 100;
+
+/// Symbols one quote snapshot may ask for: what both dialects' REST routes take.
+pub const MAX_QUOTE_SYMBOLS: usize = 100;
 
 /// A broker account seen through its REST API. Implementations: `generic::GenericBroker`
 /// (the generic v1 dialect), `alpaca::AlpacaBroker` (Alpaca's Trading API v2), and
@@ -67,6 +72,9 @@ pub trait Broker: Send + Sync + 'static {
     /// Cancels every open order (of `symbol`, when given). Safe to repeat: a second
     /// call finds nothing left to cancel.
     async fn cancel_all_orders(&self, symbol: Option<&str>) -> Result<CanceledOrders, BrokerError>;
+    /// The latest quote of each symbol the broker knows among `symbols` (at most
+    /// [`MAX_QUOTE_SYMBOLS`]); unknown symbols are left out, not an error.
+    async fn quotes(&self, symbols: &[String]) -> Result<Vec<Quote>, BrokerError>;
     /// The broker's rate-limit budget as its last response reported it.
     fn rate_limit(&self) -> Option<RateLimitSnapshot> {
         None

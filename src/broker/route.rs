@@ -18,10 +18,11 @@ pub enum Route {
     ReplaceOrder,
     ClosePosition,
     CancelAllOrders,
+    Quotes,
 }
 
 impl Route {
-    pub const ALL: [Route; 11] = [
+    pub const ALL: [Route; 12] = [
         Route::Account,
         Route::Instrument,
         Route::Instruments,
@@ -33,6 +34,7 @@ impl Route {
         Route::ReplaceOrder,
         Route::ClosePosition,
         Route::CancelAllOrders,
+        Route::Quotes,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +50,7 @@ impl Route {
             Route::ReplaceOrder => "replace_order",
             Route::ClosePosition => "close_position",
             Route::CancelAllOrders => "cancel_all_orders",
+            Route::Quotes => "quotes",
         }
     }
 

@@ -1,13 +1,14 @@
 //! Lists carry whole objects: every order and instrument a list page brings is also
 //! cached by id or symbol, so `order(id:)`, `node(id:)` and the instrument
-//! DataLoader after a list cost no broker call.
+//! DataLoader after a list cost no broker call. Quote snapshots are cached by
+//! symbol the same way.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::keys::Key;
 use super::CachedBroker;
-use crate::domain::{Instrument, Order};
+use crate::domain::{Instrument, Order, Quote};
 
 impl CachedBroker {
     /// Orders as a list page or a mutation returned them. A racing, newer read of
@@ -40,7 +41,22 @@ impl CachedBroker {
         }
     }
 
-    fn key<Q>(&self, query: Q) -> Key<Q> {
+    /// Quotes a snapshot brought, so the next snapshot asks only for what is not
+    /// fresh, whatever set of symbols it is for.
+    pub(super) async fn remember_quotes(&self, quotes: &[Quote]) {
+        let store = &*self.store;
+        let now = Instant::now();
+        let keep = store.settings.quote_ttl.max(store.stale_ttl);
+        for quote in quotes {
+            let entry = store
+                .quote
+                .entry(quote.clone(), now, store.next_seq(), 0, keep);
+            let key = self.key(quote.symbol.clone());
+            store.quote.put(key, Arc::new(entry)).await;
+        }
+    }
+
+    pub(super) fn key<Q>(&self, query: Q) -> Key<Q> {
         Key {
             account: self.account.clone(),
             query,

@@ -8,7 +8,7 @@
 use std::mem::size_of;
 use std::sync::Arc;
 
-use crate::domain::{Account, Instrument, Order, OrderQuery, Page, PageRequest, Position};
+use crate::domain::{Account, Instrument, Order, OrderQuery, Page, PageRequest, Position, Quote};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Key<Q> {
@@ -44,6 +44,18 @@ impl Weigh for Instrument {
 impl Weigh for Position {
     fn weigh(&self) -> usize {
         size_of::<Self>() + self.symbol.len()
+    }
+}
+
+impl Weigh for Quote {
+    fn weigh(&self) -> usize {
+        size_of::<Self>() + self.symbol.len()
+    }
+}
+
+impl<T: Weigh> Weigh for Vec<T> {
+    fn weigh(&self) -> usize {
+        size_of::<Self>() + self.iter().map(Weigh::weigh).sum::<usize>()
     }
 }
 

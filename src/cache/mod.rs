@@ -2,9 +2,9 @@
 //! above it knows it is there.
 //!
 //! - One moka cache per resource (`CacheStore`), every key carrying the broker
-//!   account; bounded by `cache.max_entries` and `cache.max_bytes` each, so six
-//!   caches hold at most `6 × max_bytes` of values (default 6 × 32 MiB = 192 MiB,
-//!   plus roughly 200 bytes of bookkeeping per entry, at most 60 000 entries).
+//!   account; bounded by `cache.max_entries` and `cache.max_bytes` each, so eight
+//!   caches hold at most `8 × max_bytes` of values (default 8 × 32 MiB = 256 MiB,
+//!   plus roughly 200 bytes of bookkeeping per entry, at most 80 000 entries).
 //! - Concurrent misses of one key make one broker call (moka `try_get_with`).
 //! - Values are kept past their TTL, up to `cache.stale_ttl_ms`, and served when a
 //!   refresh fails with 429, 5xx or a timeout, or when the throttle has no budget
@@ -29,11 +29,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::broker::{Broker, BrokerError, RateLimitSnapshot, Route};
+use crate::broker::{Broker, BrokerError, RateLimitSnapshot, Route, MAX_QUOTE_SYMBOLS};
 use crate::config::{CacheSettings, ThrottleSettings};
 use crate::domain::{
     Account, CanceledOrders, Instrument, NewOrder, Order, OrderQuery, OrderReplacement, Page,
-    PageRequest, Position, PositionClose, Replaced, Submitted,
+    PageRequest, Position, PositionClose, Quote, Replaced, Submitted,
 };
 use crate::throttle::Throttle;
 use keys::OrdersQuery;
@@ -51,6 +51,10 @@ pub struct CacheStore {
     positions: Slot<PageRequest, Page<Position>>,
     order: Slot<String, Order>,
     orders: Slot<OrdersQuery, Page<Order>>,
+    quote: Slot<String, Quote>,
+    /// Snapshots, keyed by the sorted symbols the cache did not have fresh: what
+    /// concurrent requests for the same symbols share one broker call through.
+    quotes: Slot<Vec<String>, Vec<Quote>>,
     settings: CacheSettings,
     stale_ttl: Duration,
     counters: Arc<Counters>,
@@ -71,6 +75,8 @@ impl CacheStore {
             positions: Slot::new("positions", settings, g.clone()),
             order: Slot::new("order", settings, g.clone()),
             orders: Slot::new("orders", settings, g.clone()),
+            quote: Slot::new("quote", settings, g.clone()),
+            quotes: Slot::new("quotes", settings, g.clone()),
             generation: g,
             settings: settings.clone(),
             stale_ttl: settings.stale_ttl,
@@ -318,6 +324,42 @@ impl Broker for CachedBroker {
             |c| c.canceled.iter().chain(&c.not_canceled).cloned().collect(),
         )
         .await
+    }
+
+    /// Snapshots of more than [`MAX_QUOTE_SYMBOLS`] are split into several broker
+    /// calls; each part is cached on its own.
+    #[tracing::instrument(skip_all, fields(route = Route::Quotes.as_str(), symbols = symbols.len()))]
+    async fn quotes(&self, symbols: &[String]) -> Result<Vec<Quote>, BrokerError> {
+        let mut wanted = symbols.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut quotes = Vec::with_capacity(wanted.len());
+        let mut missing = Vec::new();
+        let ttl = self.store.settings.quote_ttl;
+        for symbol in wanted {
+            match self.fresh(&self.store.quote, symbol.clone(), ttl).await {
+                Some(quote) => quotes.push(quote),
+                None => missing.push(symbol),
+            }
+        }
+        for part in missing.chunks(MAX_QUOTE_SYMBOLS) {
+            let policy = Policy {
+                route: Route::Quotes,
+                mutable: false,
+                ttl: |s, _| s.settings.quote_ttl,
+                streamed: false,
+            };
+            let key = part.to_vec();
+            let read = self
+                .read(&self.store.quotes, key, policy, || async move {
+                    let read = self.inner.quotes(part).await?;
+                    self.remember_quotes(&read).await;
+                    Ok(read)
+                })
+                .await?;
+            quotes.extend(read);
+        }
+        Ok(quotes)
     }
 
     fn rate_limit(&self) -> Option<RateLimitSnapshot> {

@@ -30,6 +30,17 @@ pub struct BrokerSettings {
     /// PEM certificates trusted besides the built-in roots: a broker (or a proxy in
     /// front of it) with a certificate from a private CA.
     pub ca_file: Option<PathBuf>,
+    /// Alpaca's market-data REST host. Unset: Alpaca's own beside Alpaca's trading
+    /// hosts, else `url` (a paper broker serves both).
+    pub data_url: Option<String>,
+    /// Alpaca's market-data stream host (`wss://…`); the feed is its path. Unset:
+    /// as `data_url`.
+    pub data_stream_url: Option<String>,
+    /// Alpaca's equity feed for quotes.
+    pub feed: crate::broker::alpaca::Feed,
+    /// The most quote symbols the broker streams at once per credential; a
+    /// `quotes` subscription that would go beyond it is refused.
+    pub quote_symbol_limit: usize,
 }
 
 impl Default for BrokerSettings {
@@ -43,6 +54,10 @@ impl Default for BrokerSettings {
             connect_timeout: Duration::from_millis(2_000),
             request_timeout: Duration::from_millis(10_000),
             ca_file: None,
+            data_url: None,
+            data_stream_url: None,
+            feed: crate::broker::alpaca::Feed::Iex,
+            quote_symbol_limit: 30,
         }
     }
 }
@@ -79,6 +94,17 @@ impl BrokerSettings {
         if let Some(path) = &self.ca_file {
             crate::broker::transport::load_roots(path)
                 .map_err(|e| ("broker.ca_file".to_string(), e))?;
+        }
+        for (key, url) in [
+            ("broker.data_url", &self.data_url),
+            ("broker.data_stream_url", &self.data_stream_url),
+        ] {
+            if url.is_some() && self.kind != BrokerKind::Alpaca {
+                fail(key, "is for broker.kind = \"alpaca\"; the generic broker streams quotes on its own stream")?;
+            }
+        }
+        if self.quote_symbol_limit == 0 {
+            fail("broker.quote_symbol_limit", "must be at least 1")?;
         }
         match self.kind {
             BrokerKind::Alpaca => self.alpaca_credentials()?,

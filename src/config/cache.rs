@@ -32,13 +32,17 @@ pub struct CacheSettings {
     /// One instrument and pages of the instrument list.
     #[serde(rename = "instruments_ttl_ms", deserialize_with = "duration::millis")]
     pub instruments_ttl: Duration,
+    /// A quote snapshot read over REST (a symbol streamed live is served from the
+    /// stream instead).
+    #[serde(rename = "quote_ttl_ms", deserialize_with = "duration::millis")]
+    pub quote_ttl: Duration,
     /// How old a value may be and still be served when the broker cannot be asked
     /// (429, 5xx, timeout, budget spent).
     #[serde(rename = "stale_ttl_ms", deserialize_with = "duration::millis")]
     pub stale_ttl: Duration,
-    /// Most entries per resource cache (six of them).
+    /// Most entries per resource cache (eight of them).
     pub max_entries: u64,
-    /// Most estimated bytes of values per resource cache (six of them).
+    /// Most estimated bytes of values per resource cache (eight of them).
     pub max_bytes: u64,
 }
 
@@ -51,6 +55,7 @@ impl Default for CacheSettings {
             open_order_ttl: Duration::from_millis(1_000),
             terminal_order_ttl: Duration::from_millis(3_600_000),
             instruments_ttl: Duration::from_millis(300_000),
+            quote_ttl: Duration::from_millis(1_000),
             stale_ttl: Duration::from_millis(60_000),
             max_entries: 10_000,
             max_bytes: 32 * 1024 * 1024,
@@ -71,6 +76,7 @@ impl CacheSettings {
             ("cache.open_order_ttl_ms", self.open_order_ttl),
             ("cache.terminal_order_ttl_ms", self.terminal_order_ttl),
             ("cache.instruments_ttl_ms", self.instruments_ttl),
+            ("cache.quote_ttl_ms", self.quote_ttl),
             ("cache.stale_ttl_ms", self.stale_ttl),
         ])?;
         positive(&[("cache.max_entries", self.max_entries)])?;

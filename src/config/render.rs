@@ -109,6 +109,16 @@ fn broker(b: &BrokerSettings) -> Table {
     if let Some(path) = &b.ca_file {
         broker.insert("ca_file".into(), path.display().to_string().into());
     }
+    for (key, url) in [
+        ("data_url", &b.data_url),
+        ("data_stream_url", &b.data_stream_url),
+    ] {
+        if let Some(url) = url {
+            broker.insert(key.into(), url.clone().into());
+        }
+    }
+    broker.insert("feed".into(), b.feed.as_str().into());
+    broker.insert("quote_symbol_limit".into(), int(b.quote_symbol_limit));
     broker
 }
 
@@ -152,6 +162,7 @@ fn cache(c: &CacheSettings) -> Table {
         ("open_order_ttl_ms", c.open_order_ttl),
         ("terminal_order_ttl_ms", c.terminal_order_ttl),
         ("instruments_ttl_ms", c.instruments_ttl),
+        ("quote_ttl_ms", c.quote_ttl),
         ("stale_ttl_ms", c.stale_ttl),
     ] {
         cache.insert(key.into(), ms(value));

@@ -14,6 +14,8 @@ use crate::orders::OrderError;
 #[derive(Debug, Clone)]
 pub enum GatewayError {
     BadUserInput(String),
+    /// Beyond a limit of the gateway or the broker; the message names it.
+    TooComplex(String),
     Forbidden(&'static str),
     Broker(BrokerError),
     IdempotencyKeyInUse,
@@ -53,7 +55,7 @@ impl From<async_graphql::Error> for GatewayError {
 impl GatewayError {
     pub fn message(&self) -> String {
         match self {
-            GatewayError::BadUserInput(msg) => msg.clone(),
+            GatewayError::BadUserInput(msg) | GatewayError::TooComplex(msg) => msg.clone(),
             GatewayError::Forbidden(scope) => format!("this operation needs the `{scope}` scope"),
             GatewayError::Broker(BrokerError::Unauthorized) => {
                 "the broker refused the gateway's credentials; an operator must check broker.api_key".into()
@@ -81,6 +83,7 @@ impl GatewayError {
     pub(crate) fn code(&self) -> ErrorCode {
         match self {
             GatewayError::BadUserInput(_) => ErrorCode::BadUserInput,
+            GatewayError::TooComplex(_) => ErrorCode::QueryTooComplex,
             GatewayError::Forbidden(_) => ErrorCode::Forbidden,
             GatewayError::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
             GatewayError::OutcomeUnknown => ErrorCode::OutcomeUnknown,

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 
 use super::responses::ResponseCache;
-use super::{AppSchema, ErrorCode, InstrumentLoader};
+use super::{AppSchema, ErrorCode, InstrumentLoader, Quotes};
 use crate::auth::Principal;
 use crate::cache::CachedBroker;
 use crate::request::RequestScope;
@@ -27,6 +27,8 @@ pub struct Executor {
     /// The schema's broker: the instrument DataLoader of each request reads through
     /// it, and it learns of other replicas' mutations before each request.
     cached: Arc<CachedBroker>,
+    /// Each request's quote DataLoader reads live quotes from its hub.
+    quotes: Quotes,
     responses: ResponseCache,
 }
 
@@ -38,11 +40,12 @@ pub enum Answer {
 }
 
 impl Executor {
-    pub fn new(schema: AppSchema, cached: Arc<CachedBroker>) -> Executor {
+    pub fn new(schema: AppSchema, cached: Arc<CachedBroker>, quotes: Quotes) -> Executor {
         Executor {
             schema,
             responses: ResponseCache::new(cached.clone()),
             cached,
+            quotes,
         }
     }
 
@@ -55,13 +58,18 @@ impl Executor {
         };
         let scope = RequestScope::default();
         let loader_scope = scope.clone();
-        // The DataLoader's batching and memo must not outlive the request. Its
+        let quote_scope = scope.clone();
+        // The DataLoaders' batching and memo must not outlive the request. Their
         // batches run in tasks of their own, which re-enter the request's scope so
-        // a stale instrument is still reported.
+        // a stale instrument or quote is still reported.
         let request = request
             .data(DataLoader::new(
                 InstrumentLoader::new(self.cached.clone()),
                 move |batch| tokio::spawn(loader_scope.run(batch)),
+            ))
+            .data(DataLoader::new(
+                self.quotes.loader(self.cached.clone()),
+                move |batch| tokio::spawn(quote_scope.run(batch)),
             ))
             .data(principal);
         let mut response = scope.run(self.schema.execute(request)).await;
@@ -91,13 +99,18 @@ impl Executor {
     ) -> BoxStream<'static, async_graphql::Response> {
         let cached = self.cached.clone();
         let schema = self.schema.clone();
+        let in_scope = |batch| {
+            let scope = RequestScope::current().unwrap_or_default();
+            tokio::spawn(scope.run(batch))
+        };
         let request = request
             .data(DataLoader::new(
                 InstrumentLoader::new(cached.clone()),
-                |batch| {
-                    let scope = RequestScope::current().unwrap_or_default();
-                    tokio::spawn(scope.run(batch))
-                },
+                in_scope,
+            ))
+            .data(DataLoader::new(
+                self.quotes.loader(cached.clone()),
+                in_scope,
             ))
             .data(principal);
         let start = async move {

@@ -20,6 +20,7 @@ pub mod persisted;
 #[doc(hidden)]
 pub mod probe;
 mod query;
+mod quote;
 mod responses;
 mod scalars;
 mod subscription;
@@ -39,6 +40,7 @@ pub use harden::Hardening;
 pub use loader::InstrumentLoader;
 use mutation::MutationRoot;
 use query::QueryRoot;
+pub use quote::Quotes;
 use subscription::{FeedCursors, SubscriptionRoot};
 
 use crate::orders::OrderService;
@@ -60,6 +62,7 @@ pub(crate) fn build_schema(
     broker: Arc<dyn Broker>,
     orders: Arc<OrderService>,
     feed: OrderFeed,
+    quotes: Quotes,
     pages: PageSizes,
     cursor_secret: &[u8],
     hardening: &Hardening,
@@ -71,6 +74,7 @@ pub(crate) fn build_schema(
     .data(broker)
     .data(orders)
     .data(feed)
+    .data(quotes)
     .data(Arc::new(FeedCursors(CursorCodec::new(cursor_secret))))
     .data(Pager::new(
         CursorCodec::new(cursor_secret),

@@ -9,6 +9,7 @@ use super::connection::{ConnectionArgs, Pager};
 use super::enums::OrderStatusFilter;
 use super::error::{GatewayError, GqlResult};
 use super::ids::{decode, decode_as, NodeKind};
+use super::quote::{load_quote, Quote};
 use super::types::{
     Account, Instrument, InstrumentConnection, Node, Order, OrderConnection, Position,
     PositionConnection,
@@ -175,6 +176,13 @@ impl QueryRoot {
             )
             .await?;
         Ok(slice.into())
+    }
+
+    /// The latest quote; `null` when the broker does not know the symbol. Read
+    /// over REST and cached `cache.quote_ttl_ms`, or the live value while some
+    /// `quotes` subscription streams the symbol.
+    async fn quote(&self, ctx: &Context<'_>, symbol: String) -> GqlResult<Option<Quote>> {
+        load_quote(ctx, &symbol).await
     }
 }
 

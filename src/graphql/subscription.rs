@@ -1,5 +1,5 @@
 //! `Subscription`: live order events of the caller's broker account, from the
-//! account's `streams::OrderFeed`.
+//! account's `streams::OrderFeed`, and live quotes, from its `streams::QuoteHub`.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use futures::{Stream, StreamExt};
 use super::cursor::CursorCodec;
 use super::enums::OrderEvent;
 use super::error::GatewayError;
+use super::quote::{Quote, Quotes};
 use super::scalars::Decimal;
 use super::types::Order;
 use crate::auth::Principal;
@@ -53,6 +54,24 @@ impl SubscriptionRoot {
             delivery,
             cursors: cursors.clone(),
         }))
+    }
+
+    /// The quotes of `symbols` as they change, starting with the current one of
+    /// each symbol already streamed. A subscriber that reads slowly gets the latest
+    /// quote per symbol, not every one it missed. Refused before anything is
+    /// subscribed: no symbols or unknown ones (`BAD_USER_INPUT`), more than
+    /// `subscriptions.max_symbols`, or more than the broker streams at once for the
+    /// account across all subscribers (`QUERY_TOO_COMPLEX`, naming the limit).
+    async fn quotes(
+        &self,
+        ctx: &Context<'_>,
+        symbols: Vec<String>,
+    ) -> Result<impl Stream<Item = Result<Quote, GatewayError>>, GatewayError> {
+        match ctx.data_opt::<Principal>() {
+            Some(p) if p.has(Scope::Read) => {}
+            _ => return Err(GatewayError::Forbidden("read")),
+        }
+        ctx.data_unchecked::<Quotes>().watch(ctx, symbols).await
     }
 }
 

@@ -10,6 +10,7 @@ use super::enums::{AccountStatus, OrderSide, OrderStatus, OrderType, TimeInForce
 use super::error::GqlResult;
 use super::ids::{encode, NodeKind};
 use super::loader::InstrumentLoader;
+use super::quote::{load_quote, Quote};
 use super::scalars::Decimal;
 use crate::domain;
 use crate::orders;
@@ -95,6 +96,10 @@ impl Instrument {
             open: h.open.clone(),
             close: h.close.clone(),
         })
+    }
+    /// The latest quote, batched with the rest of the page's into one broker call.
+    async fn quote(&self, ctx: &Context<'_>) -> GqlResult<Option<Quote>> {
+        load_quote(ctx, &self.0.symbol).await
     }
 }
 

@@ -1,17 +1,19 @@
 //! Open connections by kind, connections refused at the cap, and connections
-//! closed by a timeout, for `/metrics`. Atomics rather than the registry's mutex:
-//! the accept loop and every connection touch these, and a scrape must not wait
-//! behind a flood of them.
+//! closed by a timeout, for `/metrics`. Each series is one atomic, its handle
+//! taken from its family at start-up: the accept loop and every connection touch
+//! these, and a scrape must not wait behind a flood of them.
 //!
 //! A connection is counted by holding a [`ConnectionGuard`]: the gauge goes down
 //! when the guard drops, so a connection that ends by any path (an error, a panic
 //! in its task, a client that vanished) cannot leave the gauge high.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::header;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 /// What a connection is serving. Each open connection (or, over HTTP/2, each SSE
 /// stream) counts under exactly one kind.
@@ -82,20 +84,68 @@ pub(crate) enum Refusal {
     Closed,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnswerLabel {
+    answer: &'static str,
+}
+
+#[derive(Debug)]
 pub(crate) struct Connections {
-    open: [AtomicI64; 3],
-    refused_answered: AtomicU64,
-    refused_closed: AtomicU64,
-    timeouts: [AtomicU64; 4],
+    open: [Gauge; 3],
+    refused_answered: Counter,
+    refused_closed: Counter,
+    timeouts: [Counter; 4],
     /// The effective `server.max_connections`, set when the gateway binds.
-    max: AtomicUsize,
+    max: Gauge,
 }
 
 impl Connections {
+    /// Every series exists from the start, at zero, so a dashboard sees each kind.
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let open = Family::<KindLabel, Gauge>::default();
+        let refused = Family::<AnswerLabel, Counter>::default();
+        let timeouts = Family::<KindLabel, Counter>::default();
+        let max = Gauge::default();
+        let connections = Connections {
+            open: ConnectionKind::ALL
+                .map(|k| open.get_or_create_owned(&KindLabel { kind: k.as_str() })),
+            refused_answered: refused.get_or_create_owned(&AnswerLabel { answer: "503" }),
+            refused_closed: refused.get_or_create_owned(&AnswerLabel { answer: "closed" }),
+            timeouts: TimeoutKind::ALL
+                .map(|k| timeouts.get_or_create_owned(&KindLabel { kind: k.as_str() })),
+            max: max.clone(),
+        };
+        registry.register(
+            "brokergraph_connections_open",
+            "Connections open by kind (http, websocket, sse; an SSE stream over HTTP/2 counts as one sse while its connection stays http)",
+            open,
+        );
+        registry.register(
+            "brokergraph_connections_max",
+            "server.max_connections in effect (set, or derived from the file limit at start)",
+            max,
+        );
+        registry.register(
+            "brokergraph_connections_refused",
+            "Connections refused over server.max_connections: answered 503, or closed at once",
+            refused,
+        );
+        registry.register(
+            "brokergraph_connection_timeouts",
+            "Connections closed (or requests answered 408) by a server timeout, by kind",
+            timeouts,
+        );
+        connections
+    }
+
     /// Counts one connection (or SSE stream) of `kind` until the guard drops.
     pub(crate) fn opened(self: &Arc<Self>, kind: ConnectionKind) -> ConnectionGuard {
-        self.gauge(kind).fetch_add(1, Ordering::Relaxed);
+        self.gauge(kind).inc();
         ConnectionGuard {
             connections: self.clone(),
             kind,
@@ -107,82 +157,31 @@ impl Connections {
             Refusal::Answered => &self.refused_answered,
             Refusal::Closed => &self.refused_closed,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.inc();
     }
 
     pub(crate) fn timed_out(&self, kind: TimeoutKind) {
-        self.timeouts[kind as usize].fetch_add(1, Ordering::Relaxed);
+        self.timeouts[kind as usize].inc();
     }
 
     pub(crate) fn set_max(&self, max: usize) {
-        self.max.store(max, Ordering::Relaxed);
+        self.max.set(i64::try_from(max).unwrap_or(i64::MAX));
     }
 
     /// Open now, of `kind`.
+    #[cfg(test)]
     pub(crate) fn open(&self, kind: ConnectionKind) -> i64 {
-        self.gauge(kind).load(Ordering::Relaxed)
+        self.gauge(kind).get()
     }
 
-    fn gauge(&self, kind: ConnectionKind) -> &AtomicI64 {
+    /// Closed by the timeout `kind` so far.
+    #[cfg(test)]
+    pub(crate) fn timeouts(&self, kind: TimeoutKind) -> u64 {
+        self.timeouts[kind as usize].get()
+    }
+
+    fn gauge(&self, kind: ConnectionKind) -> &Gauge {
         &self.open[kind as usize]
-    }
-
-    pub(crate) fn render(&self, out: &mut String) {
-        header(
-            out,
-            "brokergraph_connections_open",
-            "gauge",
-            "Connections open by kind (http, websocket, sse; an SSE stream over HTTP/2 counts as one sse while its connection stays http).",
-        );
-        for kind in ConnectionKind::ALL {
-            let _ = writeln!(
-                out,
-                "brokergraph_connections_open{{kind=\"{}\"}} {}",
-                kind.as_str(),
-                self.open(kind)
-            );
-        }
-        header(
-            out,
-            "brokergraph_connections_max",
-            "gauge",
-            "server.max_connections in effect (set, or derived from the file limit at start).",
-        );
-        let _ = writeln!(
-            out,
-            "brokergraph_connections_max {}",
-            self.max.load(Ordering::Relaxed)
-        );
-        header(
-            out,
-            "brokergraph_connections_refused_total",
-            "counter",
-            "Connections refused over server.max_connections: answered 503, or closed at once.",
-        );
-        for (how, n) in [
-            ("503", &self.refused_answered),
-            ("closed", &self.refused_closed),
-        ] {
-            let _ = writeln!(
-                out,
-                "brokergraph_connections_refused_total{{answer=\"{how}\"}} {}",
-                n.load(Ordering::Relaxed)
-            );
-        }
-        header(
-            out,
-            "brokergraph_connection_timeouts_total",
-            "counter",
-            "Connections closed (or requests answered 408) by a server timeout, by kind.",
-        );
-        for kind in TimeoutKind::ALL {
-            let _ = writeln!(
-                out,
-                "brokergraph_connection_timeouts_total{{kind=\"{}\"}} {}",
-                kind.as_str(),
-                self.timeouts[kind as usize].load(Ordering::Relaxed)
-            );
-        }
     }
 }
 
@@ -198,10 +197,8 @@ impl ConnectionGuard {
     /// connection given over to an SSE stream and back).
     pub(crate) fn reclassify(&mut self, kind: ConnectionKind) {
         if kind != self.kind {
-            self.connections
-                .gauge(self.kind)
-                .fetch_sub(1, Ordering::Relaxed);
-            self.connections.gauge(kind).fetch_add(1, Ordering::Relaxed);
+            self.connections.gauge(self.kind).dec();
+            self.connections.gauge(kind).inc();
             self.kind = kind;
         }
     }
@@ -209,9 +206,7 @@ impl ConnectionGuard {
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.connections
-            .gauge(self.kind)
-            .fetch_sub(1, Ordering::Relaxed);
+        self.connections.gauge(self.kind).dec();
     }
 }
 
@@ -221,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_guard_counts_its_kind_until_it_drops_even_when_moved_between_kinds() {
-        let connections = Arc::new(Connections::default());
+        let connections = Arc::new(Connections::register(&mut Registry::default()));
         let mut ws = connections.opened(ConnectionKind::Http);
         let http = connections.opened(ConnectionKind::Http);
         assert_eq!(connections.open(ConnectionKind::Http), 2);
@@ -236,12 +231,13 @@ mod tests {
     }
 
     #[test]
-    fn render_names_every_kind_even_at_zero() {
-        let connections = Connections::default();
+    fn every_kind_is_served_even_at_zero() {
+        let mut registry = Registry::default();
+        let connections = Connections::register(&mut registry);
         connections.timed_out(TimeoutKind::Header);
         connections.refused(Refusal::Closed);
         let mut out = String::new();
-        connections.render(&mut out);
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).unwrap();
         for line in [
             "brokergraph_connections_open{kind=\"websocket\"} 0",
             "brokergraph_connection_timeouts_total{kind=\"header\"} 1",

@@ -1,58 +1,158 @@
-//! The gateway's own counters, rendered with the cache, breaker and rate-limit
-//! state as Prometheus text at `/metrics` (`server::metrics`).
+//! The gateway's metrics, on `prometheus-client` (the Prometheus project's Rust
+//! client), served at `/metrics` (`server::metrics`).
 //!
-//! Hand-written rather than the `prometheus` or `metrics` crates: a dozen series
-//! do not need a dependency, and those crates favour a process-global registry,
-//! while each `Gateway` (tests start dozens in one process) must count only its own.
+//! One [`Registry`] per gateway, not a process-global one: tests start dozens of
+//! gateways in one process and each must count only its own. Recording touches
+//! only the metric's own atomics (a `Family` adds a read lock on its label map);
+//! the registry's lock is taken to register at start-up and to encode a scrape.
+//!
+//! Adding metrics to a module: write one struct of handles (`Counter`, `Gauge`,
+//! `Family<Labels, _>`, `Histogram`) with a `register(&mut Registry) -> Self` that
+//! names and documents each of them, the way [`StreamMetrics`] does; then either
+//! hold it in [`Metrics`] (a module below `metrics`, built in [`Metrics::new`]) or
+//! build it with [`Metrics::add`] where the module is built (a module above). State
+//! another layer already keeps (cache counters, the breaker) is read at each scrape
+//! by a `Collector` given to [`Metrics::collect`]. Names are OpenMetrics family
+//! names: a counter is registered without `_total`, which the encoder appends.
+//! docs/operations.md lists every metric; `tests/api/operations.rs` compares that
+//! table with what `/metrics` serves.
 
 mod broker;
 mod connections;
+mod graphql;
+mod process;
 mod streams;
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::info::Info;
+pub(crate) use prometheus_client::registry::Registry;
 
 use crate::broker::Route;
+use broker::BrokerMetrics;
 pub(crate) use broker::Meter;
 pub(crate) use connections::{ConnectionGuard, ConnectionKind, Connections, Refusal, TimeoutKind};
+use graphql::GraphqlMetrics;
 pub(crate) use streams::StreamMetrics;
 
-/// Upper bounds (seconds) of the request latency histogram.
-const BUCKETS: [f64; 11] = [
+/// Upper bounds (seconds) of the latency histograms: the GraphQL request's and the
+/// broker call's.
+pub(crate) const LATENCY_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-/// Operation names are chosen by clients: beyond this many distinct ones, further
-/// names count as `other`, so a client cannot grow the exposition without bound.
-const MAX_OPERATIONS: usize = 200;
 
-#[derive(Debug, Default)]
-pub struct Metrics {
-    inner: Mutex<Inner>,
-    connections: Arc<Connections>,
-    streams: Arc<StreamMetrics>,
+/// The exposition formats `/metrics` speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// `application/openmetrics-text; version=1.0.0`, what Prometheus asks for.
+    OpenMetrics,
+    /// `text/plain; version=0.0.4`, for a scraper or a person that asks for nothing.
+    PrometheusText,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    requests: BTreeMap<(String, String), u64>,
-    latency_counts: [u64; BUCKETS.len()],
-    latency_sum: f64,
-    latency_count: u64,
-    mutations: BTreeMap<(&'static str, String), u64>,
-    replays: u64,
-    conflicts: u64,
-    rate_limited: BTreeMap<String, u64>,
-    broker_calls: BTreeMap<(Route, &'static str), u64>,
-    broker_latency_sum: f64,
-    broker_latency_count: u64,
-    broker_latency_counts: [u64; BUCKETS.len()],
-    /// The broker's `X-RateLimit-Remaining` and `-Limit`, as last seen.
-    broker_budget: Option<(u32, u32)>,
+impl Format {
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::PrometheusText => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        }
+    }
+}
+
+/// Every metric of one gateway.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: RwLock<Registry>,
+    graphql: GraphqlMetrics,
+    broker: BrokerMetrics,
+    connections: Arc<Connections>,
+    streams: Arc<StreamMetrics>,
+    rate_limited: Family<KeyLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeyLabel {
+    key_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    /// The commit, when the build was given one (`BROKERGRAPH_REVISION`, set by
+    /// the container build); `unknown` for a plain `cargo build`.
+    revision: &'static str,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
 }
 
 impl Metrics {
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::default();
+        registry.register(
+            "brokergraph_build",
+            "The running build: version and revision",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                revision: option_env!("BROKERGRAPH_REVISION").unwrap_or("unknown"),
+            }),
+        );
+        process::register(&mut registry);
+        let graphql = GraphqlMetrics::register(&mut registry);
+        let broker = BrokerMetrics::register(&mut registry);
+        let connections = Arc::new(Connections::register(&mut registry));
+        let streams = Arc::new(StreamMetrics::register(&mut registry));
+        let rate_limited = Family::default();
+        registry.register(
+            "brokergraph_rate_limited",
+            "Requests refused with 429 by the per-key rate limit, by key id",
+            rate_limited.clone(),
+        );
+        Metrics {
+            registry: RwLock::new(registry),
+            graphql,
+            broker,
+            connections,
+            streams,
+            rate_limited,
+        }
+    }
+
+    /// Registers a module's metrics with this gateway's registry: `register` names
+    /// each of them and returns the handles the module records into.
+    pub(crate) fn add<T>(&self, register: impl FnOnce(&mut Registry) -> T) -> T {
+        register(&mut self.registry.write().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Reports what `collector` reads, at each scrape.
+    pub(crate) fn collect(&self, collector: impl Collector) {
+        self.add(|r| r.register_collector(Box::new(collector)));
+    }
+
+    /// Every series, in `format`.
+    pub(crate) fn encode(&self, format: Format) -> String {
+        let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::with_capacity(16 * 1024);
+        let encoded = match format {
+            Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, &registry),
+            Format::PrometheusText => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
+            }
+        };
+        // Writing to a String fails only if a collector does, and ours do not.
+        if let Err(e) = encoded {
+            tracing::error!(error = %e, "encoding /metrics failed");
+        }
+        out
+    }
+
     /// The connection gauges and counters. A handler that serves a long-lived
     /// stream the accept loop does not see as such can count it with
     /// `connections().opened(kind)`; upgrades to WebSocket and `text/event-stream`
@@ -68,26 +168,13 @@ impl Metrics {
     }
 
     /// One GraphQL request that reached the schema (or was refused before it).
-    pub(crate) fn request(&self, operation: Option<&str>, outcome: &str, took: Duration) {
-        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let mut op = operation
-            .filter(|o| !o.is_empty() && o.len() <= 64)
-            .filter(|o| o.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or("anonymous")
-            .to_string();
-        let known = m.requests.keys().any(|(o, _)| *o == op);
-        if !known && m.requests.len() >= MAX_OPERATIONS {
-            op = "other".to_string();
-        }
-        *m.requests.entry((op, outcome.to_string())).or_default() += 1;
-        let secs = took.as_secs_f64();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                m.latency_counts[i] += 1;
-            }
-        }
-        m.latency_sum += secs;
-        m.latency_count += 1;
+    pub(crate) fn request(
+        &self,
+        operation: Option<&str>,
+        outcome: &str,
+        took: std::time::Duration,
+    ) {
+        self.graphql.request(operation, outcome, took);
     }
 
     /// `conflict`: the idempotency key was reused for another order, or is still in
@@ -99,182 +186,62 @@ impl Metrics {
         replayed: bool,
         conflict: bool,
     ) {
-        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        *m.mutations
-            .entry((mutation, outcome.to_string()))
-            .or_default() += 1;
-        m.replays += u64::from(replayed);
-        m.conflicts += u64::from(conflict);
+        self.graphql.mutation(mutation, outcome, replayed, conflict);
     }
 
     pub(crate) fn rate_limited(&self, key_id: &str) {
-        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        *m.rate_limited.entry(key_id.to_string()).or_default() += 1;
+        self.rate_limited
+            .get_or_create(&KeyLabel {
+                key_id: key_id.to_string(),
+            })
+            .inc();
     }
 
     /// One call to the broker adapter (one HTTP attempt), by route and result.
-    pub(crate) fn broker_call(&self, route: Route, status: &'static str, took: Duration) {
-        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        *m.broker_calls.entry((route, status)).or_default() += 1;
-        let secs = took.as_secs_f64();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                m.broker_latency_counts[i] += 1;
-            }
-        }
-        m.broker_latency_sum += secs;
-        m.broker_latency_count += 1;
+    pub(crate) fn broker_call(
+        &self,
+        route: Route,
+        status: &'static str,
+        took: std::time::Duration,
+    ) {
+        self.broker.call(route, status, took);
     }
 
     pub(crate) fn broker_budget(&self, remaining: u32, limit: u32) {
-        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        m.broker_budget = Some((remaining, limit));
-    }
-
-    /// Appends this registry's series to `out`.
-    pub(crate) fn render(&self, out: &mut String) {
-        let m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        header(
-            out,
-            "brokergraph_graphql_requests_total",
-            "counter",
-            "GraphQL requests by operation name and outcome (ok or the first error code).",
-        );
-        for ((op, outcome), n) in &m.requests {
-            let _ = writeln!(out, "brokergraph_graphql_requests_total{{operation=\"{op}\",outcome=\"{outcome}\"}} {n}");
-        }
-        header(
-            out,
-            "brokergraph_graphql_request_duration_seconds",
-            "histogram",
-            "Time to answer a GraphQL request.",
-        );
-        for (bound, n) in BUCKETS.iter().zip(m.latency_counts) {
-            let _ = writeln!(
-                out,
-                "brokergraph_graphql_request_duration_seconds_bucket{{le=\"{bound}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "brokergraph_graphql_request_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-            m.latency_count
-        );
-        let _ = writeln!(
-            out,
-            "brokergraph_graphql_request_duration_seconds_sum {}",
-            m.latency_sum
-        );
-        let _ = writeln!(
-            out,
-            "brokergraph_graphql_request_duration_seconds_count {}",
-            m.latency_count
-        );
-        header(
-            out,
-            "brokergraph_mutations_total",
-            "counter",
-            "Mutation attempts by mutation and outcome (OK, a userErrors code, or an error code).",
-        );
-        for ((mutation, outcome), n) in &m.mutations {
-            let _ = writeln!(
-                out,
-                "brokergraph_mutations_total{{mutation=\"{mutation}\",outcome=\"{outcome}\"}} {n}"
-            );
-        }
-        header(
-            out,
-            "brokergraph_idempotency_replays_total",
-            "counter",
-            "submitOrder answers replayed from the idempotency store.",
-        );
-        let _ = writeln!(out, "brokergraph_idempotency_replays_total {}", m.replays);
-        header(
-            out,
-            "brokergraph_idempotency_conflicts_total",
-            "counter",
-            "Idempotency keys reused with other input or still in use.",
-        );
-        let _ = writeln!(
-            out,
-            "brokergraph_idempotency_conflicts_total {}",
-            m.conflicts
-        );
-        render_broker(&m, out);
-        self.connections.render(out);
-        self.streams.render(out);
-        header(
-            out,
-            "brokergraph_rate_limited_total",
-            "counter",
-            "Requests refused with 429 by the per-key rate limit, by key id.",
-        );
-        for (key, n) in &m.rate_limited {
-            let _ = writeln!(
-                out,
-                "brokergraph_rate_limited_total{{key_id=\"{}\"}} {n}",
-                escape(key)
-            );
-        }
+        self.broker.budget.set(remaining, limit);
     }
 }
 
-fn render_broker(m: &Inner, out: &mut String) {
-    header(
-        out,
-        "brokergraph_broker_requests_total",
-        "counter",
-        "HTTP attempts to the broker (retries included) by route and result.",
-    );
-    for ((route, status), n) in &m.broker_calls {
-        let _ = writeln!(
-            out,
-            "brokergraph_broker_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
-        );
-    }
-    let name = "brokergraph_broker_request_duration_seconds";
-    header(
-        out,
-        name,
-        "histogram",
-        "Time of one HTTP attempt to the broker.",
-    );
-    for (bound, n) in BUCKETS.iter().zip(m.broker_latency_counts) {
-        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
-    }
-    let _ = writeln!(
-        out,
-        "{name}_bucket{{le=\"+Inf\"}} {}",
-        m.broker_latency_count
-    );
-    let _ = writeln!(out, "{name}_sum {}", m.broker_latency_sum);
-    let _ = writeln!(out, "{name}_count {}", m.broker_latency_count);
-    if let Some((remaining, limit)) = m.broker_budget {
-        header(
-            out,
-            "brokergraph_broker_rate_limit_remaining",
-            "gauge",
-            "The broker's X-RateLimit-Remaining as last reported.",
-        );
-        let _ = writeln!(out, "brokergraph_broker_rate_limit_remaining {remaining}");
-        header(
-            out,
-            "brokergraph_broker_rate_limit_limit",
-            "gauge",
-            "The broker's X-RateLimit-Limit as last reported.",
-        );
-        let _ = writeln!(out, "brokergraph_broker_rate_limit_limit {limit}");
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub(crate) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
+    #[test]
+    fn both_formats_name_the_same_series_and_only_openmetrics_ends_with_eof() {
+        let metrics = Metrics::new();
+        metrics.rate_limited("bot\"\n");
+        let open = metrics.encode(Format::OpenMetrics);
+        let text = metrics.encode(Format::PrometheusText);
+        assert!(open.ends_with("# EOF\n"), "{open}");
+        assert!(!text.contains("# EOF"), "{text}");
+        for out in [&open, &text] {
+            // Key ids come from the config: escaped as the format requires.
+            let line = "brokergraph_rate_limited_total{key_id=\"bot\\\"\\n\"} 1";
+            assert!(out.lines().any(|l| l == line), "{line} in {out}");
+            assert!(out.contains("brokergraph_build_info{version=\""), "{out}");
+        }
+    }
 
-/// A label value as the exposition format requires (key ids come from the config).
-pub(crate) fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    #[test]
+    fn a_module_registers_its_own_metrics_once_and_they_are_served() {
+        let metrics = Metrics::new();
+        let counter: Counter = metrics.add(|r| {
+            let counter = Counter::default();
+            r.register("brokergraph_test_things", "Things.", counter.clone());
+            counter
+        });
+        counter.inc();
+        let out = metrics.encode(Format::PrometheusText);
+        assert!(out.contains("\nbrokergraph_test_things_total 1\n"), "{out}");
+    }
 }

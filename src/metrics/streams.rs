@@ -1,35 +1,82 @@
 //! The broker's order stream, for `/metrics`: whether it is up (subscribed and
-//! reconciled), how often it had to reconnect, and what it published. Atomics, as
-//! for connections: the stream's task must never wait behind a scrape.
+//! reconciled), how often it had to reconnect, and what it published. One atomic
+//! per series, as for connections: the stream's task must never wait behind a
+//! scrape.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
-use super::header;
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: &'static str,
+}
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct StreamMetrics {
-    up: AtomicU64,
-    subscribers: AtomicU64,
-    connects: AtomicU64,
-    published: AtomicU64,
-    reconciled: AtomicU64,
-    dropped: AtomicU64,
+    up: Gauge,
+    subscribers: Gauge,
+    connects: Counter,
+    published: Counter,
+    reconciled: Counter,
+    dropped: Counter,
 }
 
 impl StreamMetrics {
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let events = Family::<SourceLabel, Counter>::default();
+        let m = StreamMetrics {
+            up: Gauge::default(),
+            subscribers: Gauge::default(),
+            connects: Counter::default(),
+            published: events.get_or_create_owned(&SourceLabel { source: "stream" }),
+            reconciled: events.get_or_create_owned(&SourceLabel {
+                source: "reconcile",
+            }),
+            dropped: Counter::default(),
+        };
+        registry.register(
+            "brokergraph_order_stream_up",
+            "1 while the broker's order stream is subscribed and reconciled",
+            m.up.clone(),
+        );
+        registry.register(
+            "brokergraph_order_subscriptions",
+            "orderUpdates subscriptions open now",
+            m.subscribers.clone(),
+        );
+        registry.register(
+            "brokergraph_order_stream_connects",
+            "Broker order stream connections opened (first connect and reconnects)",
+            m.connects.clone(),
+        );
+        registry.register(
+            "brokergraph_order_events",
+            "Order events published to subscribers, by source (stream or reconcile)",
+            events,
+        );
+        registry.register(
+            "brokergraph_order_events_dropped",
+            "Broker order events not published: duplicates, or older than what subscribers saw",
+            m.dropped.clone(),
+        );
+        m
+    }
+
     /// Subscribed and reconciled (events flow to subscribers), or not.
     pub(crate) fn set_up(&self, up: bool) {
-        self.up.store(u64::from(up), Ordering::Relaxed);
+        self.up.set(i64::from(up));
     }
 
     /// The order subscriptions open now.
     pub(crate) fn set_subscribers(&self, n: usize) {
-        self.subscribers.store(n as u64, Ordering::Relaxed);
+        self.subscribers.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn connected(&self) {
-        self.connects.fetch_add(1, Ordering::Relaxed);
+        self.connects.inc();
     }
 
     /// One event published to subscribers; `reconciled` when found over REST.
@@ -38,71 +85,11 @@ impl StreamMetrics {
             true => &self.reconciled,
             false => &self.published,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.inc();
     }
 
     /// A duplicate or an event older than what subscribers saw.
     pub(crate) fn dropped(&self) {
-        self.dropped.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(super) fn render(&self, out: &mut String) {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        header(
-            out,
-            "brokergraph_order_stream_up",
-            "gauge",
-            "1 while the broker's order stream is subscribed and reconciled.",
-        );
-        let _ = writeln!(out, "brokergraph_order_stream_up {}", get(&self.up));
-        header(
-            out,
-            "brokergraph_order_subscriptions",
-            "gauge",
-            "orderUpdates subscriptions open now.",
-        );
-        let _ = writeln!(
-            out,
-            "brokergraph_order_subscriptions {}",
-            get(&self.subscribers)
-        );
-        header(
-            out,
-            "brokergraph_order_stream_connects_total",
-            "counter",
-            "Broker order stream connections opened (first connect and reconnects).",
-        );
-        let _ = writeln!(
-            out,
-            "brokergraph_order_stream_connects_total {}",
-            get(&self.connects)
-        );
-        header(
-            out,
-            "brokergraph_order_events_total",
-            "counter",
-            "Order events published to subscribers, by source (stream or reconcile).",
-        );
-        let _ = writeln!(
-            out,
-            "brokergraph_order_events_total{{source=\"stream\"}} {}",
-            get(&self.published)
-        );
-        let _ = writeln!(
-            out,
-            "brokergraph_order_events_total{{source=\"reconcile\"}} {}",
-            get(&self.reconciled)
-        );
-        header(
-            out,
-            "brokergraph_order_events_dropped_total",
-            "counter",
-            "Broker order events not published: duplicates, or older than what subscribers saw.",
-        );
-        let _ = writeln!(
-            out,
-            "brokergraph_order_events_dropped_total {}",
-            get(&self.dropped)
-        );
+        self.dropped.inc();
     }
 }

@@ -223,7 +223,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::metrics::ConnectionKind;
+    use crate::metrics::{ConnectionKind, TimeoutKind};
 
     #[test]
     fn the_default_cap_leaves_a_fifth_of_the_file_limit_and_the_overflow_slots() {
@@ -246,7 +246,9 @@ mod tests {
     async fn start(router: Router) -> Running {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let connections = Arc::new(Connections::default());
+        let connections = Arc::new(Connections::register(
+            &mut prometheus_client::registry::Registry::default(),
+        ));
         let limits = Limits {
             timeouts: Timeouts {
                 header: TIMEOUT,
@@ -409,13 +411,8 @@ mod tests {
             .await
             .unwrap();
         let connections = server.connections.clone();
-        let rendered = move || {
-            let mut out = String::new();
-            connections.render(&mut out);
-            out
-        };
         eventually("a write timeout", || {
-            rendered().contains("brokergraph_connection_timeouts_total{kind=\"write\"} 1")
+            connections.timeouts(TimeoutKind::Write) == 1
         })
         .await;
         let connections = server.connections.clone();

@@ -1,5 +1,6 @@
 //! Live order events: one upstream stream per broker account, fanned out to every
-//! subscriber of that account.
+//! subscriber of that account. (Live quotes, fanned out the same way but kept as
+//! the latest value per symbol, are `quotes`.)
 //!
 //! Brokers allow one stream connection per credential and no stream is gapless
 //! across reconnects, so an `OrderFeed`:
@@ -18,6 +19,7 @@
 //!   instead of growing a queue.
 
 mod known;
+mod quotes;
 mod upstream;
 
 use std::collections::VecDeque;
@@ -33,6 +35,7 @@ use crate::cache::CachedBroker;
 use crate::domain::{OrderEvent, OrderEventKind};
 use crate::metrics::StreamMetrics;
 use known::Known;
+pub(crate) use quotes::{QuoteHub, QuotesRefused, Tick};
 
 /// How far back `after` can resume, whatever `history` says: older events describe
 /// orders a client should rather read again.

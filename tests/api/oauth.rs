@@ -146,6 +146,11 @@ impl Gw {
             .expect("JSON")
     }
 
+    async fn get(&self, path: &str) -> reqwest::Response {
+        let url = self.url.replace("/graphql", path);
+        self.http.get(url).send().await.expect("gateway answers")
+    }
+
     async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         let _ = self.task.take().unwrap().await;
@@ -268,6 +273,18 @@ async fn a_revoked_refresh_token_is_reauth_required_for_that_account_only() {
     setup.refresh_token = Some(rt0.clone());
     let gw = setup.start().await;
     assert!(gw.query(KEY_TOKENS, WHO).await["data"].is_object());
+    let metrics = gw.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("brokergraph_oauth_token_expiry_timestamp_seconds{account=\"tokens\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("brokergraph_breaker_state{account=\"default\",state=\"closed\"} 1"),
+        "{metrics}"
+    );
+    let ready: Value = gw.get("/readyz").await.json().await.unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert!(ready["accounts"]["tokens"]["token_expires_in_secs"].as_u64() > Some(800));
     // Someone replays the spent rt0: the sim revokes the family, access token too.
     let replay = reqwest::Client::new()
         .post(format!("{}/oauth/token", sim.base_url()))
@@ -293,6 +310,16 @@ async fn a_revoked_refresh_token_is_reauth_required_for_that_account_only() {
     );
     let other = gw.query(KEY_DEFAULT, WHO).await;
     assert!(other["data"]["account"]["cash"].is_string(), "{other}");
+    // Ready for the account that works, and saying which one does not.
+    let resp = gw.get("/readyz").await;
+    assert_eq!(resp.status(), 200);
+    let ready: Value = resp.json().await.unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(
+        ready["accounts"]["tokens"]["code"], "BROKER_REAUTH_REQUIRED",
+        "{ready}"
+    );
+    assert_eq!(ready["accounts"]["default"]["status"], "ready", "{ready}");
     gw.stop().await;
 }
 

@@ -28,12 +28,11 @@ async fn metrics_expose_the_documented_names() {
         "brokergraph_cache_misses_total",
         "brokergraph_cache_stale_total",
         "brokergraph_throttle_waits_total",
-        "brokergraph_breaker_state{state=\"closed\"} 1",
-        "brokergraph_mutations_total",
+        "brokergraph_breaker_state{account=\"default\",state=\"closed\"} 1",
         "brokergraph_idempotency_replays_total 0",
         "brokergraph_idempotency_conflicts_total 0",
-        "brokergraph_rate_limit_remaining",
-        "brokergraph_rate_limited_total",
+        "brokergraph_broker_request_duration_seconds_count{route=\"account\"} 1",
+        "brokergraph_build_info{version=",
     ] {
         assert!(text.contains(name), "missing {name} in:\n{text}");
     }

@@ -9,7 +9,9 @@
 //! retries and no caching of its own beyond the slow-changing asset list and calendar.
 
 mod client_id;
+mod data_stream;
 mod mapping;
+mod market_data;
 mod paging;
 mod response;
 mod routes;
@@ -33,6 +35,8 @@ pub use crate::broker::transport::Transport;
 use crate::broker::{BrokerError, RateLimitSnapshot};
 use crate::domain::{Instrument, TradingHours};
 use crate::secret::Secret;
+pub use data_stream::AlpacaDataStream;
+pub use market_data::{default_data_urls, Feed, DATA_STREAM_URL, DATA_URL};
 pub use stream::AlpacaStream;
 
 /// Alpaca's paper-trading endpoint: the default for `--broker alpaca`.
@@ -52,6 +56,9 @@ pub struct AlpacaBrokerConfig {
     pub key_id: Secret,
     pub secret: Secret,
     pub transport: Transport,
+    /// The market-data REST host (see [`default_data_urls`]).
+    pub data_url: String,
+    pub feed: Feed,
 }
 
 /// Why an `AlpacaBroker` could not be built: always an operator's configuration.
@@ -69,6 +76,9 @@ pub enum AlpacaBrokerConfigError {
 pub struct AlpacaBroker {
     client: Client,
     base: Url,
+    /// The market-data host, for quotes.
+    data: Url,
+    feed: Feed,
     /// For the trade-updates stream, which authenticates in a message.
     key_id: Secret,
     /// Kept to redact it from logged bodies, and for the stream.
@@ -101,6 +111,7 @@ struct Reply<T> {
 impl AlpacaBroker {
     pub fn new(config: AlpacaBrokerConfig) -> Result<AlpacaBroker, AlpacaBrokerConfigError> {
         let base = parse_base_url(&config.base_url)?;
+        let data = parse_base_url(&config.data_url)?;
         let header = |value: &Secret| {
             if value.expose().trim().is_empty() {
                 return Err(AlpacaBrokerConfigError::Credentials);
@@ -124,6 +135,8 @@ impl AlpacaBroker {
         Ok(AlpacaBroker {
             client,
             base,
+            data,
+            feed: config.feed,
             key_id: config.key_id,
             secret: config.secret,
             rate_limit: Mutex::new(None),
@@ -146,6 +159,30 @@ impl AlpacaBroker {
             secret: self.secret.clone(),
             connect_timeout: transport.connect_timeout,
         }
+    }
+
+    /// The market-data stream of the same key: `stream_url/v2/<feed>`. `symbol_limit`:
+    /// the most quote symbols the plan streams (30 on Alpaca's free IEX plan).
+    pub fn data_stream(
+        &self,
+        transport: &Transport,
+        stream_url: &str,
+        symbol_limit: usize,
+    ) -> Result<AlpacaDataStream, AlpacaBrokerConfigError> {
+        // Checked as the HTTP URL the upgrade starts from: `wss` is `https`.
+        let http = match stream_url.trim().split_once("://") {
+            Some(("wss", rest)) => format!("https://{rest}"),
+            Some(("ws", rest)) => format!("http://{rest}"),
+            _ => stream_url.to_owned(),
+        };
+        let base = transport::ws_url(parse_base_url(&http)?);
+        Ok(AlpacaDataStream {
+            url: transport::versioned_url(&base, "v2", &[self.feed.as_str()]),
+            key_id: self.key_id.clone(),
+            secret: self.secret.clone(),
+            connect_timeout: transport.connect_timeout,
+            symbol_limit,
+        })
     }
 
     /// `base/v2/<segments>` (see `transport::versioned_url`).

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{Days, Utc};
 use tracing::field::Empty;
 
+use super::market_data::{latest_quotes_url, LatestQuotesDto};
 use super::paging::{self, OrdersCursor};
 use super::response::Expect;
 use super::wire::{AccountDto, AssetDto, CalendarDayDto, OrderDto, PositionDto};
@@ -16,7 +17,7 @@ use super::{AlpacaBroker, Reply, ASSETS_TTL};
 use crate::broker::{Broker, BrokerError, RateLimitSnapshot, Route};
 use crate::domain::{
     Account, CanceledOrders, Instrument, NewOrder, Order, OrderQuery, OrderReplacement,
-    OrderStatusFilter, Page, PageRequest, Position, PositionClose, Replaced, Submitted,
+    OrderStatusFilter, Page, PageRequest, Position, PositionClose, Quote, Replaced, Submitted,
     TradingHours,
 };
 
@@ -137,6 +138,21 @@ impl Broker for AlpacaBroker {
 
     async fn cancel_all_orders(&self, symbol: Option<&str>) -> Result<CanceledOrders, BrokerError> {
         self.cancel_all(symbol).await
+    }
+
+    #[tracing::instrument(skip_all, fields(route = %Route::Quotes, http.route = "GET /v2/stocks/quotes/latest", symbols = symbols.len(), status = Empty, latency_ms = Empty))]
+    async fn quotes(&self, symbols: &[String]) -> Result<Vec<Quote>, BrokerError> {
+        let request = self
+            .client
+            .get(latest_quotes_url(&self.data, symbols, self.feed));
+        let reply = self.call::<LatestQuotesDto>(request, Expect::List).await?;
+        let as_of = reply.received_at;
+        Ok(reply
+            .body
+            .quotes
+            .into_iter()
+            .map(|(symbol, q)| q.into_domain(symbol, as_of))
+            .collect())
     }
 
     fn rate_limit(&self) -> Option<RateLimitSnapshot> {

@@ -123,12 +123,16 @@ impl GenericBroker {
         })
     }
 
-    /// The order stream of the same account (`GET /v1/stream`).
-    pub fn order_stream(&self, transport: &Transport) -> GenericStream {
+    /// The stream of the same account (`GET /v1/stream`): its order events and
+    /// quotes, on one connection. `symbol_limit`: the most quote symbols the
+    /// broker streams at once (broker-sim's `--stream-symbol-limit`).
+    pub fn stream(&self, transport: &Transport, symbol_limit: usize) -> GenericStream {
         GenericStream {
             url: self.url(&["stream"]),
             auth: self.auth.clone(),
             connect_timeout: transport.connect_timeout,
+            symbol_limit,
+            link: tokio::sync::Mutex::new(None),
         }
     }
 

@@ -8,13 +8,13 @@ use tracing::field::Empty;
 use super::errors::On404;
 use super::wire::{
     status_filter, AccountDto, InstrumentDto, ListDto, NewOrderDto, OrderDto, PositionDto,
-    ReplaceOrderDto,
+    QuotesDto, ReplaceOrderDto,
 };
 use super::GenericBroker;
 use crate::broker::{Broker, BrokerError, RateLimitSnapshot, Route, MAX_BROKER_PAGE};
 use crate::domain::{
     Account, CanceledOrders, Instrument, NewOrder, Order, OrderQuery, OrderReplacement,
-    OrderStatus, OrderStatusFilter, Page, PageRequest, Position, PositionClose, Replaced,
+    OrderStatus, OrderStatusFilter, Page, PageRequest, Position, PositionClose, Quote, Replaced,
     Submitted,
 };
 
@@ -183,6 +183,23 @@ impl Broker for GenericBroker {
             }
         }
         Ok(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(route = %Route::Quotes, http.route = "GET /v1/quotes", symbols = symbols.len(), status = Empty, latency_ms = Empty))]
+    async fn quotes(&self, symbols: &[String]) -> Result<Vec<Quote>, BrokerError> {
+        let mut url = self.url(&["quotes"]);
+        url.query_pairs_mut()
+            .append_pair("symbols", &symbols.join(","));
+        let reply = self
+            .call::<QuotesDto>(self.client.get(url), On404::Rejected)
+            .await?;
+        let as_of = reply.received_at;
+        Ok(reply
+            .body
+            .data
+            .into_iter()
+            .map(|q| q.into_domain(as_of))
+            .collect())
     }
 
     fn rate_limit(&self) -> Option<RateLimitSnapshot> {

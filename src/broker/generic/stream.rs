@@ -1,27 +1,34 @@
 //! `GET /v1/stream`: the generic dialect's order events, numbered per account
 //! without gaps, so the hub can tell a lost message from a quiet account and
-//! resume with `since` after a reconnect.
+//! resume with `since` after a reconnect; and its quotes, on the same connection
+//! (the broker allows one per key), shared through a `transport::Link`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use reqwest::header::AUTHORIZATION;
 use reqwest::Url;
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::wire::OrderDto;
+use super::wire::{OrderDto, QuoteDto};
+use crate::broker::quote_stream::{QuoteSession, QuoteStream, QuoteSymbols};
 use crate::broker::stream::{self, OrderStream, StreamError, StreamItem, StreamSession};
+use crate::broker::transport::link::{Inbound, Link, Protocol, Side};
 use crate::broker::transport::{self, Socket};
 use crate::broker::BrokerError;
 use crate::domain::OrderEvent;
 use crate::secret::Secret;
 
-/// How to open the stream of the account a `GenericBroker` reads.
+/// How to open the stream of the account a `GenericBroker` reads, and the one
+/// connection its order feed and quote hub share.
 pub struct GenericStream {
     pub(super) url: Url,
     pub(super) auth: super::Auth,
     pub(super) connect_timeout: std::time::Duration,
+    pub(super) symbol_limit: usize,
+    pub(super) link: tokio::sync::Mutex<Option<Link>>,
 }
 
 /// What every message has. Read first, then the whole message as its type:
@@ -53,6 +60,7 @@ enum MessageDto {
         seq: Option<u64>,
     },
     Order(Box<OrderEventDto>),
+    Quote(QuoteDto),
     Error {
         code: String,
         message: String,
@@ -61,7 +69,7 @@ enum MessageDto {
     Unreadable {
         seq: Option<u64>,
     },
-    /// Quotes, and whatever a newer broker adds: not order events.
+    /// Whatever a newer broker adds, and quotes that did not read (logged).
     Other,
 }
 
@@ -98,7 +106,7 @@ impl OrderEventDto {
     }
 }
 
-fn parse(data: &[u8], api_key: &Secret) -> Result<Option<MessageDto>, StreamError> {
+fn parse(data: &[u8], api_key: &Secret) -> Result<MessageDto, StreamError> {
     let decode = |e: serde_json::Error| {
         StreamError::Protocol(transport::decode_error(&e, data, api_key).to_string())
     };
@@ -115,6 +123,13 @@ fn parse(data: &[u8], api_key: &Secret) -> Result<Option<MessageDto>, StreamErro
                 MessageDto::Unreadable { seq: tag.seq }
             }
         },
+        "quote" => match serde_json::from_slice::<QuoteDto>(data) {
+            Ok(dto) => MessageDto::Quote(dto),
+            Err(e) => {
+                decode(e);
+                MessageDto::Other
+            }
+        },
         "error" => {
             let dto: ErrorDto = serde_json::from_slice(data).map_err(decode)?;
             MessageDto::Error {
@@ -124,13 +139,57 @@ fn parse(data: &[u8], api_key: &Secret) -> Result<Option<MessageDto>, StreamErro
         }
         _ => MessageDto::Other,
     };
-    Ok(Some(message))
+    Ok(message)
 }
 
-#[async_trait]
-impl OrderStream for GenericStream {
-    #[tracing::instrument(skip_all, fields(route = "stream", since))]
-    async fn open(&self, since: Option<u64>) -> Result<StreamSession, StreamError> {
+/// The v1 stream's messages as the link reads them: `subscribed` and refusals
+/// answer requests; `replay_unavailable` belongs to the order events it precedes.
+struct V1 {
+    api_key: Secret,
+}
+
+impl Protocol for V1 {
+    fn read(&mut self, data: &[u8]) -> Result<Vec<Inbound>, StreamError> {
+        let inbound = match parse(data, &self.api_key)? {
+            MessageDto::Subscribed { seq } => Inbound::Answer(Ok(seq)),
+            MessageDto::Order(event) => Inbound::Order(event.into_item()),
+            MessageDto::Unreadable { seq } => Inbound::Order(StreamItem::Unreadable { seq }),
+            MessageDto::Quote(quote) => Inbound::Quote(quote.into_domain(Utc::now())),
+            MessageDto::Error { code, .. } if code == "replay_unavailable" => {
+                Inbound::Order(StreamItem::ReplayUnavailable)
+            }
+            MessageDto::Error { code, message } if code == "unauthorized" => {
+                tracing::warn!(%message, "the broker refused the stream's credentials");
+                Inbound::Fatal(StreamError::Unauthorized)
+            }
+            MessageDto::Error { code, message } if code == "connection_limit_exceeded" => {
+                Inbound::Fatal(StreamError::Refused { code, message })
+            }
+            MessageDto::Error { code, message } => {
+                Inbound::Answer(Err(StreamError::Refused { code, message }))
+            }
+            MessageDto::Other => return Ok(Vec::new()),
+        };
+        Ok(vec![inbound])
+    }
+
+    fn leave(&self, side: Side) -> Option<Value> {
+        match side {
+            Side::Orders => Some(json!({ "action": "unsubscribe", "orders": true })),
+            // The hub unsubscribes its symbols as they go unwatched: by the time it
+            // leaves, nothing is left to stop.
+            Side::Quotes => None,
+        }
+    }
+}
+
+impl GenericStream {
+    /// The open connection, or a new one.
+    async fn link(&self) -> Result<Link, StreamError> {
+        let mut slot = self.link.lock().await;
+        if let Some(link) = slot.as_ref().filter(|link| !link.is_closed()) {
+            return Ok(link.clone());
+        }
         let (secret, source) = match &self.auth {
             super::Auth::ApiKey(key) => (key.clone(), None),
             super::Auth::Bearer(source) => {
@@ -152,44 +211,59 @@ impl OrderStream for GenericStream {
             // The next reconnect asks for a fresh token.
             source.invalidate(&secret);
         }
-        let mut socket = connected?;
+        let link = Link::start(connected?, V1 { api_key: secret });
+        *slot = Some(link.clone());
+        Ok(link)
+    }
+}
+
+#[async_trait]
+impl OrderStream for GenericStream {
+    #[tracing::instrument(skip_all, fields(route = "stream", since))]
+    async fn open(&self, since: Option<u64>) -> Result<StreamSession, StreamError> {
+        let link = self.link().await?;
+        let items = link.orders()?;
         let mut subscribe = json!({ "action": "subscribe", "orders": true });
         if let Some(since) = since {
             subscribe["since"] = since.into();
         }
-        socket.send_json(&subscribe).await?;
-        let seq = loop {
-            let Some(data) = socket.next_data().await? else {
-                return Err(StreamError::Closed("closed before subscribing".into()));
-            };
-            match parse(&data, &secret)? {
-                Some(MessageDto::Subscribed { seq }) => break seq,
-                Some(MessageDto::Error { code, message }) if code == "unauthorized" => {
-                    tracing::warn!(%message, "the broker refused the stream's credentials");
-                    return Err(StreamError::Unauthorized);
-                }
-                Some(MessageDto::Error { code, message }) => {
-                    return Err(StreamError::Refused { code, message })
-                }
-                _ => {}
-            }
-        };
-        let items = socket.into_items(move |data| match parse(data, &secret)? {
-            Some(MessageDto::Order(event)) => Ok(Some(event.into_item())),
-            Some(MessageDto::Unreadable { seq }) => Ok(Some(StreamItem::Unreadable { seq })),
-            Some(MessageDto::Error { code, .. }) if code == "replay_unavailable" => {
-                Ok(Some(StreamItem::ReplayUnavailable))
-            }
-            Some(MessageDto::Error { code, message }) if code == "connection_limit_exceeded" => {
-                Err(StreamError::Refused { code, message })
-            }
-            Some(MessageDto::Error { code, message }) => {
-                tracing::warn!(%code, %message, "the broker stream reported an error");
-                Ok(None)
-            }
-            _ => Ok(None),
-        });
-        Ok(StreamSession { seq, items })
+        let seq = link.request(subscribe).await?;
+        Ok(StreamSession {
+            seq,
+            items: items.boxed(),
+        })
+    }
+}
+
+#[async_trait]
+impl QuoteStream for GenericStream {
+    #[tracing::instrument(skip_all, fields(route = "stream"))]
+    async fn open(&self) -> Result<QuoteSession, StreamError> {
+        let link = self.link().await?;
+        let quotes = link.quotes()?;
+        Ok(QuoteSession {
+            symbols: Box::new(V1Symbols(link)),
+            quotes: quotes.boxed(),
+        })
+    }
+
+    fn symbol_limit(&self) -> usize {
+        self.symbol_limit
+    }
+}
+
+struct V1Symbols(Link);
+
+#[async_trait]
+impl QuoteSymbols for V1Symbols {
+    async fn subscribe(&self, symbols: &[String]) -> Result<(), StreamError> {
+        let message = json!({ "action": "subscribe", "quotes": symbols });
+        self.0.request(message).await.map(drop)
+    }
+
+    async fn unsubscribe(&self, symbols: &[String]) -> Result<(), StreamError> {
+        let message = json!({ "action": "unsubscribe", "quotes": symbols });
+        self.0.request(message).await.map(drop)
     }
 }
 
@@ -198,7 +272,7 @@ mod tests {
     use super::*;
     use crate::domain::OrderEventKind;
 
-    fn read(text: &str) -> Result<Option<MessageDto>, StreamError> {
+    fn read(text: &str) -> Result<MessageDto, StreamError> {
         parse(text.as_bytes(), &Secret::new("k"))
     }
 
@@ -207,7 +281,7 @@ mod tests {
         let bad = r#"{"type":"order","seq":7,"event":"fill","order":{"id":"x"}}"#;
         assert!(matches!(
             read(bad),
-            Ok(Some(MessageDto::Unreadable { seq: Some(7) }))
+            Ok(MessageDto::Unreadable { seq: Some(7) })
         ));
     }
 
@@ -220,7 +294,7 @@ mod tests {
         ));
         assert!(matches!(
             read(r#"{"type":"quote","symbol":"ABC"}"#),
-            Ok(Some(MessageDto::Other))
+            Ok(MessageDto::Other)
         ));
     }
 
@@ -232,7 +306,7 @@ mod tests {
             "time_in_force":"day","status":"accepted","created_at":"2026-12-01T04:53:30.202Z",
             "updated_at":"2026-12-01T04:53:30.202Z"},"position_qty":"0",
             "timestamp":"2026-12-01T04:53:30.202Z"}"#;
-        let Ok(Some(MessageDto::Order(dto))) = read(event) else {
+        let Ok(MessageDto::Order(dto)) = read(event) else {
             panic!("an order event");
         };
         let StreamItem::Order { seq, event } = dto.into_item() else {

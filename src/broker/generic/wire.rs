@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     Account, AccountStatus, Instrument, NewOrder, Order, OrderReplacement, OrderSide, OrderStatus,
-    OrderStatusFilter, OrderType, Page, Position, TimeInForce, TradingHours,
+    OrderStatusFilter, OrderType, Page, Position, Quote, TimeInForce, TradingHours,
 };
 
 /// Declares a wire enum mirroring a domain enum variant for variant, with both
@@ -108,6 +108,43 @@ struct TradingHoursDto {
     timezone: String,
     open: String,
     close: String,
+}
+
+/// A quote, over REST (`GET /v1/quotes`) and on the stream (`"type":"quote"`).
+#[derive(Deserialize)]
+pub(super) struct QuoteDto {
+    symbol: String,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    bid: Option<Decimal>,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    bid_size: Option<Decimal>,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    ask: Option<Decimal>,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    ask_size: Option<Decimal>,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    last: Option<Decimal>,
+    timestamp: DateTime<Utc>,
+}
+
+impl QuoteDto {
+    pub(super) fn into_domain(self, as_of: DateTime<Utc>) -> Quote {
+        Quote {
+            symbol: self.symbol,
+            bid: self.bid,
+            bid_size: self.bid_size,
+            ask: self.ask,
+            ask_size: self.ask_size,
+            last: self.last,
+            at: self.timestamp,
+            as_of,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct QuotesDto {
+    pub data: Vec<QuoteDto>,
 }
 
 #[derive(Deserialize)]

@@ -4,6 +4,7 @@
 //! dialects (`generic`, `alpaca`) add only their routes, JSON and error envelopes.
 
 mod bearer;
+pub(crate) mod link;
 mod response;
 mod socket;
 mod url;
@@ -11,7 +12,7 @@ mod url;
 pub(crate) use bearer::header as bearer_header;
 pub use bearer::BearerSource;
 pub(crate) use response::{decode_error, exchange, log_body, retry_after, Exchange};
-pub(crate) use socket::Socket;
+pub(crate) use socket::{ws_url, Socket};
 pub(crate) use url::{check_base_url, object_url, versioned_url};
 
 use std::time::Duration;

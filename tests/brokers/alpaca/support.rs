@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use brokergraph::broker::alpaca::{AlpacaBroker, AlpacaBrokerConfig, Transport};
+use brokergraph::broker::alpaca::{AlpacaBroker, AlpacaBrokerConfig, Feed, Transport};
 use brokergraph::domain::*;
 use brokergraph::secret::Secret;
 use rust_decimal::Decimal;
@@ -28,6 +28,8 @@ pub(crate) fn broker(server: &MockServer) -> AlpacaBroker {
             request_timeout: Duration::from_secs(5),
             extra_roots: Vec::new(),
         },
+        data_url: server.uri(),
+        feed: Feed::Iex,
     })
     .unwrap()
 }
