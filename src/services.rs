@@ -163,7 +163,7 @@ impl AccountServices {
         let identity = AccountIdentity::new(&endpoint.url, &endpoint.identity);
         let metered: Arc<dyn Broker> = Arc::new(Layered::new(
             endpoint.broker,
-            Meter::new(shared.metrics.clone()),
+            Meter::new(&shared.metrics, id),
         ));
         let resilient = ResilientBroker::new(metered, Resilience::new(RetryPolicy::default()));
         let breaker = resilient.layer().breaker();
