@@ -187,6 +187,7 @@ impl AccountServices {
                 wait: config.idempotency.wait,
                 lease: config.idempotency.lease,
                 deadline: config.idempotency.resend_deadline,
+                collar: config.orders.collar(),
             },
         ));
         let feed = OrderFeed::new(

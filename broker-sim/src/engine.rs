@@ -288,11 +288,23 @@ impl Engine {
         let Some(inst) = self.market.get(&order.symbol) else {
             return false;
         };
+        let price = self.quoted(&order.symbol, order.side, inst.price);
         let mut probe = order.clone();
-        if !probe.marketable(inst.price) || tick_liquidity(inst, inst.price) < order.quantity {
+        if !probe.marketable(price) || tick_liquidity(inst, inst.price) < order.quantity {
             return false;
         }
-        order.side == Side::Sell || self.accounts[acct].cash >= order.quantity * inst.price
+        order.side == Side::Sell || self.accounts[acct].cash >= order.quantity * price
+    }
+
+    /// Where an order of `side` trades now: a buy at the quoted ask, a sell at the
+    /// bid, as the quotes published for this tick say (the price itself where the
+    /// market has no quote).
+    fn quoted(&self, symbol: &str, side: Side, price: Decimal) -> Decimal {
+        match self.market.quote(symbol, self.tick) {
+            Some(q) if side == Side::Buy => q.ask,
+            Some(q) => q.bid,
+            None => price,
+        }
     }
 
     /// Ends an order that is still open with a terminal status.
@@ -346,10 +358,10 @@ impl Engine {
         self.events.publish(acct, event);
     }
 
-    /// One execution attempt at the current price, up to one tick's liquidity.
+    /// One execution attempt at the quoted price of the order's side, up to one
+    /// tick's liquidity.
     fn execute(&mut self, acct: usize, seq: u64, now: DateTime<Utc>) {
-        let account = &mut self.accounts[acct];
-        let Some(order) = account.orders.get(&seq) else {
+        let Some(order) = self.accounts[acct].orders.get(&seq) else {
             return;
         };
         let Some(inst) = self.market.get(&order.symbol) else {
@@ -358,9 +370,11 @@ impl Engine {
         if !order.status.is_open() {
             return;
         }
-        let price = inst.price;
+        let price = self.quoted(&order.symbol, order.side, inst.price);
+        let account = &mut self.accounts[acct];
         let lot = Decimal::from(inst.lot_size);
-        let liquidity = tick_liquidity(inst, price);
+        // The market's depth is what trades at the last price, whichever side.
+        let liquidity = tick_liquidity(inst, inst.price);
         let affordable = ((account.cash / price / lot).floor() * lot).max(Decimal::ZERO);
         let attempt = account.update(seq, |order| {
             if !order.marketable(price) {
@@ -1018,16 +1032,24 @@ mod tests {
         let mut engine = small(Dialect::Generic, true);
         let sym = ten(&mut engine);
         let cash = engine.accounts[0].cash;
+        let bid = engine.market.quote(&sym, engine.tick).unwrap().bid;
+        assert!(bid < Decimal::from(10), "the bid is below the price");
         engine.submit(0, sell, None, now).unwrap();
         let account = &engine.accounts[0];
         assert_eq!(account.held(&sym), Decimal::from(-4));
-        assert_eq!(account.cash, cash + Decimal::from(40));
+        assert_eq!(
+            account.cash,
+            cash + bid * Decimal::from(4),
+            "sold at the bid"
+        );
         assert_eq!(
             account.equity(&engine.market),
-            cash,
-            "short at 10, marked at 10"
+            cash - (Decimal::from(10) - bid) * Decimal::from(4),
+            "short at the bid, marked at 10"
         );
         engine.set_price(&sym, Decimal::from(12), now).unwrap();
+        let ask = engine.market.quote(&sym, engine.tick).unwrap().ask;
+        assert!(ask > Decimal::from(12), "the ask is above the price");
         engine
             .submit(
                 0,
@@ -1045,6 +1067,10 @@ mod tests {
             .unwrap();
         let account = &engine.accounts[0];
         assert_eq!(account.held(&sym), Decimal::ZERO);
-        assert_eq!(account.cash, cash - Decimal::from(8), "lost 2.00 a share");
+        assert_eq!(
+            account.cash,
+            cash - (ask - bid) * Decimal::from(4),
+            "sold at the bid, bought back at the ask"
+        );
     }
 }

@@ -26,6 +26,7 @@ mod layers;
 mod limits;
 mod log;
 mod oauth;
+mod orders;
 mod origin;
 mod paper;
 mod persisted_queries;
@@ -56,6 +57,7 @@ pub use keys::{GatewayKeyConfig, Scope};
 pub use limits::LimitsSettings;
 pub use log::{LogFormat, LogSettings};
 pub use oauth::OAuthSettings;
+pub use orders::OrderCheckSettings;
 pub use origin::{Origin, Origins};
 pub use paper::PaperSettings;
 pub use persisted_queries::PersistedQuerySettings;
@@ -100,6 +102,8 @@ pub struct Config {
     pub oauth: OAuthSettings,
     /// Where OAuth tokens are kept, encrypted.
     pub token_store: TokenStoreSettings,
+    /// Pre-trade checks that read the market (the price collar).
+    pub orders: OrderCheckSettings,
 }
 
 /// What a fresh clone runs with: loopback, the embedded paper broker, GraphiQL on
@@ -126,6 +130,7 @@ impl Default for Config {
             subscriptions: SubscriptionSettings::default(),
             oauth: OAuthSettings::default(),
             token_store: TokenStoreSettings::default(),
+            orders: OrderCheckSettings::default(),
         }
     }
 }
@@ -205,7 +210,8 @@ impl Config {
         self.persisted_queries.validate()?;
         self.rate_limit.validate(&self.keys)?;
         self.redis.validate()?;
-        self.subscriptions.validate()
+        self.subscriptions.validate()?;
+        self.orders.validate()
     }
 
     /// Every account this gateway fronts, `default` (from `broker.*`) first when

@@ -165,6 +165,7 @@ pub(crate) const SETTINGS: &[Setting] = &[
     s("paper.cash", Kind::Str, "Starting cash of the paper account, a decimal string."),
     s("paper.instruments", Kind::Int, "Number of synthetic instruments in the paper market."),
     s("paper.positions", Kind::Int, "Starting positions of the paper account (at most `paper.instruments`)."),
+    s("orders.price_collar_pct", Kind::Int, "Price collar in whole percent: a buy limit more than this above the ask, or a sell limit more than this below the bid, is refused with `PRICE_OUTSIDE_COLLAR` (quote cached 1 s; no quote: not checked). 0: off."),
     s("subscriptions.enabled", Kind::Bool, "Serve GraphQL subscriptions (WebSocket upgrade of `GET /graphql`, SSE on `POST /graphql`); off: both are refused with `FORBIDDEN`."),
     s("subscriptions.linger_ms", Kind::Int, "How long a broker stream stays open after its last subscriber left."),
     s("subscriptions.init_timeout_ms", Kind::Int, "How long a WebSocket may take to send `connection_init` before it is closed with 4408."),

@@ -73,6 +73,12 @@ pub(crate) fn to_table(config: &Config) -> Table {
         "subscriptions".into(),
         subscriptions(&config.subscriptions).into(),
     );
+    let mut orders = Table::new();
+    orders.insert(
+        "price_collar_pct".into(),
+        int(config.orders.price_collar_pct),
+    );
+    root.insert("orders".into(), orders.into());
     root
 }
 

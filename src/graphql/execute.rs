@@ -67,10 +67,9 @@ impl Executor {
                 InstrumentLoader::new(self.cached.clone()),
                 move |batch| tokio::spawn(loader_scope.run(batch)),
             ))
-            .data(DataLoader::new(
-                self.quotes.loader(self.cached.clone()),
-                move |batch| tokio::spawn(quote_scope.run(batch)),
-            ))
+            .data(self.quotes.loader(self.cached.clone(), move |batch| {
+                tokio::spawn(quote_scope.run(batch))
+            }))
             .data(principal);
         let mut response = scope.run(self.schema.execute(request)).await;
         if let Some(stale) = stale_extension(&scope) {
@@ -108,10 +107,7 @@ impl Executor {
                 InstrumentLoader::new(cached.clone()),
                 in_scope,
             ))
-            .data(DataLoader::new(
-                self.quotes.loader(cached.clone()),
-                in_scope,
-            ))
+            .data(self.quotes.loader(cached.clone(), in_scope))
             .data(principal);
         let start = async move {
             cached.sync_replicas().await;

@@ -9,7 +9,7 @@ use super::connection::{ConnectionArgs, Pager};
 use super::enums::OrderStatusFilter;
 use super::error::{GatewayError, GqlResult};
 use super::ids::{decode, decode_as, NodeKind};
-use super::quote::{load_quote, Quote};
+use super::quote::{load_quote, prefetch_quotes, Quote};
 use super::types::{
     Account, Instrument, InstrumentConnection, Node, Order, OrderConnection, Position,
     PositionConnection,
@@ -99,6 +99,13 @@ impl QueryRoot {
                 |page| async move { broker.instruments(&page).await },
             )
             .await?;
+        let look = ctx.look_ahead();
+        if look.field("nodes").field("quote").exists()
+            || look.field("edges").field("node").field("quote").exists()
+        {
+            let symbols = slice.edges.iter().map(|(_, i)| i.symbol.clone());
+            prefetch_quotes(ctx, symbols).await?;
+        }
         Ok(slice.into())
     }
 

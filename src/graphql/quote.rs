@@ -36,11 +36,19 @@ pub struct Quotes {
 }
 
 impl Quotes {
-    pub(super) fn loader(&self, broker: Arc<dyn Broker>) -> QuoteLoader {
-        QuoteLoader {
+    pub(super) fn loader<S, R>(
+        &self,
+        broker: Arc<dyn Broker>,
+        spawner: S,
+    ) -> DataLoader<QuoteLoader>
+    where
+        S: Fn(futures::future::BoxFuture<'static, ()>) -> R + Send + Sync + 'static,
+    {
+        let loader = QuoteLoader {
             broker,
             quotes: self.clone(),
-        }
+        };
+        DataLoader::new(loader, spawner)
     }
 
     /// The quotes of `symbols` as they change, after checking them: none, more
@@ -139,6 +147,19 @@ impl Loader<String> for QuoteLoader {
         }
         Ok(found)
     }
+}
+
+/// Reads the quotes of a whole page in one batch before its objects resolve, so the
+/// page costs one snapshot however the objects' `quote` fields happen to be
+/// scheduled: each of those then finds its quote cached by symbol.
+pub(super) async fn prefetch_quotes(
+    ctx: &Context<'_>,
+    symbols: impl Iterator<Item = String>,
+) -> GqlResult<()> {
+    let loader = ctx.data::<DataLoader<QuoteLoader>>()?;
+    // Best effort: a failed snapshot is each `quote` field's error, not the page's.
+    let _ = loader.load_many(symbols).await;
+    Ok(())
 }
 
 pub(super) async fn load_quote(ctx: &Context<'_>, symbol: &str) -> GqlResult<Option<Quote>> {

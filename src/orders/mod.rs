@@ -10,6 +10,7 @@
 mod cancel;
 mod cancel_all;
 mod close;
+mod collar;
 mod keyed;
 mod replace;
 mod resend;
@@ -114,7 +115,8 @@ impl From<StoreError> for OrderError {
     }
 }
 
-/// Settings of the submit flow (`idempotency.*` in docs/configuration.md).
+/// Settings of the submit flow (`idempotency.*` and `orders.*` in
+/// docs/configuration.md).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct OrderSettings {
     /// How long a concurrent duplicate waits for the first attempt's result.
@@ -124,6 +126,8 @@ pub(crate) struct OrderSettings {
     /// The one deadline of a submit or cancel, every send and retry included
     /// (`resend`); past it a submit answers OUTCOME_UNKNOWN.
     pub deadline: Duration,
+    /// The price collar as a fraction of the quote (`collar`), when on.
+    pub collar: Option<rust_decimal::Decimal>,
 }
 
 /// Submits and cancels orders for one broker account.

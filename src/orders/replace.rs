@@ -83,6 +83,9 @@ impl OrderService {
         if !errors.is_empty() {
             return Ok(ReplaceResult::rejected(Some(order), errors));
         }
+        if let Some(error) = self.outside_collar(&after).await {
+            return Ok(ReplaceResult::rejected(Some(order), vec![error]));
+        }
         let key = replacement.idempotency_key;
         let print = fingerprint(&order_id, &replacement);
         self.keyed(key, print, move |this| async move {

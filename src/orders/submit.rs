@@ -28,6 +28,9 @@ impl OrderService {
         if !errors.is_empty() {
             return Ok(SubmitResult::rejected(errors));
         }
+        if let Some(error) = self.outside_collar(&order).await {
+            return Ok(SubmitResult::rejected(vec![error]));
+        }
         let key = order.idempotency_key;
         let fingerprint = fingerprint(&order);
         self.keyed(key, fingerprint, move |this| async move {

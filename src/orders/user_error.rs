@@ -55,6 +55,8 @@ pub(crate) enum UserErrorCode {
     NothingToReplace,
     /// A close of a symbol the account holds no position in.
     PositionNotFound,
+    /// A limit priced beyond `orders.price_collar_pct` through the quote.
+    PriceOutsideCollar,
     /// Also what a record holds that a newer gateway stored with a code this one does
     /// not know (replicas of two versions share Redis during a rolling deploy): it
     /// was a broker refusal, and its message is the broker's. Last: serde wants it so.
@@ -84,6 +86,7 @@ impl UserErrorCode {
             UserErrorCode::OrderNotReplaceable => "ORDER_NOT_REPLACEABLE",
             UserErrorCode::NothingToReplace => "NOTHING_TO_REPLACE",
             UserErrorCode::PositionNotFound => "POSITION_NOT_FOUND",
+            UserErrorCode::PriceOutsideCollar => "PRICE_OUTSIDE_COLLAR",
             UserErrorCode::RejectedByBroker => "REJECTED_BY_BROKER",
         }
     }
@@ -114,6 +117,7 @@ impl UserErrorCode {
             UserErrorCode::OrderNotFound
             | UserErrorCode::OrderNotCancelable
             | UserErrorCode::NothingToReplace
+            | UserErrorCode::PriceOutsideCollar
             | UserErrorCode::RejectedByBroker => false,
         }
     }

@@ -330,9 +330,47 @@ async fn a_streamed_symbol_is_quoted_without_a_broker_call(dialect: Dialect) {
     );
 }
 
+const SUBMIT: &str = "mutation($input: SubmitOrderInput!) { submitOrder(input: $input) { \
+    order { id status } userErrors { field code message } } }";
+
+async fn limit(app: &TestApp, symbol: &str, side: &str, price: &str) -> Value {
+    let input = json!({
+        "idempotencyKey": uuid::Uuid::new_v4(), "symbol": symbol, "side": side,
+        "type": "LIMIT", "quantity": "1", "limitPrice": price,
+    });
+    app.data(SUBMIT, json!({ "input": input })).await["submitOrder"].clone()
+}
+
+async fn a_limit_far_through_the_quote_is_refused_by_the_collar(dialect: Dialect) {
+    let app = still_market(dialect, |c| c.orders.price_collar_pct = 5).await;
+    let picked = app.data(common::INSTRUMENTS_FOR_PICKING, json!({})).await;
+    let symbol = common::cheap_symbol_in(&picked, &app.sim).await;
+    let (bid, ask) = sim_quotes(&app, std::slice::from_ref(&symbol)).await[&symbol].clone();
+    assert!(price(&ask) < price("10.50") && price(&bid) > price("9.50"));
+
+    for (side, far) in [("BUY", "11.00"), ("SELL", "9.00")] {
+        let refused = limit(&app, &symbol, side, far).await;
+        assert!(refused["order"].is_null(), "{refused}");
+        let error = &refused["userErrors"][0];
+        assert_eq!(error["code"], "PRICE_OUTSIDE_COLLAR", "{refused}");
+        assert_eq!(error["field"], json!(["input", "limitPrice"]));
+        assert!(error["message"].as_str().unwrap().contains("5%"), "{error}");
+    }
+    assert_eq!(
+        app.stats().await.orders_created,
+        0,
+        "nothing reached the broker"
+    );
+
+    let placed = limit(&app, &symbol, "BUY", "10.20").await;
+    assert_eq!(placed["userErrors"], json!([]), "{placed}");
+    assert_eq!(app.stats().await.orders_created, 1);
+}
+
 in_both_dialects!(
     a_page_of_instrument_quotes_costs_one_broker_call,
     subscribers_share_one_upstream_with_exactly_the_union,
     bad_symbol_lists_are_refused_with_a_code_and_nothing_upstream,
     a_streamed_symbol_is_quoted_without_a_broker_call,
+    a_limit_far_through_the_quote_is_refused_by_the_collar,
 );

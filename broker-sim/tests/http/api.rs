@@ -218,13 +218,19 @@ async fn market_orders_move_cash_and_positions_to_the_cent() {
     let api = Api::new(&sim);
     let sym = api.pick("1").await["symbol"].as_str().unwrap().to_owned();
     let price: Decimal = sim.price(&sym).unwrap().parse().unwrap();
+    let (_, ask) = api.quote(&sym).await;
+    assert!(ask > price, "the ask is above the last price");
 
     let r = api.order(market(&sym, "buy", "30"), None).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["status"], "filled");
     assert_eq!(r.body["filled_quantity"], "30");
-    assert_eq!(dec(&r.body["average_fill_price"]), price);
-    let cost = (price * Decimal::from(30)).round_dp(2);
+    assert_eq!(
+        dec(&r.body["average_fill_price"]),
+        ask,
+        "a buy fills at the ask"
+    );
+    let cost = (ask * Decimal::from(30)).round_dp(2);
 
     let acct = api.get("/v1/account").await.body;
     assert_eq!(dec(&acct["cash"]), Decimal::from(1_000_000) - cost);
@@ -237,8 +243,8 @@ async fn market_orders_move_cash_and_positions_to_the_cent() {
         ),
         (sym.as_str(), "30")
     );
-    assert_eq!(dec(&p["average_price"]), price);
-    assert_eq!(dec(&p["market_value"]), cost);
+    assert_eq!(dec(&p["average_price"]), ask);
+    assert_eq!(dec(&p["market_value"]), price * Decimal::from(30));
     assert_eq!(
         dec(&acct["equity"]),
         dec(&acct["cash"]) + dec(&p["market_value"])

@@ -143,6 +143,14 @@ impl Api {
         }
     }
 
+    /// `(bid, ask)` of `symbol` now: where a sell and a buy trade.
+    pub async fn quote(&self, symbol: &str) -> (rust_decimal::Decimal, rust_decimal::Decimal) {
+        let r = self.get(&format!("/v1/quotes?symbols={symbol}")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let q = &r.body["data"][0];
+        (dec(&q["bid"]), dec(&q["ask"]))
+    }
+
     /// A tradable instrument with the given lot size and a cent tick.
     pub async fn pick(&self, lot: &str) -> Value {
         self.instruments()

@@ -63,16 +63,18 @@ async fn a_resting_limit_buy_fills_when_the_price_crosses_and_the_books_add_up()
     sim.set_price(&sym, &(limit_price + Decimal::new(1, 2)).to_string())
         .await;
     assert_eq!(order(&api, &r.body["id"]).await["status"], "accepted");
-    // Crossed: fills at the market price, which is better than the limit.
-    let fill = limit_price - Decimal::new(5, 2);
+    // Crossed: fills at the ask, which is better than the limit.
+    let last = limit_price - Decimal::new(5, 2);
     let resp = api
         .admin(
             reqwest::Method::POST,
             "/sim/prices",
-            Some(json!({"symbol": sym, "price": fill.to_string()})),
+            Some(json!({"symbol": sym, "price": last.to_string()})),
         )
         .await;
     assert_eq!(resp.status, 200);
+    let (_, fill) = api.quote(&sym).await;
+    assert!(fill > last && fill < limit_price, "{fill}");
     let o = order(&api, &r.body["id"]).await;
     assert_eq!(
         (
@@ -95,8 +97,12 @@ async fn a_resting_limit_buy_fills_when_the_price_crosses_and_the_books_add_up()
         ),
         ("100", fill)
     );
-    assert_eq!(dec(&pos["market_value"]), cost);
-    assert_eq!(dec(&acct["equity"]), Decimal::from(1_000_000));
+    let value = last * Decimal::from(100);
+    assert_eq!(dec(&pos["market_value"]), value);
+    assert_eq!(
+        dec(&acct["equity"]),
+        Decimal::from(1_000_000) - cost + value
+    );
     sim.shutdown().await;
 }
 
@@ -128,13 +134,16 @@ async fn limit_sells_and_stops_trigger_on_the_right_side() {
 
     sim.set_price(&sym, &(price - Decimal::from(6)).to_string())
         .await;
+    let (bid, _) = api.quote(&sym).await;
+    assert!(bid < price - Decimal::from(6));
     let sl = order(&api, &stop_loss["id"]).await;
     assert_eq!(
         (
             sl["status"].as_str().unwrap(),
             dec(&sl["average_fill_price"])
         ),
-        ("filled", price - Decimal::from(6))
+        ("filled", bid),
+        "a triggered stop sells at the bid"
     );
     // The stop-limit triggered but its limit is above the market: it waits...
     assert_eq!(order(&api, &stop_limit["id"]).await["status"], "accepted");

@@ -203,6 +203,7 @@ async fn selling_more_than_held_is_refused_unless_shorting_is_on() {
     .unwrap();
     let api = Api::new(&sim);
     sim.set_price(&sym, "10.00").await;
+    let (bid, _) = api.quote(&sym).await;
     assert_eq!(api.order(market(&sym, "sell", "3"), None).await.status, 201);
     let positions = api.get("/v1/positions").await.body;
     let short = &positions["data"][0];
@@ -210,7 +211,7 @@ async fn selling_more_than_held_is_refused_unless_shorting_is_on() {
         (&short["symbol"], &short["quantity"], &short["market_value"]),
         (&json!(sym), &json!("-3"), &json!("-30.00"))
     );
-    assert_eq!(short["average_price"], "10.00");
+    assert_eq!(dec(&short["average_price"]), bid, "sold short at the bid");
     assert_eq!(api.order(market(&sym, "buy", "3"), None).await.status, 201);
     assert_eq!(api.get("/v1/positions").await.body["data"], json!([]));
     sim.shutdown().await;
