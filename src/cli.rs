@@ -97,6 +97,9 @@ pub enum Command {
         #[arg(value_name = "KEY", value_parser = secret, allow_hyphen_values = true)]
         key: Option<Secret>,
     },
+    /// Exit 0 if the gateway configured here answers `GET /healthz` with 200 within
+    /// 3 s, else 1: the container's HEALTHCHECK, which needs no curl in the image
+    Healthcheck,
 }
 
 impl Cli {

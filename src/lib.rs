@@ -30,7 +30,7 @@
 //! telemetry embedded
 //! config
 //! broker cli
-//! domain secret
+//! domain secret trace
 //! ```
 //!
 //! - [`server`]: HTTP only: routes (`/graphql`, `/healthz`, `/readyz`, `/metrics`,
@@ -73,6 +73,8 @@
 //!   ahead of expiry, one refresh at a time per account (across replicas too), kept
 //!   encrypted in the token store; handed to the adapters as a
 //!   `broker::transport::BearerSource`.
+//! - `trace`: the request's W3C trace context (the client's `traceparent` or a new
+//!   trace), which logs, errors and every broker call of the request carry.
 //! - [`cluster`]: the Redis that replicas share: one timeout-bounded handle with
 //!   its health for `/readyz`, and the per-account epoch that tells replicas of each
 //!   other's mutations. Absent without `redis.url`.
@@ -117,3 +119,4 @@ mod streams;
 pub mod telemetry;
 mod throttle;
 mod tokens;
+mod trace;

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Schema => schema(),
         Command::HashKey { key } => hash_key(key),
         Command::CheckConfig => return check_config(&cli),
+        Command::Healthcheck => return healthcheck(&cli),
         Command::Serve => {
             let env = config::process_env();
             let config = match Config::load_from(&cli, &env) {
@@ -86,6 +87,47 @@ fn check_config(cli: &Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => config_error(&e),
+    }
+}
+
+/// `GET /healthz` on the address the configuration listens on (loopback when it
+/// listens on all interfaces), the way the container's HEALTHCHECK runs it.
+fn healthcheck(cli: &Cli) -> ExitCode {
+    let env = config::process_env();
+    let config = match Config::load_from(cli, &env) {
+        Ok(config) => config,
+        Err(e) => return config_error(&e),
+    };
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/healthz");
+    let status = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                let client = reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(3))
+                    .build()?;
+                Ok(client.get(&url).send().await?.status())
+            })
+        });
+    match status {
+        Ok(status) if status.is_success() => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("unhealthy: {url} answered {status}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {url}: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -25,6 +25,8 @@ use axum::http::{HeaderName, Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -33,6 +35,7 @@ use crate::cache::{CacheStats, CacheStatsHandle};
 use crate::config::Config;
 use crate::metrics::Connections;
 use crate::services::{Services, StartError};
+use crate::trace::TraceContext;
 
 /// What every request handler shares: the services start-up built, and the
 /// HTTP layer's own settings and per-key limiter.
@@ -205,7 +208,18 @@ fn router(state: AppState, live: Arc<live::Live>, config: &Config) -> Router {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-");
-        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        let span = tracing::info_span!(
+            "request",
+            method = %req.method(),
+            path = %req.uri().path(),
+            request_id = %id,
+            trace_id = tracing::field::Empty,
+        );
+        // Before the span is entered: see `telemetry::adopt_parent`.
+        if let Some(incoming) = incoming_trace(req.headers()) {
+            crate::telemetry::adopt_parent(&span, incoming);
+        }
+        span
     });
     // The subscription transports: WebSocket upgrades of the GET, SSE POSTs;
     // `ws` and `sse` hand everything else to `graphql_http`.
@@ -218,7 +232,12 @@ fn router(state: AppState, live: Arc<live::Live>, config: &Config) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ratelimit::body_limit,
-        ));
+        ))
+        .layer::<_, std::convert::Infallible>(axum::middleware::from_fn_with_state(
+            state.clone(),
+            graphql_http::observe,
+        ))
+        .layer(compression());
     let router = Router::new()
         .route("/graphql", graphql)
         .route("/metrics", get(metrics::metrics))
@@ -232,6 +251,7 @@ fn router(state: AppState, live: Arc<live::Live>, config: &Config) -> Router {
             StatusCode::GATEWAY_TIMEOUT,
             config.server.request_timeout,
         ))
+        .layer(axum::middleware::from_fn(trace_context))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
@@ -239,6 +259,37 @@ fn router(state: AppState, live: Arc<live::Live>, config: &Config) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+/// Inside the request's span: the client's `traceparent` (or a new trace) becomes
+/// the request's trace context (`crate::trace`), named in the span as `trace_id`;
+/// with OTLP export, the exported spans join the client's trace.
+async fn trace_context(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let span = tracing::Span::current();
+    let context = crate::telemetry::span_trace(&span).unwrap_or_else(|| {
+        incoming_trace(request.headers()).map_or_else(TraceContext::start, |c| c.child())
+    });
+    span.record("trace_id", context.trace_id());
+    context.scope(next.run(request)).await
+}
+
+fn incoming_trace(headers: &axum::http::HeaderMap) -> Option<TraceContext> {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceContext::parse)
+}
+
+/// Answers of `/graphql` compressed in what the client accepts (zstd, br, gzip),
+/// above a size where it pays; never an event stream, whose events must leave
+/// as they happen (WebSocket upgrades have no body to compress).
+fn compression() -> CompressionLayer<impl Predicate> {
+    /// Below this, headers and CPU cost more than the bytes saved.
+    const MIN_BYTES: u16 = 1024;
+    CompressionLayer::new().compress_when(SizeAbove::new(MIN_BYTES).and(NotForContentType::SSE))
 }
 
 async fn shutdown_signal() {

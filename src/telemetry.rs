@@ -1,8 +1,10 @@
 //! Logging: tracing-subscriber's fmt layer, human text or one JSON object per line,
 //! to stderr (stdout is for command output such as `schema`). The filter is
 //! `RUST_LOG` when set, since that is what an operator reaches for while debugging,
-//! else `log.filter`. With the `otlp` feature and `log.otlp_endpoint`, the same
-//! spans also go to an OpenTelemetry collector (see `otlp`).
+//! else `log.filter`. With the `otlp` feature and `log.otlp_endpoint` (or the
+//! standard `OTEL_EXPORTER_OTLP_ENDPOINT`), the same spans also go to an
+//! OpenTelemetry collector (see `otlp`). JSON lines carry every open span's fields,
+//! so each line of a request names its `trace_id` (`crate::trace`).
 
 use std::io::IsTerminal;
 
@@ -47,13 +49,16 @@ pub fn init(log: &LogSettings) -> Guard {
         LogFormat::Json => fmt
             .json()
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .boxed(),
     }];
     #[allow(unused_mut)]
     let mut guard = Guard::default();
+    let endpoint = log.otlp_endpoint.clone().or_else(otel_endpoint);
+    #[cfg(not(feature = "otlp"))]
+    let otlp_ignored = endpoint.is_some();
     #[cfg(feature = "otlp")]
-    let otlp_error = match log.otlp_endpoint.as_deref() {
+    let otlp_error = match endpoint.as_deref() {
         None => None,
         Some(endpoint) => match otlp::exporter(endpoint, &log.otlp_service_name) {
             Ok((layer, exporter)) => {
@@ -75,7 +80,43 @@ pub fn init(log: &LogSettings) -> Guard {
     if let Some(error) = otlp_error {
         tracing::error!(%error, "cannot export spans over OTLP; serving without");
     }
+    #[cfg(not(feature = "otlp"))]
+    if otlp_ignored {
+        tracing::warn!("OTEL_EXPORTER_OTLP_ENDPOINT is set, but this build cannot export spans (build with `--features otlp`)");
+    }
     guard
+}
+
+/// The standard variable, when `log.otlp_endpoint` is unset: platforms that inject
+/// OpenTelemetry settings set this one.
+fn otel_endpoint() -> Option<String> {
+    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+}
+
+/// With OTLP export, makes `span` a child of the client's trace, so its exported
+/// spans join it. Call it before the span is first entered (the bridge starts the
+/// OpenTelemetry span then, and its parent is fixed from there on).
+pub(crate) fn adopt_parent(span: &tracing::Span, incoming: crate::trace::TraceContext) {
+    #[cfg(feature = "otlp")]
+    otlp::adopt_parent(span, incoming);
+    #[cfg(not(feature = "otlp"))]
+    let _ = (span, incoming);
+}
+
+/// With OTLP export, the trace context of `span` as exported, so logs, errors and
+/// broker calls name the trace its spans belong to. `None` without export.
+pub(crate) fn span_trace(span: &tracing::Span) -> Option<crate::trace::TraceContext> {
+    #[cfg(feature = "otlp")]
+    {
+        otlp::span_trace(span)
+    }
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = span;
+        None
+    }
 }
 
 impl Drop for Guard {

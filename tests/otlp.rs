@@ -16,6 +16,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const BROKER_KEY: &str = "BROKERKEY-otlp-9qq3z-do-not-export";
 const GATEWAY_KEY: &str = "GATEWAYKEY-otlp-4rr8t-do-not-export";
 
@@ -118,8 +119,13 @@ async fn spans_of_a_request_reach_the_collector_and_are_flushed_on_sigterm() {
         .env("BROKERGRAPH_BROKER_URL", sim.base_url())
         .env("BROKERGRAPH_BROKER_API_KEY", BROKER_KEY)
         .env("BROKERGRAPH_LOG_FORMAT", "json")
-        .env("BROKERGRAPH_LOG_OTLP_ENDPOINT", &endpoint)
-        .env("BROKERGRAPH_LOG_OTLP_SERVICE_NAME", "brokergraph-otlp-test")
+        // The standard variables, as a platform injects them; OTEL_SERVICE_NAME
+        // wins over the config's name.
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .env("OTEL_SERVICE_NAME", "brokergraph-otlp-test")
+        .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=otlp-ci")
+        .env("BROKERGRAPH_LOG_OTLP_SERVICE_NAME", "not-this-name")
+        .env("RUST_LOG", "info,tower_http=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -146,6 +152,7 @@ async fn spans_of_a_request_reach_the_collector_and_are_flushed_on_sigterm() {
     let resp: Value = reqwest::Client::new()
         .post(format!("http://{addr}/graphql"))
         .bearer_auth(GATEWAY_KEY)
+        .header("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))
         .json(&json!({ "query": "{ account { cash } }" }))
         .send()
         .await
@@ -173,6 +180,7 @@ async fn spans_of_a_request_reach_the_collector_and_are_flushed_on_sigterm() {
     );
     let _ = std::fs::remove_file(&config);
 
+    let seen = sim.stats().await.last_traceparent.unwrap_or_default();
     let received = received.lock().unwrap();
     assert!(
         !received.is_empty(),
@@ -192,6 +200,27 @@ async fn spans_of_a_request_reach_the_collector_and_are_flushed_on_sigterm() {
     assert!(
         contains(&body, "brokergraph-otlp-test"),
         "service.name exported"
+    );
+    assert!(!contains(&body, "not-this-name"));
+    assert!(
+        contains(&body, "otlp-ci"),
+        "OTEL_RESOURCE_ATTRIBUTES exported"
+    );
+    // The spans joined the client's trace (ids are bytes in protobuf), the broker
+    // got a child of it, and the request's JSON log lines name it.
+    let trace_bytes: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&TRACE_ID[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    assert!(
+        body.windows(16).any(|w| w == trace_bytes.as_slice()),
+        "the client's trace id exported"
+    );
+    assert!(seen.contains(TRACE_ID), "the broker got the trace: {seen}");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains(&format!("\"trace_id\":\"{TRACE_ID}\""))),
+        "a JSON log line names the trace\n{}",
+        logs.join("\n")
     );
     for secret in [BROKER_KEY, GATEWAY_KEY] {
         assert!(!contains(&body, secret), "{secret} was exported");

@@ -100,6 +100,10 @@ pub(crate) async fn v1(State(app): State<Arc<AppState>>, mut req: Request, next:
         tally.status = Some(response.status().as_u16().to_string());
         return response;
     }
+    if let Some(traceparent) = req.headers().get("traceparent") {
+        let value = String::from_utf8_lossy(traceparent.as_bytes()).into_owned();
+        lock(&app.stats).stats.last_traceparent = Some(value);
+    }
     let now = SystemTime::now();
     let checked = app.account_for(req.headers());
     let TokenCheck::Account(acct) = checked else {

@@ -46,6 +46,10 @@ pub struct Stats {
     /// The order streams (`GET /v1/stream`, or `GET /stream` in the Alpaca dialect).
     #[serde(default)]
     pub streams: StreamStats,
+    /// The W3C `traceparent` header of the last API request (`/v1` or `/v2`) that
+    /// carried one, so a test can see a client's trace reach the broker.
+    #[serde(default)]
+    pub last_traceparent: Option<String>,
     /// `POST /oauth/token` and its access tokens.
     #[serde(default)]
     pub oauth: OAuthStats,

@@ -116,7 +116,7 @@ pub(crate) const SETTINGS: &[Setting] = &[
     s("audit.file", Kind::Str, "JSON-lines file the mutation audit log is appended to (flushed before each response); unset: tracing only."),
     s("persisted_queries.enabled", Kind::Bool, "Accept Apollo automatic persisted queries (`extensions.persistedQuery`)."),
     s("persisted_queries.max_entries", Kind::Int, "Most persisted queries remembered (least recently used dropped)."),
-    s("persisted_queries.allow_list", Kind::Str, "JSON array of the only queries that may run (by hash or text; others: `FORBIDDEN`); unset: any query."),
+    s("persisted_queries.allow_list", Kind::Str, "JSON array of the only queries that may run (by hash or text; others: `PERSISTED_QUERY_NOT_IN_LIST`); unset: any query."),
     s("graphql.default_page_size", Kind::Int, "Page size of a connection when `first`/`last` is omitted (1..=max)."),
     s("graphql.max_page_size", Kind::Int, "Largest `first`/`last` accepted (1..=500)."),
     s("idempotency.ttl_secs", Kind::Int, "How long a submitted order's idempotency key is remembered."),

@@ -9,8 +9,22 @@ use std::fmt;
 pub(crate) enum ErrorCode {
     Unauthenticated,
     Forbidden,
-    /// Also every request that fails GraphQL parsing or validation: the client's mistake.
+    /// A malformed argument, cursor or request (not JSON, no `query`): the client's
+    /// mistake.
     BadUserInput,
+    /// The document does not parse. Apollo's code, which Apollo's tools look for.
+    GraphqlParseFailed,
+    /// The document does not validate against the schema (unknown field, wrong
+    /// variable type...). Apollo's code.
+    GraphqlValidationFailed,
+    /// Automatic persisted queries: the hash is not known (yet); the client resends
+    /// with the query (Apollo's protocol).
+    PersistedQueryNotFound,
+    /// A persisted-query hash sent to a gateway with them off: the client should
+    /// send the query text (Apollo's protocol).
+    PersistedQueryNotSupported,
+    /// Allow-list mode: the operation is not in `persisted_queries.allow_list`.
+    PersistedQueryNotInList,
     QueryTooComplex,
     /// Comes with `retryAfterSeconds`.
     RateLimited,
@@ -34,6 +48,11 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+            ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            ErrorCode::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
+            ErrorCode::PersistedQueryNotInList => "PERSISTED_QUERY_NOT_IN_LIST",
             ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
@@ -58,10 +77,15 @@ mod tests {
     use super::ErrorCode::{self, *};
 
     /// The strings clients match on today; a changed one breaks them.
-    const DOCUMENTED: [(ErrorCode, &str); 12] = [
+    const DOCUMENTED: [(ErrorCode, &str); 17] = [
         (Unauthenticated, "UNAUTHENTICATED"),
         (Forbidden, "FORBIDDEN"),
         (BadUserInput, "BAD_USER_INPUT"),
+        (GraphqlParseFailed, "GRAPHQL_PARSE_FAILED"),
+        (GraphqlValidationFailed, "GRAPHQL_VALIDATION_FAILED"),
+        (PersistedQueryNotFound, "PERSISTED_QUERY_NOT_FOUND"),
+        (PersistedQueryNotSupported, "PERSISTED_QUERY_NOT_SUPPORTED"),
+        (PersistedQueryNotInList, "PERSISTED_QUERY_NOT_IN_LIST"),
         (QueryTooComplex, "QUERY_TOO_COMPLEX"),
         (RateLimited, "RATE_LIMITED"),
         (RequestTimeout, "REQUEST_TIMEOUT"),

@@ -15,8 +15,9 @@ use async_graphql::{Name, Value};
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 
+use super::observe::{Facts, Learned};
 use super::responses::ResponseCache;
-use super::{AppSchema, ErrorCode, InstrumentLoader, Quotes};
+use super::{AppSchema, ErrorCode, InstrumentLoader, Observed, Quotes};
 use crate::auth::Principal;
 use crate::cache::CachedBroker;
 use crate::request::RequestScope;
@@ -39,6 +40,17 @@ pub enum Answer {
     Response(Box<async_graphql::Response>),
 }
 
+/// An answer and what the request metrics count of it; the transport records it
+/// where the answer leaves, timed from when the request arrived.
+pub struct Answered {
+    pub answer: Answer,
+    pub observed: Observed,
+    /// The request failed before anything executed (it did not parse or validate,
+    /// or named an unknown persisted query): the answer has no `data` entry, and is
+    /// HTTP 400 to a client that accepts `application/graphql-response+json`.
+    pub request_error: bool,
+}
+
 impl Executor {
     pub fn new(schema: AppSchema, cached: Arc<CachedBroker>, quotes: Quotes) -> Executor {
         Executor {
@@ -49,37 +61,64 @@ impl Executor {
         }
     }
 
-    pub async fn execute(&self, request: async_graphql::Request, principal: Principal) -> Answer {
+    pub async fn execute(&self, request: async_graphql::Request, principal: Principal) -> Answered {
         // Before the response cache too: it is built on the same reads.
         self.cached.sync_replicas().await;
         let candidate = match self.responses.lookup(&request, &principal) {
-            Ok(hit) => return Answer::Serialized(hit),
+            Ok(hit) => {
+                return Answered {
+                    answer: Answer::Serialized(hit.body),
+                    observed: Observed::ok(hit.operation),
+                    request_error: false,
+                }
+            }
             Err(candidate) => candidate,
         };
+        let learned = Learned::new(request.operation_name.clone());
         let scope = RequestScope::default();
         let loader_scope = scope.clone();
         let quote_scope = scope.clone();
+        let trace = crate::trace::TraceContext::current();
         // The DataLoaders' batching and memo must not outlive the request. Their
         // batches run in tasks of their own, which re-enter the request's scope so
         // a stale instrument or quote is still reported.
         let request = request
             .data(DataLoader::new(
                 InstrumentLoader::new(self.cached.clone()),
-                move |batch| tokio::spawn(loader_scope.run(batch)),
+                move |batch| match trace {
+                    Some(trace) => tokio::spawn(trace.scope(loader_scope.run(batch))),
+                    None => tokio::spawn(loader_scope.run(batch)),
+                },
             ))
-            .data(self.quotes.loader(self.cached.clone(), move |batch| {
-                tokio::spawn(quote_scope.run(batch))
-            }))
-            .data(principal);
+            .data(
+                self.quotes
+                    .loader(self.cached.clone(), move |batch| match trace {
+                        Some(trace) => tokio::spawn(trace.scope(quote_scope.run(batch))),
+                        None => tokio::spawn(quote_scope.run(batch)),
+                    }),
+            )
+            .data(principal)
+            .data(learned.clone());
         let mut response = scope.run(self.schema.execute(request)).await;
         if let Some(stale) = stale_extension(&scope) {
             response.extensions.insert("stale".to_string(), stale);
         }
-        if let Some(body) = self.responses.finish(candidate, &scope, &response) {
-            return Answer::Serialized(body);
+        let facts = learned.facts();
+        code_client_errors(&mut response, &facts);
+        let observed = Observed::of(facts.operation.clone(), &response);
+        let request_error = !facts.executed && !response.errors.is_empty();
+        let stored =
+            self.responses
+                .finish(candidate, &scope, &response, observed.operation.as_deref());
+        let answer = match stored {
+            Some(body) => Answer::Serialized(body),
+            None => Answer::Response(Box::new(response)),
+        };
+        Answered {
+            answer,
+            observed,
+            request_error,
         }
-        code_client_errors(&mut response);
-        Answer::Response(Box::new(response))
     }
 
     /// Runs a subscription: one response per event, until the source ends (or the
@@ -98,6 +137,7 @@ impl Executor {
     ) -> BoxStream<'static, async_graphql::Response> {
         let cached = self.cached.clone();
         let schema = self.schema.clone();
+        let learned = Learned::new(request.operation_name.clone());
         let in_scope = |batch| {
             let scope = RequestScope::current().unwrap_or_default();
             tokio::spawn(scope.run(batch))
@@ -108,21 +148,26 @@ impl Executor {
                 in_scope,
             ))
             .data(self.quotes.loader(cached.clone(), in_scope))
-            .data(principal);
+            .data(principal)
+            .data(learned.clone());
         let start = async move {
             cached.sync_replicas().await;
             schema.execute_stream(request)
         };
         stream::once(start)
-            .flat_map(|responses| {
-                stream::unfold(responses, |mut responses| async move {
-                    let scope = RequestScope::default();
-                    let mut response = scope.run(responses.next()).await?;
-                    if let Some(stale) = stale_extension(&scope) {
-                        response.extensions.insert("stale".to_string(), stale);
+            .flat_map(move |responses| {
+                let learned = learned.clone();
+                stream::unfold(responses, move |mut responses| {
+                    let learned = learned.clone();
+                    async move {
+                        let scope = RequestScope::default();
+                        let mut response = scope.run(responses.next()).await?;
+                        if let Some(stale) = stale_extension(&scope) {
+                            response.extensions.insert("stale".to_string(), stale);
+                        }
+                        code_client_errors(&mut response, &learned.facts());
+                        Some((response, responses))
                     }
-                    code_client_errors(&mut response);
-                    Some((response, responses))
                 })
             })
             .boxed()
@@ -137,13 +182,28 @@ pub fn unknown_account(account: &str) -> async_graphql::Response {
 }
 
 /// Every resolver error carries a code (graphql::error); one without came from
-/// parsing or validating the request against the schema: the client's mistake.
-fn code_client_errors(response: &mut async_graphql::Response) {
+/// async-graphql itself, before anything ran: the client's mistake, named with
+/// Apollo's codes (which Apollo's tools look for) by how far the request got.
+fn code_client_errors(response: &mut async_graphql::Response, facts: &Facts) {
     for error in &mut response.errors {
+        let code = client_error_code(&error.message, facts);
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", ErrorCode::BadUserInput.as_str());
+            extensions.set("code", code.as_str());
         }
+    }
+}
+
+fn client_error_code(message: &str, facts: &Facts) -> ErrorCode {
+    // async-graphql's APQ extension answers a miss with Apollo's message.
+    if message == "PersistedQueryNotFound" {
+        ErrorCode::PersistedQueryNotFound
+    } else if !facts.parsed {
+        ErrorCode::GraphqlParseFailed
+    } else if !facts.executed {
+        ErrorCode::GraphqlValidationFailed
+    } else {
+        ErrorCode::BadUserInput
     }
 }
 

@@ -10,7 +10,7 @@ use async_graphql::{ObjectType, SchemaBuilder, SubscriptionType};
 
 use super::limits::QueryLimits;
 use super::observe::Observe;
-use super::persisted::AllowList;
+use super::persisted::{AllowList, PersistedQueriesOff};
 use crate::audit::AuditLog;
 use crate::config::LimitsSettings;
 use crate::metrics::Metrics;
@@ -42,7 +42,7 @@ where
     let builder = builder
         .limit_depth(l.max_depth)
         .limit_complexity(l.max_complexity)
-        .extension(Observe(hardening.metrics.clone()))
+        .extension(Observe)
         .extension(QueryLimits::new(l))
         .data(hardening.metrics.clone())
         .data(hardening.audit.clone());
@@ -50,7 +50,7 @@ where
     let builder = match (&hardening.allow_list, hardening.apq) {
         (Some(list), _) => builder.extension(list.clone()),
         (None, Some(n)) => builder.extension(ApolloPersistedQueries::new(LruCacheStorage::new(n))),
-        (None, None) => builder,
+        (None, None) => builder.extension(PersistedQueriesOff),
     };
     if hardening.introspection {
         builder

@@ -1,50 +1,48 @@
-//! Counts every request that reaches the schema by operation name and outcome, and
-//! times it, for `/metrics`. An extension, so parse and validation failures (which
-//! never reach a resolver) are counted too.
+//! What `brokergraph_graphql_requests_total` counts of one answer: the operation's
+//! name and the outcome. The executor learns them ([`Observed`]), the transport
+//! records them where the answer leaves (`server::graphql_http::observe` for HTTP),
+//! so cache hits and refusals count like executed requests, each once.
+//!
+//! The name comes from an extension, so that a request without `operationName`
+//! is named by its document's one operation without parsing the document twice.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextRequest,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
 };
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
-use async_graphql::{Request, Response, ServerResult, Variables};
+use async_graphql::{ServerResult, Variables};
 
 use super::ErrorCode;
-use crate::metrics::Metrics;
 
-pub(crate) struct Observe(pub(crate) Arc<Metrics>);
-
-impl ExtensionFactory for Observe {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ObserveExtension {
-            metrics: self.0.clone(),
-            operation: Mutex::new(None),
-        })
-    }
+/// The operation and outcome of one answer, for the request metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    /// As the request named it, or as its document did.
+    pub operation: Option<String>,
+    /// `ok`, or the first error's code.
+    pub outcome: String,
 }
 
-struct ObserveExtension {
-    metrics: Arc<Metrics>,
-    /// The executed operation's name, learned in `execute` (or from the request).
-    operation: Mutex<Option<String>>,
-}
-
-impl ObserveExtension {
-    fn set_operation(&self, name: Option<&str>) {
-        if let Some(name) = name {
-            *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.to_string());
+impl Observed {
+    pub(crate) fn ok(operation: Option<String>) -> Self {
+        Observed {
+            operation,
+            outcome: "ok".to_string(),
         }
     }
-}
 
-#[async_trait::async_trait]
-impl Extension for ObserveExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let started = Instant::now();
-        let response = next.run(ctx).await;
+    /// A refusal before the request was read.
+    pub(crate) fn refused(code: ErrorCode) -> Self {
+        Observed {
+            operation: None,
+            outcome: code.as_str().to_string(),
+        }
+    }
+
+    /// From a response whose errors all carry a code (`execute::code_client_errors`).
+    pub(crate) fn of(operation: Option<String>, response: &async_graphql::Response) -> Self {
         let outcome = match response.errors.first() {
             None => "ok".to_string(),
             Some(e) => e
@@ -54,26 +52,57 @@ impl Extension for ObserveExtension {
                 .map(|v| v.to_string().trim_matches('"').to_string())
                 .unwrap_or_else(|| ErrorCode::BadUserInput.to_string()),
         };
-        let operation = self
-            .operation
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        self.metrics
-            .request(operation.as_deref(), &outcome, started.elapsed());
-        response
+        Observed { operation, outcome }
+    }
+}
+
+/// What the extension learns of one request, in the request's data: the
+/// operation's name, and how far the request got (a request that never executed
+/// failed as a request: no `data`, HTTP 400 for `application/graphql-response+json`).
+#[derive(Clone, Default)]
+pub(crate) struct Learned(Arc<Mutex<Facts>>);
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Facts {
+    pub(crate) operation: Option<String>,
+    pub(crate) parsed: bool,
+    pub(crate) executed: bool,
+}
+
+impl Learned {
+    /// Starts with the request's `operationName`, if it has one.
+    pub(crate) fn new(name: Option<String>) -> Self {
+        Learned(Arc::new(Mutex::new(Facts {
+            operation: name,
+            ..Facts::default()
+        })))
     }
 
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        self.set_operation(request.operation_name.as_deref());
-        next.run(ctx, request).await
+    pub(crate) fn facts(&self) -> Facts {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    fn update(&self, f: impl FnOnce(&mut Facts)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+pub(crate) struct Observe;
+
+impl ExtensionFactory for Observe {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ObserveExtension)
+    }
+}
+
+struct ObserveExtension;
+
+fn slot<'a>(ctx: &ExtensionContext<'a>) -> Option<&'a Learned> {
+    ctx.data_opt::<Learned>()
+}
+
+#[async_trait::async_trait]
+impl Extension for ObserveExtension {
     /// A document refused by validation never executes: name it from the document.
     async fn parse_query(
         &self,
@@ -83,15 +112,17 @@ impl Extension for ObserveExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        let known = self
-            .operation
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some();
-        if let (false, DocumentOperations::Multiple(ops)) = (known, &doc.operations) {
-            if ops.len() == 1 {
-                self.set_operation(ops.keys().next().map(|n| n.as_str()));
-            }
+        if let Some(slot) = slot(ctx) {
+            slot.update(|facts| {
+                facts.parsed = true;
+                if let (None, DocumentOperations::Multiple(ops)) =
+                    (&facts.operation, &doc.operations)
+                {
+                    if ops.len() == 1 {
+                        facts.operation = ops.keys().next().map(|n| n.to_string());
+                    }
+                }
+            });
         }
         Ok(doc)
     }
@@ -101,8 +132,15 @@ impl Extension for ObserveExtension {
         ctx: &ExtensionContext<'_>,
         operation_name: Option<&str>,
         next: NextExecute<'_>,
-    ) -> Response {
-        self.set_operation(operation_name);
+    ) -> async_graphql::Response {
+        if let Some(slot) = slot(ctx) {
+            slot.update(|facts| {
+                facts.executed = true;
+                if let Some(name) = operation_name {
+                    facts.operation = Some(name.to_string());
+                }
+            });
+        }
         next.run(ctx, operation_name).await
     }
 }

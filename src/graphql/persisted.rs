@@ -78,11 +78,40 @@ impl Extension for AllowList {
         let Some(doc) = self.0.get(&hash) else {
             return Err(coded(
                 "only registered operations may run here (persisted_queries.allow_list); this one is not".into(),
-                ErrorCode::Forbidden,
+                ErrorCode::PersistedQueryNotInList,
             ));
         };
         request.query = String::new();
         request.set_parsed_query(doc.clone());
+        next.run(ctx, request).await
+    }
+}
+
+/// With persisted queries off, a request carrying a hash is answered with Apollo's
+/// `PersistedQueryNotSupported`, so an Apollo client stops sending hashes and sends
+/// the query text, instead of seeing the hash ignored or a parse failure.
+pub(crate) struct PersistedQueriesOff;
+
+impl ExtensionFactory for PersistedQueriesOff {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PersistedQueriesOff)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for PersistedQueriesOff {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if request.extensions.contains_key("persistedQuery") {
+            return Err(coded(
+                "PersistedQueryNotSupported".into(),
+                ErrorCode::PersistedQueryNotSupported,
+            ));
+        }
         next.run(ctx, request).await
     }
 }

@@ -47,6 +47,8 @@ struct Key {
 
 struct Stored {
     body: Bytes,
+    /// The operation's name as executing it learned it, for the request metrics.
+    operation: Option<String>,
     generation: u64,
     until: Option<Instant>,
 }
@@ -54,6 +56,12 @@ struct Stored {
 pub(crate) struct ResponseCache {
     cached: Arc<CachedBroker>,
     answers: moka::sync::Cache<Key, Arc<Stored>>,
+}
+
+/// A stored answer, and the name of the operation it answers.
+pub(crate) struct Hit {
+    pub(crate) body: Bytes,
+    pub(crate) operation: Option<String>,
 }
 
 /// A request that may be answered from, or stored in, the cache.
@@ -82,7 +90,7 @@ impl ResponseCache {
         &self,
         request: &async_graphql::Request,
         principal: &Principal,
-    ) -> Result<Bytes, Option<Candidate>> {
+    ) -> Result<Hit, Option<Candidate>> {
         if !request.extensions.is_empty() || !request.uploads.is_empty() {
             return Err(None);
         }
@@ -102,7 +110,10 @@ impl ResponseCache {
         if let Some(stored) = self.answers.get(&key) {
             let fresh = stored.until.is_none_or(|until| Instant::now() < until);
             if stored.generation == generation && fresh {
-                return Ok(stored.body.clone());
+                return Ok(Hit {
+                    body: stored.body.clone(),
+                    operation: stored.operation.clone(),
+                });
             }
         } else if !is_query(request) {
             // Only queries are ever stored, so a hit needs no parse.
@@ -117,6 +128,7 @@ impl ResponseCache {
         candidate: Option<Candidate>,
         scope: &RequestScope,
         response: &async_graphql::Response,
+        operation: Option<&str>,
     ) -> Option<Bytes> {
         let candidate = candidate?;
         let reusable = response.errors.is_empty()
@@ -132,6 +144,7 @@ impl ResponseCache {
         if self.cached.generation() == candidate.generation {
             let stored = Stored {
                 body: body.clone(),
+                operation: operation.map(str::to_string),
                 generation: candidate.generation,
                 until: freshness.until,
             };

@@ -166,7 +166,8 @@ impl Metrics {
         &self.streams
     }
 
-    /// One GraphQL request that reached the schema (or was refused before it).
+    /// One GraphQL answer: executed, from the response cache, or refused before
+    /// the schema ran (`graphql::Observed` says which operation and outcome).
     pub(crate) fn request(
         &self,
         operation: Option<&str>,

@@ -1,17 +1,25 @@
-//! `POST /graphql` and `GET /graphql`: authentication, then the schema.
+//! `POST /graphql` and `GET /graphql`: authentication, then the schema; the answer
+//! in the media type the client accepts (GraphQL over HTTP): a request that failed
+//! before execution is a 400 without `data` in `application/graphql-response+json`,
+//! a 200 in `application/json`, which is what a client that asks for nothing
+//! particular (`*/*`, Apollo Client 3) gets.
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::ParseRequestError;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLRequest;
+use std::time::Instant;
+
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
 use super::AppState;
-use crate::graphql::{self, Answer, ErrorCode};
+use crate::graphql::{self, Answer, Answered, ErrorCode, Observed};
+use crate::trace::TraceContext;
 
 /// A request we could not even parse as GraphQL-over-HTTP: the client's mistake,
 /// so a 400 in the GraphQL error shape with a stable code, never a 500.
@@ -59,8 +67,34 @@ pub(crate) fn error_response_with(
 ) -> Response {
     let mut extensions = serde_json::Map::from_iter([("code".into(), code.as_str().into())]);
     extensions.extend(more);
+    if let Some(trace) = TraceContext::current() {
+        extensions.insert("traceId".into(), trace.trace_id().into());
+    }
     let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
-    (status, Json(body)).into_response()
+    let mut response = (status, Json(body)).into_response();
+    response.extensions_mut().insert(Observed::refused(code));
+    response
+}
+
+/// Middleware on `/graphql`, outside every refusal: counts and times each answer
+/// that says what it was ([`Observed`]: executed, from the response cache, or
+/// refused). WebSocket and SSE operations are counted where they are answered
+/// (`live.rs`), so an upgrade or an event stream carries none.
+pub(crate) async fn observe(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let response = next.run(request).await;
+    if let Some(observed) = response.extensions().get::<Observed>() {
+        state.services.metrics.request(
+            observed.operation.as_deref(),
+            &observed.outcome,
+            started.elapsed(),
+        );
+    }
+    response
 }
 
 /// The answer to a request without a usable gateway key.
@@ -79,14 +113,130 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
+/// The media type of a GraphQL answer, by `Accept`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Media {
+    GraphqlResponse,
+    Json,
+}
+
+impl Media {
+    /// `application/graphql-response+json` only when the client names it, at a
+    /// quality no lower than `application/json`'s; otherwise `application/json`
+    /// (also for `*/*` and a missing `Accept`, as the spec asks of servers while
+    /// clients move over).
+    pub(crate) fn of(headers: &HeaderMap) -> Media {
+        let (mut graphql, mut json) = (None, None);
+        let ranges = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','));
+        for range in ranges {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if media.eq_ignore_ascii_case("application/graphql-response+json") {
+                graphql = Some(q);
+            } else if media.eq_ignore_ascii_case("application/json") {
+                json = Some(q);
+            }
+        }
+        match graphql {
+            Some(q) if q > 0.0 && q >= json.unwrap_or(0.0) => Media::GraphqlResponse,
+            _ => Media::Json,
+        }
+    }
+
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Media::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+            Media::Json => "application/json; charset=utf-8",
+        })
+    }
+}
+
+/// `extensions.traceId` on every error, so a client can hand it to whoever reads
+/// the logs or the traces.
+fn name_trace(answer: &mut serde_json::Value) {
+    let Some(trace) = TraceContext::current() else {
+        return;
+    };
+    let errors = answer.get_mut("errors").and_then(|e| e.as_array_mut());
+    for error in errors.into_iter().flatten() {
+        if let Some(error) = error.as_object_mut() {
+            let extensions = error
+                .entry("extensions")
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if let Some(extensions) = extensions.as_object_mut() {
+                extensions.insert("traceId".into(), trace.trace_id().into());
+            }
+        }
+    }
+}
+
+/// An answer as `media`; see the module doc for the status.
+fn render(answered: Answered, media: Media) -> Response {
+    let status = match (answered.request_error, media) {
+        (true, Media::GraphqlResponse) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    let mut response = match answered.answer {
+        Answer::Serialized(body) => Response::new(Body::from(body)),
+        Answer::Response(answer) => {
+            let mut value = serde_json::to_value(&*answer).unwrap_or_default();
+            // Nothing executed: a request error has no `data` entry (GraphQL §7.1).
+            if answered.request_error {
+                if let Some(object) = value.as_object_mut() {
+                    object.remove("data");
+                }
+            }
+            name_trace(&mut value);
+            let mut response = Response::new(Body::from(value.to_string()));
+            if answer.is_ok() {
+                if let Some(value) = answer
+                    .cache_control
+                    .value()
+                    .and_then(|v| HeaderValue::from_str(&v).ok())
+                {
+                    response.headers_mut().insert(header::CACHE_CONTROL, value);
+                }
+            }
+            response.headers_mut().extend(answer.http_headers.clone());
+            response
+        }
+    };
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    response.extensions_mut().insert(answered.observed);
+    response
+}
+
 async fn execute(
     state: &AppState,
     headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> Response {
     let Ok(principal) = state.services.auth.authenticate(bearer(headers)) else {
-        return unauthenticated();
+        let mut response = unauthenticated();
+        response.extensions_mut().insert(Observed {
+            operation: request.operation_name,
+            outcome: ErrorCode::Unauthenticated.as_str().to_string(),
+        });
+        return response;
     };
+    if request.query.trim().is_empty() && !request.extensions.contains_key("persistedQuery") {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "the request has no `query` (nor a persisted query's hash)",
+            ErrorCode::BadUserInput,
+        );
+    }
     let Some(account) = state.services.account(&principal.account) else {
         return error_response(
             StatusCode::FORBIDDEN,
@@ -94,17 +244,8 @@ async fn execute(
             ErrorCode::Forbidden,
         );
     };
-    match account.executor.execute(request, principal).await {
-        Answer::Serialized(body) => {
-            let mut response = Response::new(Body::from(body));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/graphql-response+json"),
-            );
-            response
-        }
-        Answer::Response(response) => GraphQLResponse::from(*response).into_response(),
-    }
+    let answered = account.executor.execute(request, principal).await;
+    render(answered, Media::of(headers))
 }
 
 pub(crate) async fn post_graphql(

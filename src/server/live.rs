@@ -75,11 +75,21 @@ impl Operations for GatewayOperations {
         }
     }
 
+    /// A query or mutation over WebSocket or SSE, counted here like one over HTTP
+    /// is at its edge (`graphql_http::observe`).
     async fn execute(&self, request: async_graphql::Request, principal: Principal) -> Answer {
-        match self.0.services.account(&principal.account) {
-            Some(account) => account.executor.execute(request, principal).await,
-            None => Answer::Response(Box::new(graphql::unknown_account(&principal.account))),
-        }
+        let Some(account) = self.0.services.account(&principal.account) else {
+            return Answer::Response(Box::new(graphql::unknown_account(&principal.account)));
+        };
+        let started = std::time::Instant::now();
+        let answered = account.executor.execute(request, principal).await;
+        let observed = &answered.observed;
+        self.0.services.metrics.request(
+            observed.operation.as_deref(),
+            &observed.outcome,
+            started.elapsed(),
+        );
+        answered.answer
     }
 
     fn subscribe(

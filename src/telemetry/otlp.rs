@@ -11,15 +11,19 @@
 
 use std::time::Duration;
 
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider as _,
+};
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::runtime::Tokio;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Layer;
 
 use super::BoxedLayer;
+use crate::trace::TraceContext;
 
 /// Bounds one export: a collector that hangs must not hold spans (or, on
 /// shutdown, the process) for long.
@@ -57,17 +61,51 @@ pub(super) fn exporter(
         .build()
         .map_err(|e| format!("building the OTLP exporter: {e}"))?;
     let processor = BatchSpanProcessor::builder(exporter, Tokio).build();
+    // The builder reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME; the
+    // latter, when set, names the service over `log.otlp_service_name`.
+    let mut resource = Resource::builder();
+    if std::env::var("OTEL_SERVICE_NAME").is_err() {
+        resource = resource.with_service_name(service_name.trim().to_string());
+    }
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
-        .with_resource(
-            Resource::builder()
-                .with_service_name(service_name.trim().to_string())
-                .build(),
-        )
+        .with_resource(resource.build())
         .build();
     let tracer = provider.tracer("brokergraph");
     let layer = tracing_opentelemetry::layer().with_tracer(tracer).boxed();
     Ok((layer, Exporter { provider }))
+}
+
+/// See `telemetry::adopt_parent`.
+pub(super) fn adopt_parent(span: &tracing::Span, incoming: TraceContext) {
+    let (trace_id, span_id, sampled) = incoming.parts();
+    let flags = match sampled {
+        true => TraceFlags::SAMPLED,
+        false => TraceFlags::default(),
+    };
+    let parent = SpanContext::new(
+        TraceId::from_bytes(trace_id),
+        SpanId::from_bytes(span_id),
+        flags,
+        true,
+        TraceState::default(),
+    );
+    // Fails when no OpenTelemetry layer is installed (no export) or the span is
+    // filtered out: it then keeps a trace of its own.
+    let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent));
+}
+
+/// See `telemetry::span_trace`.
+pub(super) fn span_trace(span: &tracing::Span) -> Option<TraceContext> {
+    let context = span.context();
+    let ours = context.span().span_context().clone();
+    ours.is_valid().then(|| {
+        TraceContext::from_parts(
+            ours.trace_id().to_bytes(),
+            ours.span_id().to_bytes(),
+            ours.is_sampled(),
+        )
+    })
 }
 
 impl Exporter {

@@ -93,6 +93,98 @@ async fn the_metric_table_of_operations_md_is_what_metrics_serves() {
     }
 }
 
+/// The value of one series in Prometheus text, 0 when it is not there yet.
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+#[tokio::test]
+async fn every_graphql_answer_is_counted_cache_hits_and_refusals_included() {
+    let app = spawn_app_with(AppOptions {
+        keys: vec![("bot", "bot-key", vec![Scope::Read])],
+        tweak: |c: &mut Config| c.server.body_limit_bytes = 1024,
+        ..AppOptions::default()
+    })
+    .await;
+    let post = |key: &str, content_type: &str, body: String| {
+        app.http
+            .post(app.url("/graphql"))
+            .bearer_auth(key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let dashboard = json!({ "query": "query Dash { account { cash } }" }).to_string();
+    let requests = |outcome: &str, operation: &str| {
+        format!(
+            "brokergraph_graphql_requests_total{{operation=\"{operation}\",outcome=\"{outcome}\"}}"
+        )
+    };
+    let answers = "brokergraph_graphql_request_duration_seconds_count";
+    let hits = "brokergraph_cache_hits_total";
+
+    // Until one is answered from the response cache: the schema does not run, so
+    // no resource cache is read, yet it counts. (The first answer fills the
+    // resource caches, whose puts move the generation, so it is not stored.)
+    let mut answered = 0.0;
+    let mut hit = false;
+    for _ in 0..10 {
+        let before = app.metrics().await;
+        let status = post("bot-key", "application/json", dashboard.clone())
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+        answered += 1.0;
+        let after = app.metrics().await;
+        assert_eq!(value(&after, &requests("ok", "Dash")), answered, "{after}");
+        assert_eq!(value(&after, answers), answered);
+        if answered > 1.0 && value(&after, hits) == value(&before, hits) {
+            hit = true;
+            break;
+        }
+    }
+    assert!(hit, "no answer came from the response cache");
+
+    let named = json!({ "query": "query Dash { account { cash } }", "operationName": "Dash" });
+    let refusals = [
+        (
+            post("wrong-key", "application/json", named.to_string()),
+            401,
+            "UNAUTHENTICATED",
+            "Dash",
+        ),
+        (
+            post("bot-key", "application/json", "x".repeat(2048)),
+            413,
+            "BAD_USER_INPUT",
+            "anonymous",
+        ),
+        (
+            post("bot-key", "text/plain", dashboard.clone()),
+            415,
+            "BAD_USER_INPUT",
+            "anonymous",
+        ),
+    ];
+    let mut counted = answered;
+    for (send, status, outcome, operation) in refusals {
+        let series = requests(outcome, operation);
+        let was = value(&app.metrics().await, &series);
+        assert_eq!(send.await.unwrap().status(), status);
+        counted += 1.0;
+        let now = app.metrics().await;
+        assert_eq!(
+            value(&now, &series),
+            was + 1.0,
+            "{status}: {series} in {now}"
+        );
+        assert_eq!(value(&now, answers), counted, "{status} timed");
+    }
+}
+
 #[tokio::test]
 async fn metrics_speak_prometheus_text_to_a_client_that_asks_for_nothing_else() {
     let app = spawn_app_with(AppOptions::default()).await;

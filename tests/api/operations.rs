@@ -16,7 +16,7 @@ async fn metrics_expose_the_documented_names() {
     let text = app.metrics().await;
     for name in [
         "brokergraph_graphql_requests_total{operation=\"Dashboard\",outcome=\"ok\"} 1",
-        "brokergraph_graphql_requests_total{operation=\"Broken\",outcome=\"BAD_USER_INPUT\"} 1",
+        "brokergraph_graphql_requests_total{operation=\"Broken\",outcome=\"GRAPHQL_VALIDATION_FAILED\"} 1",
         "brokergraph_graphql_request_duration_seconds_bucket{le=\"+Inf\"} 2",
         "brokergraph_graphql_request_duration_seconds_count 2",
         "brokergraph_broker_calls_total{route=",
@@ -88,6 +88,13 @@ async fn a_key_over_its_rate_gets_429_with_retry_after_and_others_are_untouched(
     let metrics = app.metrics().await;
     assert!(
         metrics.contains("brokergraph_rate_limited_total{key_id=\"bot\"} 1"),
+        "{metrics}"
+    );
+    // Refused before the request was read: counted among the answers all the same.
+    assert!(
+        metrics.contains(
+            "brokergraph_graphql_requests_total{operation=\"anonymous\",outcome=\"RATE_LIMITED\"} 1"
+        ),
         "{metrics}"
     );
 }

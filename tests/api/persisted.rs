@@ -74,14 +74,18 @@ async fn allow_list_mode_runs_only_registered_operations() {
     // By hash, and by the full text of a listed query.
     assert!(post(&app, by_hash(QUERY)).await["data"]["account"]["cash"].is_string());
     app.data(QUERY, json!({})).await;
-    // Anything else, and registering through APQ, is refused.
+    // Anything else, and registering through APQ, is refused, with Apollo's code
+    // for an operation outside the list (FORBIDDEN before issue 22).
     assert_eq!(
         app.error_code("{ account { cash } }", json!({})).await,
-        "FORBIDDEN"
+        "PERSISTED_QUERY_NOT_IN_LIST"
     );
     let mut register = by_hash("{ account { id } }");
     register["query"] = json!("{ account { id } }");
     let body = post(&app, register).await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_IN_LIST"
+    );
     let _ = std::fs::remove_file(allow_list_path());
 }

@@ -399,12 +399,16 @@ async fn sse_carries_a_querys_result_as_next_then_complete() {
     assert_eq!(payload["data"], app.data(query, json!({})).await);
     assert_eq!(events[1], ("complete".to_string(), String::new()));
 
-    // Validation errors come as a `next` on the accepted stream.
+    // Validation errors come as a `next` on the accepted stream, with the code
+    // they have over HTTP.
     let response = sse(&app, None, "{ nope }").await;
     assert_eq!(response.status(), 200);
     let events = sse_events(&response.text().await.unwrap());
     let payload: Value = serde_json::from_str(&events[0].1).unwrap();
-    assert_eq!(payload["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(
+        payload["errors"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
     assert_eq!(events[1].0, "complete");
 }
 
@@ -462,14 +466,22 @@ async fn a_subscription_the_schema_refuses_is_coded_on_both_transports() {
         (&error["type"], &error["id"]),
         (&json!("error"), &json!("s"))
     );
-    assert_eq!(error["payload"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(
+        error["payload"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    assert_eq!(error["payload"].as_array().unwrap().len(), 1, "one error");
 
     let response = sse(&app, None, query).await;
     assert_eq!(response.status(), 200);
     let events = sse_events(&response.text().await.unwrap());
     assert_eq!(events.len(), 2, "{events:?}");
     let payload: Value = serde_json::from_str(&events[0].1).unwrap();
-    assert_eq!(payload["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(
+        payload["errors"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    assert_eq!(payload["errors"].as_array().unwrap().len(), 1, "one error");
     assert_eq!(events[1].0, "complete");
 }
 

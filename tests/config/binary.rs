@@ -136,3 +136,52 @@ fn otlp_endpoint_without_the_feature_is_refused_with_how_to_build() {
     let line = assert_config_error(&out, "log.otlp_endpoint");
     assert!(line.contains("--features otlp"), "{line}");
 }
+
+/// The container's HEALTHCHECK: exit 0 when `/healthz` on the configured port
+/// answers 200 (an address on all interfaces is asked on loopback), 1 otherwise.
+#[test]
+fn healthcheck_asks_healthz_on_the_configured_port() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let n = socket.read(&mut request).unwrap();
+        let head = String::from_utf8_lossy(&request[..n]).into_owned();
+        let status = match head.starts_with("GET /healthz ") {
+            true => "200 OK",
+            false => "404 Not Found",
+        };
+        write!(
+            socket,
+            "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        head
+    });
+    let keys = toml_file(&format!(
+        "[[keys]]\nid = \"probe\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n",
+        hash_key("probe-key")
+    ));
+    let all = format!("0.0.0.0:{port}");
+    let args = [
+        "healthcheck",
+        "--listen",
+        &all,
+        "--config",
+        keys.to_str().unwrap(),
+    ];
+    let out = run(&args, &[], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(server.join().unwrap().starts_with("GET /healthz "));
+
+    // Nothing listens there any more.
+    let out = run(&args, &[], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unhealthy"));
+}

@@ -3,6 +3,7 @@
 //! documents the code points at exist and place every file.
 
 mod docs;
+mod image;
 mod layers;
 mod schema;
 

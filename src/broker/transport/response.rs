@@ -151,6 +151,11 @@ pub(crate) async fn exchange(
     request: reqwest::RequestBuilder,
     kept: &std::sync::Mutex<Option<RateLimitSnapshot>>,
 ) -> Result<Exchange, BrokerError> {
+    // The request's trace goes on to the broker, as the parent of this call.
+    let request = match crate::trace::TraceContext::current() {
+        Some(trace) => request.header("traceparent", trace.child().traceparent()),
+        None => request,
+    };
     let response = request.send().await.map_err(|e| transport_error(&e))?;
     let received_at = Utc::now();
     let status = response.status();

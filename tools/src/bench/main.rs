@@ -9,6 +9,7 @@
 mod common;
 mod load;
 mod memory;
+mod quotes;
 mod replica;
 mod scenarios;
 mod setup;
@@ -32,6 +33,9 @@ enum Scenario {
     /// WebSocket subscriptions: gateway RSS per connection, delivery latency,
     /// broker calls with the order stream up vs down.
     Subscribe,
+    /// 1 000 `quotes` subscribers × 20 symbols at 2 Hz: delivery latency, what was
+    /// delivered of what was asked, RSS per subscriber.
+    Quotes,
     All,
 }
 
@@ -101,6 +105,7 @@ async fn main() {
         Scenario::Memory,
         Scenario::Replica,
         Scenario::Subscribe,
+        Scenario::Quotes,
     ] {
         if wants(scenario) {
             rows.extend(match scenario {
@@ -110,6 +115,7 @@ async fn main() {
                 Scenario::Submit => scenarios::submit(&args).await,
                 Scenario::Replica => replica::replica(&args).await,
                 Scenario::Subscribe => subscribe::subscribe(&args).await,
+                Scenario::Quotes => quotes::quotes(&args).await,
                 _ => memory::memory(&args).await,
             });
             progress(&rows);

@@ -36,7 +36,7 @@ const ORDERS_PER_SEC: u64 = 5;
 /// Sockets opened at once, so the listen backlog never overflows.
 const OPEN_BATCH: usize = 100;
 
-struct GatewayProcess(Child);
+pub(super) struct GatewayProcess(pub Child);
 
 impl Drop for GatewayProcess {
     fn drop(&mut self) {
@@ -59,7 +59,7 @@ struct Counts {
 }
 
 /// VmRSS of process `pid`, KiB.
-fn rss_kib(pid: u32) -> f64 {
+pub(super) fn rss_kib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -71,7 +71,7 @@ fn rss_kib(pid: u32) -> f64 {
 }
 
 /// User + system CPU time of process `pid` so far, seconds (at 100 ticks a second).
-fn cpu_secs(pid: u32) -> f64 {
+pub(super) fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces), 1-based 14 and 15.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -81,7 +81,7 @@ fn cpu_secs(pid: u32) -> f64 {
 }
 
 /// Sockets for `n` clients (plus the gateway's side when it is in this process).
-fn raise_file_limit(n: usize) {
+pub(super) fn raise_file_limit(n: usize) {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let want = (2 * n + 1024) as u64;
     let limit = getrlimit(Resource::Nofile);
@@ -96,12 +96,12 @@ fn raise_file_limit(n: usize) {
     }
 }
 
-fn gateway_binary() -> Option<PathBuf> {
+pub(super) fn gateway_binary() -> Option<PathBuf> {
     let bin = std::env::current_exe().ok()?.with_file_name("brokergraph");
     bin.is_file().then_some(bin)
 }
 
-async fn spawn_gateway(
+pub(super) async fn spawn_gateway(
     bin: &Path,
     broker_url: &str,
     max_connections: usize,
@@ -139,7 +139,7 @@ async fn spawn_gateway(
 }
 
 /// The sum of the samples of `name` (all label sets) on the gateway's `/metrics`.
-async fn metric(addr: SocketAddr, name: &str) -> f64 {
+pub(super) async fn metric(addr: SocketAddr, name: &str) -> f64 {
     let Ok(response) = reqwest::get(format!("http://{addr}/metrics")).await else {
         return f64::NAN;
     };
@@ -281,7 +281,7 @@ async fn open_clients(
     handles
 }
 
-fn percentile_ms(sorted: &[u32], q: f64) -> f64 {
+pub(super) fn percentile_ms(sorted: &[u32], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
