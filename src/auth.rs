@@ -7,7 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{GatewayKeyConfig, Scope};
+use crate::config::{GatewayKeyConfig, Scope, DEFAULT_ACCOUNT};
 
 /// The lowercase hex SHA-256 of a gateway key, as `[[keys]] sha256` expects.
 pub fn hash_key(key: &str) -> String {
@@ -20,6 +20,8 @@ pub struct Principal {
     /// The configured key id, or `anonymous` when no keys are configured.
     pub key_id: String,
     pub scopes: Vec<Scope>,
+    /// The broker account the caller uses: every read, order and cursor is its.
+    pub account: String,
 }
 
 impl Principal {
@@ -42,6 +44,7 @@ struct Entry {
     id: String,
     digest: [u8; 32],
     scopes: Vec<Scope>,
+    account: String,
 }
 
 pub struct Authenticator {
@@ -74,6 +77,7 @@ impl Authenticator {
                         id: key.id.clone(),
                         digest,
                         scopes: key.scopes.clone(),
+                        account: key.account.clone(),
                     }),
                     Err(_) => {
                         tracing::error!(key_id = %key.id, "gateway key has a malformed sha256; it will never authenticate");
@@ -92,13 +96,14 @@ impl Authenticator {
         self.keys_configured
     }
 
-    /// Without configured keys every caller is the anonymous principal with every
-    /// scope (the config then only allows a loopback listen address).
+    /// Without configured keys every caller is the anonymous principal of the
+    /// account `default` with every scope (the config then only allows a loopback listen address).
     pub fn authenticate(&self, authorization_header: Option<&str>) -> Result<Principal, AuthError> {
         if !self.keys_configured {
             return Ok(Principal {
                 key_id: Principal::ANONYMOUS.to_string(),
                 scopes: Scope::ALL.to_vec(),
+                account: DEFAULT_ACCOUNT.to_string(),
             });
         }
         let Some(token) = authorization_header.and_then(bearer_token) else {
@@ -117,6 +122,7 @@ impl Authenticator {
             Some(entry) => Ok(Principal {
                 key_id: entry.id.clone(),
                 scopes: entry.scopes.clone(),
+                account: entry.account.clone(),
             }),
             None => {
                 tracing::debug!("rejected request: unknown gateway API key");
@@ -156,6 +162,7 @@ mod tests {
             id: "bad".into(),
             sha256: "not-hex".into(),
             scopes: vec![Scope::Read],
+            account: "default".into(),
         }]);
         assert!(auth.keys_configured());
         assert_eq!(auth.authenticate(None), Err(AuthError::Unauthenticated));

@@ -25,6 +25,7 @@
 //! throttle
 //! idempotency resilience metrics
 //! request
+//! tokens
 //! cluster
 //! telemetry embedded
 //! config
@@ -68,6 +69,10 @@
 //!   and times every broker attempt.
 //! - `request`: what one request carries to layers that never see it as an
 //!   argument (stale values served, freshness, a mutation's read priority).
+//! - `tokens`: OAuth 2.0 access tokens of the accounts that have them, refreshed
+//!   ahead of expiry, one refresh at a time per account (across replicas too), kept
+//!   encrypted in the token store; handed to the adapters as a
+//!   `broker::transport::BearerSource`.
 //! - `trace`: the request's W3C trace context (the client's `traceparent` or a new
 //!   trace), which logs, errors and every broker call of the request carry.
 //! - [`cluster`]: the Redis that replicas share: one timeout-bounded handle with
@@ -113,4 +118,5 @@ mod services;
 mod streams;
 pub mod telemetry;
 mod throttle;
+mod tokens;
 mod trace;

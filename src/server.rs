@@ -83,7 +83,16 @@ impl Gateway {
         let ratelimit = Arc::new(ratelimit::RateLimiter::new(&config.rate_limit));
         services.metrics.collect(metrics::LayerState {
             cache: services.cache.clone(),
-            breaker: services.breaker.clone(),
+            breakers: services
+                .accounts
+                .iter()
+                .map(|a| (a.id.clone(), a.breaker.clone()))
+                .collect(),
+            tokens: services
+                .accounts
+                .iter()
+                .filter_map(|a| Some((a.id.clone(), a.tokens.clone()?)))
+                .collect(),
             redis: services.redis.clone(),
             ratelimit: ratelimit.clone(),
         });

@@ -21,6 +21,7 @@ use crate::metrics::{Meter, Metrics};
 use crate::orders::{OrderService, OrderSettings};
 use crate::resilience::{CircuitBreaker, Resilience, ResilientBroker, RetryPolicy};
 use crate::streams::{FeedSettings, OrderFeed, QuoteHub};
+use crate::tokens::{self, FileStore, TokenSource, TokenStore};
 use identity::AccountIdentity;
 
 /// Why the gateway could not start: always something an operator configured.
@@ -44,16 +45,21 @@ pub enum StartError {
     AllowList(#[from] graphql::persisted::AllowListError),
     #[error(transparent)]
     Redis(#[from] crate::cluster::RedisError),
+    #[error(transparent)]
+    Config(crate::config::ConfigError),
+    #[error("account {account}: OAuth: {reason}")]
+    OAuth { account: String, reason: String },
+    #[error("OAuth accounts need token_store.key (BROKERGRAPH_STORE_KEY, 64 hex characters)")]
+    NoStoreKey,
+    #[error(transparent)]
+    TokenStore(#[from] crate::tokens::StoreError),
 }
 
-/// What the HTTP server serves.
+/// What the HTTP server serves: one stack per broker account, and what they share.
 pub(crate) struct Services {
-    pub executor: Executor,
-    /// The cached broker, which `/readyz` asks for the account.
-    pub broker: Arc<dyn Broker>,
+    /// In config order, `default` first when configured.
+    pub accounts: Vec<AccountServices>,
     pub auth: Arc<Authenticator>,
-    /// The broker's circuit breaker, which `/readyz` and `/metrics` report.
-    pub breaker: Arc<CircuitBreaker>,
     /// The Redis replicas share, if configured; `/readyz` reports it.
     pub redis: Option<Arc<Redis>>,
     pub metrics: Arc<Metrics>,
@@ -63,35 +69,119 @@ pub(crate) struct Services {
     pub embedded: Option<crate::embedded::EmbeddedBroker>,
 }
 
+/// Everything of one broker account: its adapter, retries and breaker, cache and
+/// throttle, order service, order feed and schema. Nothing in it is shared with
+/// another account's, except the bounded stores keyed by account (resource cache,
+/// idempotency records). A per-account service (a quote hub) is one more field.
+pub(crate) struct AccountServices {
+    /// The gateway's name for the account (`[[accounts]] id`), never a secret.
+    pub id: String,
+    pub executor: Executor,
+    /// The cached broker, which `/readyz` asks for the account.
+    pub broker: Arc<dyn Broker>,
+    /// The account's circuit breaker, which `/readyz` and `/metrics` report.
+    pub breaker: Arc<CircuitBreaker>,
+    /// Its OAuth tokens, when it has them: `/metrics` reports their expiry.
+    pub tokens: Option<Arc<TokenSource>>,
+}
+
 impl Services {
     pub(crate) async fn build(config: &Config) -> Result<Services, StartError> {
-        let endpoint = adapter::connect(config).await?;
+        let accounts = config.accounts().map_err(StartError::Config)?;
         let redis = Redis::open(&config.redis)?.map(Arc::new);
         if let Some(redis) = &redis {
             redis.check_eviction_policy().await;
         }
-        let identity = AccountIdentity::new(&endpoint.url, &endpoint.identity);
         let metrics = Arc::new(Metrics::default());
-        let metered: Arc<dyn Broker> =
-            Arc::new(Layered::new(endpoint.broker, Meter::new(metrics.clone())));
+        let shared = Shared {
+            hardening: hardening(config, metrics.clone())?,
+            metrics,
+            store: CacheStore::new(&config.cache),
+            idempotency: idempotency_store(config, redis.as_ref()),
+            redis: redis.clone(),
+        };
+        #[cfg(feature = "embedded-sim")]
+        let mut embedded = None;
+        let store = token_store(config, &accounts, redis.as_ref())?;
+        let mut stacks = Vec::with_capacity(accounts.len());
+        for account in &accounts {
+            #[cfg_attr(not(feature = "embedded-sim"), allow(unused_mut))]
+            let mut endpoint = adapter::connect(config, account, store.as_ref()).await?;
+            #[cfg(feature = "embedded-sim")]
+            if let Some(sim) = endpoint.embedded.take() {
+                embedded = Some(sim);
+            }
+            stacks.push(AccountServices::build(
+                config,
+                &shared,
+                &account.id,
+                endpoint,
+            ));
+        }
+        let auth = Arc::new(Authenticator::new(&config.keys));
+        if !auth.keys_configured() {
+            tracing::warn!(
+                listen = %config.listen,
+                "no gateway API keys are configured: serving loopback only, every caller may trade"
+            );
+        }
+        Ok(Services {
+            accounts: stacks,
+            auth,
+            redis,
+            metrics: shared.metrics,
+            cache: shared.store.stats(),
+            #[cfg(feature = "embedded-sim")]
+            embedded,
+        })
+    }
+
+    /// The stack of the caller's account; `None` for an account that does not
+    /// exist (the config checks every key's, so only for principals from elsewhere).
+    pub(crate) fn account(&self, id: &str) -> Option<&AccountServices> {
+        self.accounts.iter().find(|a| a.id == id)
+    }
+}
+
+/// What the accounts' stacks share: bounded stores keyed by account, the counters,
+/// the audit log, Redis.
+struct Shared {
+    metrics: Arc<Metrics>,
+    store: Arc<CacheStore>,
+    idempotency: Arc<dyn IdempotencyStore>,
+    hardening: graphql::Hardening,
+    redis: Option<Arc<Redis>>,
+}
+
+impl AccountServices {
+    fn build(
+        config: &Config,
+        shared: &Shared,
+        id: &str,
+        endpoint: adapter::Endpoint,
+    ) -> AccountServices {
+        let identity = AccountIdentity::new(&endpoint.url, &endpoint.identity);
+        let metered: Arc<dyn Broker> = Arc::new(Layered::new(
+            endpoint.broker,
+            Meter::new(&shared.metrics, id),
+        ));
         let resilient = ResilientBroker::new(metered, Resilience::new(RetryPolicy::default()));
         let breaker = resilient.layer().breaker();
         let resilient = Arc::new(resilient);
-        let store = CacheStore::new(&config.cache);
         let mut cached = CachedBroker::new(
             resilient.clone(),
             &identity.cache_account(),
-            store.clone(),
+            shared.store.clone(),
             &config.throttle,
         );
-        if let Some(redis) = &redis {
+        if let Some(redis) = &shared.redis {
             cached = cached.with_replicas(redis.clone());
         }
         let cached = Arc::new(cached);
         let broker: Arc<dyn Broker> = cached.clone();
         let orders = Arc::new(OrderService::new(
             broker.clone(),
-            idempotency_store(config, redis.as_ref()),
+            shared.idempotency.clone(),
             identity.idempotency_scope(),
             OrderSettings {
                 wait: config.idempotency.wait,
@@ -108,7 +198,7 @@ impl Services {
                 linger: config.subscriptions.linger,
                 history: config.subscriptions.history,
             },
-            metrics.streams().clone(),
+            shared.metrics.streams().clone(),
         );
         let quotes = graphql::Quotes {
             hub: QuoteHub::new(
@@ -129,27 +219,39 @@ impl Services {
                 max: config.graphql.max_page_size,
             },
             identity.cursor_secret(),
-            &hardening(config, metrics.clone())?,
+            &shared.hardening,
         );
-        let auth = Arc::new(Authenticator::new(&config.keys));
-        if !auth.keys_configured() {
-            tracing::warn!(
-                listen = %config.listen,
-                "no gateway API keys are configured: serving loopback only, every caller may trade"
-            );
-        }
-        Ok(Services {
+        AccountServices {
+            id: id.to_string(),
             executor: Executor::new(schema, cached, quotes),
             broker,
-            auth,
             breaker,
-            redis,
-            metrics,
-            cache: store.stats(),
-            #[cfg(feature = "embedded-sim")]
-            embedded: endpoint.embedded,
-        })
+            tokens: endpoint.tokens,
+        }
     }
+}
+
+/// The token store, when an account uses OAuth: Redis when replicas share one,
+/// else the file, opened (and decrypted) now so a bad one stops the start.
+fn token_store(
+    config: &Config,
+    accounts: &[crate::config::Account],
+    redis: Option<&Arc<Redis>>,
+) -> Result<Option<Arc<dyn TokenStore>>, StartError> {
+    let oauth = accounts
+        .iter()
+        .any(|a| matches!(a.credentials, Some(crate::config::Credentials::OAuth(_))));
+    if !oauth {
+        return Ok(None);
+    }
+    let key = config
+        .token_store
+        .key_bytes()
+        .ok_or(StartError::NoStoreKey)?;
+    Ok(Some(match redis {
+        Some(redis) => Arc::new(tokens::RedisStore::new(redis.clone(), &key)),
+        None => Arc::new(FileStore::open(&config.token_store.path, &key)?),
+    }))
 }
 
 /// With replicas, a retry may land on any of them: the store must be theirs, and

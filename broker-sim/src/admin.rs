@@ -34,8 +34,16 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
         .route("/sim/tick", post(tick))
         .route("/sim/close", post(close_session))
         .route("/sim/stream/drop", post(drop_streams))
+        .route("/sim/oauth/expire", post(expire_tokens))
         .route_layer(from_fn_with_state(app.clone(), authorize))
         .with_state(app)
+}
+
+/// Every access token issued so far expires now, as a broker that revokes tokens
+/// early (or whose clock runs ahead) would: the next request with one is a 401.
+async fn expire_tokens(State(app): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let n = lock(&app.oauth).expire_all();
+    Json(serde_json::json!({ "expired": n }))
 }
 
 async fn authorize(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {

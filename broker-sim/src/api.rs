@@ -34,6 +34,10 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
         )
         .route("/v1/stream", get(crate::stream::v1::upgrade))
         .route("/openapi.json", get(crate::openapi::serve))
+        .route(
+            "/oauth/token",
+            axum::routing::post(crate::oauth::token_endpoint),
+        )
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(from_fn_with_state(app.clone(), pipeline::v1))
         .with_state(app)

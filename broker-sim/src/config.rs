@@ -66,6 +66,18 @@ pub struct SimConfig {
     pub quote_hz: u32,
     /// Quote symbols one stream connection may hold, as brokers cap them per plan.
     pub stream_symbol_limit: usize,
+    /// OAuth 2.0 clients `(id, secret)` of `POST /oauth/token`, one paper account each,
+    /// after the API keys' accounts (generic dialect only).
+    pub oauth_clients: Vec<(String, String)>,
+    /// Lifetime of an access token from `/oauth/token`.
+    pub token_ttl_secs: u64,
+}
+
+impl SimConfig {
+    /// Paper accounts: one per API key, then one per OAuth client.
+    pub(crate) fn account_count(&self) -> usize {
+        self.api_keys.len() + self.oauth_clients.len()
+    }
 }
 
 impl Default for SimConfig {
@@ -90,6 +102,8 @@ impl Default for SimConfig {
             shorting: false,
             quote_hz: 2,
             stream_symbol_limit: 30,
+            oauth_clients: Vec::new(),
+            token_ttl_secs: 900,
         }
     }
 }

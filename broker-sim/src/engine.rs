@@ -56,8 +56,8 @@ impl Engine {
     /// The seeded initial state; `POST /sim/reset` rebuilds exactly this.
     pub(crate) fn new(cfg: &SimConfig, now: DateTime<Utc>) -> Engine {
         let mut ids = ChaCha8Rng::seed_from_u64(cfg.seed ^ ID_SALT);
-        let mut accounts = Vec::with_capacity(cfg.api_keys.len());
-        for _ in &cfg.api_keys {
+        let mut accounts = Vec::with_capacity(cfg.account_count());
+        for _ in 0..cfg.account_count() {
             let id = uuid_from(&mut ids);
             let number = format!("PA{:08}", ids.gen_range(0..100_000_000u32));
             accounts.push(Account::new(id, number, cfg.cash, now));
@@ -73,7 +73,7 @@ impl Engine {
             session_ticks: cfg.session_ticks.max(1),
             max_closed: cfg.max_closed_orders.max(1),
             orders_created: 0,
-            events: EventLog::new(cfg.api_keys.len()),
+            events: EventLog::new(cfg.account_count()),
             rules: Rules {
                 async_acceptance: cfg.dialect == Dialect::Alpaca,
                 shorting: cfg.shorting,

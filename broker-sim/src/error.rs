@@ -16,6 +16,9 @@ pub(crate) struct ErrorDetails(pub serde_json::Value);
 pub(crate) enum ApiError {
     #[error("missing or unknown API key")]
     Unauthorized,
+    /// An OAuth access token past its expiry (RFC 6750 §3.1): refresh and resend.
+    #[error("the access token expired")]
+    InvalidToken,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("method not allowed on this path")]
@@ -81,7 +84,7 @@ impl ApiError {
 
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Invalid { status, .. } => *status,
@@ -95,6 +98,7 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "unauthorized",
+            ApiError::InvalidToken => "invalid_token",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Invalid { code, .. }
@@ -114,6 +118,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let expired = matches!(self, ApiError::InvalidToken);
         let field = match &self {
             ApiError::Invalid { field, .. } => field.clone(),
             ApiError::Refused { field, .. } => Some((*field).to_owned()),
@@ -145,9 +150,15 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            // RFC 6750 §3.1: an expired token says so, so the client refreshes.
+            let challenge = match expired {
+                true => "Bearer error=\"invalid_token\"",
+                false => "Bearer",
+            };
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

@@ -66,6 +66,7 @@ mod events;
 mod faults;
 mod idempotency;
 mod market;
+mod oauth;
 mod openapi;
 mod order_input;
 mod orders;
@@ -93,7 +94,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{Dialect, SimConfig};
 pub use faults::{CommitFailure, FaultKind, FaultProfile, FaultRule};
-pub use stats::{Stats, StreamStats};
+pub use stats::{OAuthStats, Stats, StreamStats};
 
 use state::{lock, AppState};
 
@@ -116,6 +117,25 @@ pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "API keys must be distinct",
+        ));
+    }
+    if !config.oauth_clients.is_empty() && config.dialect != Dialect::Generic {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "OAuth clients are served in the generic dialect only",
+        ));
+    }
+    let mut clients: Vec<&str> = config
+        .oauth_clients
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    clients.sort();
+    clients.dedup();
+    if clients.len() != config.oauth_clients.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "OAuth client ids must be distinct",
         ));
     }
     if config.instruments > MAX_INSTRUMENTS {
@@ -268,6 +288,11 @@ impl SimHandle {
     /// closing handshake. Returns how many were open.
     pub async fn drop_streams(&self) -> u64 {
         self.app.streams.close_all(stream::CloseAll::Drop)
+    }
+
+    /// As `POST /sim/oauth/expire`: every access token issued so far expires now.
+    pub async fn expire_tokens(&self) -> usize {
+        lock(&self.app.oauth).expire_all()
     }
 
     /// As `POST /sim/close`: the simulated close; open `day` orders expire.

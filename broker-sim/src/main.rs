@@ -78,6 +78,28 @@ struct Cli {
     /// Quote symbols one stream connection may subscribe.
     #[arg(long, env = "BROKER_SIM_STREAM_SYMBOL_LIMIT", default_value_t = 30)]
     stream_symbol_limit: usize,
+    /// OAuth 2.0 client of POST /oauth/token as ID:SECRET, one paper account each;
+    /// repeat for several (env: comma-separated).
+    #[arg(
+        long = "oauth-client",
+        env = "BROKER_SIM_OAUTH_CLIENT",
+        value_delimiter = ',',
+        value_parser = oauth_client,
+        hide_env_values = true
+    )]
+    oauth_clients: Vec<(String, String)>,
+    /// Lifetime of the access tokens of /oauth/token, in seconds.
+    #[arg(long, env = "BROKER_SIM_TOKEN_TTL_SECS", default_value_t = 900)]
+    token_ttl_secs: u64,
+}
+
+fn oauth_client(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once(':') {
+        Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+            Ok((id.to_owned(), secret.to_owned()))
+        }
+        _ => Err("expected ID:SECRET".to_owned()),
+    }
 }
 
 fn load_faults(arg: &str) -> Result<FaultProfile, String> {
@@ -119,6 +141,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         shorting: cli.shorting,
         quote_hz: cli.quote_hz,
         stream_symbol_limit: cli.stream_symbol_limit,
+        oauth_clients: cli.oauth_clients,
+        token_ttl_secs: cli.token_ttl_secs,
     };
     let sim = broker_sim::spawn(config).await?;
     tracing::info!(url = %sim.base_url(), "serving; Ctrl-C to stop");
@@ -160,9 +184,24 @@ mod tests {
             "0",
             "--faults",
             r#"{"rules":[{"kind":"reset","rate":0.1}]}"#,
+            "--oauth-client",
+            "app-1:s1",
+            "--oauth-client",
+            "app-2:s:2",
+            "--token-ttl-secs",
+            "2",
         ])
         .unwrap();
         assert_eq!(cli.api_keys, ["a", "b"]);
+        assert_eq!(
+            cli.oauth_clients,
+            [
+                ("app-1".into(), "s1".into()),
+                ("app-2".into(), "s:2".into())
+            ]
+        );
+        assert_eq!(cli.token_ttl_secs, 2);
+        assert!(Cli::try_parse_from(["broker-sim", "--oauth-client", "nocolon"]).is_err());
         assert_eq!(
             (
                 cli.seed,

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 use crate::faults::{CommitFailure, Outcome};
+use crate::oauth::TokenCheck;
 use crate::state::{lock, AppState};
 
 /// The authenticated account, for handlers.
@@ -104,8 +105,13 @@ pub(crate) async fn v1(State(app): State<Arc<AppState>>, mut req: Request, next:
         lock(&app.stats).stats.last_traceparent = Some(value);
     }
     let now = SystemTime::now();
-    let Some(acct) = app.account_for(req.headers()) else {
-        let mut response = in_dialect(&app, ApiError::Unauthorized.into_response()).await;
+    let checked = app.account_for(req.headers());
+    let TokenCheck::Account(acct) = checked else {
+        let error = match checked {
+            TokenCheck::Expired => ApiError::InvalidToken,
+            _ => ApiError::Unauthorized,
+        };
+        let mut response = in_dialect(&app, error.into_response()).await;
         lock(&app.limiter).peek(now).apply(response.headers_mut());
         tally.status = Some("401".into());
         return response;

@@ -13,6 +13,7 @@ use crate::config::{Dialect, SimConfig};
 use crate::engine::Engine;
 use crate::faults::{FaultProfile, Faults};
 use crate::idempotency::IdempotencyStore;
+use crate::oauth::{OAuthServer, TokenCheck};
 use crate::ratelimit::RateLimiter;
 use crate::stats::{Recorder, Stats};
 use crate::stream::{CloseAll, Streams};
@@ -57,6 +58,8 @@ pub(crate) struct AppState {
     pub faults: Mutex<Faults>,
     pub stats: Mutex<Recorder>,
     pub streams: Streams,
+    /// `POST /oauth/token` and the access tokens it issued.
+    pub oauth: Mutex<OAuthServer>,
     /// Flips to true on shutdown; hung requests wait on it.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -78,8 +81,13 @@ impl AppState {
             .enumerate()
             .map(|(i, k)| (k.clone(), i))
             .collect();
-        let n = config.api_keys.len();
+        let n = config.account_count();
         AppState {
+            oauth: Mutex::new(OAuthServer::new(
+                &config.oauth_clients,
+                config.api_keys.len(),
+                config.token_ttl_secs,
+            )),
             engine: Mutex::new(Engine::new(&config, now())),
             idempotency: Mutex::new(IdempotencyStore::new(n, config.max_idempotency_keys)),
             limiter: Mutex::new(RateLimiter::new(
@@ -101,12 +109,21 @@ impl AppState {
 
     /// The account of the request's credentials, if they are one of ours: a bearer
     /// key, or in the Alpaca dialect the `APCA-API-KEY-ID`/`-SECRET-KEY` pair.
-    pub(crate) fn account_for(&self, headers: &HeaderMap) -> Option<usize> {
+    /// In the generic dialect also an access token from `/oauth/token`, which may
+    /// have expired.
+    pub(crate) fn account_for(&self, headers: &HeaderMap) -> TokenCheck {
         let token = match self.config.dialect {
-            Dialect::Generic => bearer(headers)?,
-            Dialect::Alpaca => crate::alpaca::credentials(headers)?,
+            Dialect::Generic => bearer(headers),
+            Dialect::Alpaca => crate::alpaca::credentials(headers),
         };
-        self.keys.get(token).copied()
+        let Some(token) = token else {
+            return TokenCheck::Unknown;
+        };
+        match self.keys.get(token) {
+            Some(acct) => TokenCheck::Account(*acct),
+            None if self.config.dialect == Dialect::Generic => lock(&self.oauth).check(token),
+            None => TokenCheck::Unknown,
+        }
     }
 
     /// The account of an API key given in a message rather than a header.
@@ -119,7 +136,8 @@ impl AppState {
     /// numbers restart with the new engine, so a client must reconnect and resync.
     pub(crate) fn reset(&self) {
         self.streams.close_all(CloseAll::Restart);
-        let n = self.config.api_keys.len();
+        let n = self.config.account_count();
+        lock(&self.oauth).stats = Default::default();
         *lock(&self.engine) = Engine::new(&self.config, now());
         *lock(&self.idempotency) = IdempotencyStore::new(n, self.config.max_idempotency_keys);
         *lock(&self.limiter) =
@@ -160,6 +178,7 @@ impl AppState {
         stats.streams.open = self.streams.open_count();
         stats.streams.data_open = self.streams.data_open_count();
         stats.streams.quote_symbols = self.streams.quote_symbols();
+        stats.oauth = lock(&self.oauth).stats.clone();
         stats
     }
 }

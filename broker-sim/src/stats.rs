@@ -50,6 +50,22 @@ pub struct Stats {
     /// carried one, so a test can see a client's trace reach the broker.
     #[serde(default)]
     pub last_traceparent: Option<String>,
+    /// `POST /oauth/token` and its access tokens.
+    #[serde(default)]
+    pub oauth: OAuthStats,
+}
+
+/// What the OAuth token endpoint did, so a test can count refreshes per expiry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct OAuthStats {
+    /// Access tokens issued, by either grant.
+    pub issued: u64,
+    /// Successful `refresh_token` grants (each rotates the refresh token).
+    pub refreshed: u64,
+    /// Refresh-token families revoked because a spent refresh token came back.
+    pub reuse_revoked: u64,
+    /// Requests refused with `invalid_token` because their access token had expired.
+    pub expired_rejected: u64,
 }
 
 /// Stream connections and messages, so a test can tell that a gateway holds one

@@ -36,6 +36,15 @@ pub enum BrokerError {
     /// (redacted) by the adapter, not carried here, so it cannot leak to a client.
     #[error("could not decode the broker's response: {0}")]
     Decode(String),
+    /// The account's OAuth authorization is gone (the token endpoint refused the
+    /// refresh token or the client: `invalid_grant`, `invalid_client`). Nothing was
+    /// sent; nothing will work for this account until it is authorized again.
+    #[error("the broker account must be authorized again")]
+    ReauthRequired,
+    /// No access token could be had (the token endpoint failed, hung or answered
+    /// garbage). Nothing was sent to the broker, so a mutation did not happen.
+    #[error("no access token for the broker: {0}")]
+    TokenUnavailable(String),
 }
 
 impl BrokerError {

@@ -26,6 +26,7 @@ pub(crate) fn serves_stale(err: &BrokerError) -> bool {
             | BrokerError::Rejected { .. }
             | BrokerError::Unauthorized
             | BrokerError::Decode(_)
+            | BrokerError::ReauthRequired
     )
 }
 

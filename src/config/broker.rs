@@ -179,7 +179,7 @@ impl BrokerSettings {
 
 /// The trimmed URL, or why it cannot be a broker's base URL. Never echoes the URL:
 /// it may carry credentials.
-fn check_url(url: &str) -> Result<String, (String, String)> {
+pub(super) fn check_url(url: &str) -> Result<String, (String, String)> {
     let url = url.trim().to_string();
     let parsed = reqwest::Url::parse(&url)
         .map_err(|e| ("broker.url".to_string(), format!("is not a URL: {e}")))?;

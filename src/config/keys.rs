@@ -18,6 +18,13 @@ pub struct GatewayKeyConfig {
     /// Lowercase hex SHA-256 of the key (64 characters; normalized at load).
     pub sha256: String,
     pub scopes: Vec<Scope>,
+    /// The broker account this key's callers use (`[[accounts]]` id).
+    #[serde(default = "default_account")]
+    pub account: String,
+}
+
+fn default_account() -> String {
+    super::accounts::DEFAULT_ACCOUNT.to_string()
 }
 
 /// Abbreviates the hash: enough to tell keys apart in `check-config` and logs, not
@@ -28,6 +35,7 @@ impl fmt::Debug for GatewayKeyConfig {
             .field("id", &self.id)
             .field("sha256", &abbreviate_hash(&self.sha256))
             .field("scopes", &self.scopes)
+            .field("account", &self.account)
             .finish()
     }
 }
@@ -62,9 +70,10 @@ impl fmt::Display for Scope {
     }
 }
 
-/// Normalizes each key (id trimmed, hash lowercased, scopes in `Scope::ALL` order
-/// without repeats), so that comparisons at request time are plain equality.
-pub(crate) fn validate(keys: &mut [GatewayKeyConfig]) -> Check {
+/// Normalizes each key (id and account trimmed, hash lowercased, scopes in
+/// `Scope::ALL` order without repeats), so that comparisons at request time are
+/// plain equality; each key must name one of `accounts`.
+pub(crate) fn validate(keys: &mut [GatewayKeyConfig], accounts: &[&str]) -> Check {
     let mut ids = HashSet::new();
     let mut hashes = HashSet::new();
     for (i, key) in keys.iter_mut().enumerate() {
@@ -93,6 +102,17 @@ pub(crate) fn validate(keys: &mut [GatewayKeyConfig]) -> Check {
             .into_iter()
             .filter(|s| key.scopes.contains(s))
             .collect();
+        key.account = key.account.trim().to_string();
+        if !accounts.contains(&key.account.as_str()) {
+            fail(
+                at("account"),
+                format!(
+                    "names the unknown account {:?}; configured accounts: {}",
+                    key.account,
+                    accounts.join(", ")
+                ),
+            )?;
+        }
         if key.scopes.is_empty() {
             fail(
                 at("scopes"),

@@ -12,6 +12,7 @@
 //! only the helpers `check` and `duration` (and `rate_limit` the `keys` it names),
 //! and only `render` refers back to `Config`.
 
+mod accounts;
 mod audit;
 mod broker;
 mod cache;
@@ -24,6 +25,7 @@ mod keys;
 mod layers;
 mod limits;
 mod log;
+mod oauth;
 mod orders;
 mod origin;
 mod paper;
@@ -35,6 +37,7 @@ mod render;
 mod server;
 mod subscriptions;
 mod throttle;
+mod token_store;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -43,6 +46,7 @@ use serde::Deserialize;
 
 use crate::cli::Cli;
 
+pub use accounts::{Account, AccountConfig, Credentials, OAuthConfig, DEFAULT_ACCOUNT};
 pub use audit::AuditSettings;
 pub use broker::{BrokerKind, BrokerSettings};
 pub use cache::CacheSettings;
@@ -52,6 +56,7 @@ pub use idempotency::IdempotencySettings;
 pub use keys::{GatewayKeyConfig, Scope};
 pub use limits::LimitsSettings;
 pub use log::{LogFormat, LogSettings};
+pub use oauth::OAuthSettings;
 pub use orders::OrderCheckSettings;
 pub use origin::{Origin, Origins};
 pub use paper::PaperSettings;
@@ -63,6 +68,7 @@ pub use render::{reference_table, to_redacted_toml};
 pub use server::ServerSettings;
 pub use subscriptions::SubscriptionSettings;
 pub use throttle::ThrottleSettings;
+pub use token_store::TokenStoreSettings;
 
 use check::{fail, Check};
 
@@ -72,6 +78,8 @@ pub struct Config {
     #[serde(deserialize_with = "check::socket_addr")]
     pub listen: SocketAddr,
     pub broker: BrokerSettings,
+    /// More broker accounts besides `default` (`broker.*`); TOML only (`[[accounts]]`).
+    pub accounts: Vec<AccountConfig>,
     /// Gateway API keys; TOML only (`[[keys]]`), since a list does not fit a flag.
     pub keys: Vec<GatewayKeyConfig>,
     pub server: ServerSettings,
@@ -90,6 +98,10 @@ pub struct Config {
     pub redis: RedisSettings,
     /// GraphQL subscriptions: their transports and the broker streams behind them.
     pub subscriptions: SubscriptionSettings,
+    /// OAuth accounts' token refresh.
+    pub oauth: OAuthSettings,
+    /// Where OAuth tokens are kept, encrypted.
+    pub token_store: TokenStoreSettings,
     /// Pre-trade checks that read the market (the price collar).
     pub orders: OrderCheckSettings,
 }
@@ -101,6 +113,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             broker: BrokerSettings::default(),
+            accounts: Vec::new(),
             keys: Vec::new(),
             server: ServerSettings::default(),
             graphql: GraphqlSettings::default(),
@@ -115,6 +128,8 @@ impl Default for Config {
             persisted_queries: PersistedQuerySettings::default(),
             redis: RedisSettings::default(),
             subscriptions: SubscriptionSettings::default(),
+            oauth: OAuthSettings::default(),
+            token_store: TokenStoreSettings::default(),
             orders: OrderCheckSettings::default(),
         }
     }
@@ -175,7 +190,21 @@ impl Config {
         self.cache.validate()?;
         self.throttle.validate()?;
         self.log.validate()?;
-        keys::validate(&mut self.keys)?;
+        let accounts = accounts::resolve(&mut self.accounts, &self.broker)?;
+        let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+        if self.keys.is_empty() && !ids.contains(&DEFAULT_ACCOUNT) {
+            fail(
+                "keys",
+                "without [[keys]] every caller uses the account \"default\", which is not configured: \
+                 set broker.url or add [[keys]] naming an account",
+            )?;
+        }
+        keys::validate(&mut self.keys, &ids)?;
+        self.oauth.validate()?;
+        let oauth = accounts
+            .iter()
+            .any(|a| matches!(a.credentials, Some(Credentials::OAuth(_))));
+        self.token_store.validate(oauth)?;
         self.validate_listen()?;
         self.limits.validate()?;
         self.persisted_queries.validate()?;
@@ -183,6 +212,19 @@ impl Config {
         self.redis.validate()?;
         self.subscriptions.validate()?;
         self.orders.validate()
+    }
+
+    /// Every account this gateway fronts, `default` (from `broker.*`) first when
+    /// there is one. Checked at load; a config built by hand is checked here.
+    pub fn accounts(&self) -> Result<Vec<Account>, ConfigError> {
+        let mut entries = self.accounts.clone();
+        accounts::resolve(&mut entries, &self.broker).map_err(|(key, message)| {
+            ConfigError::Invalid {
+                origin: Origin::Default,
+                key,
+                message,
+            }
+        })
     }
 
     /// Without keys every caller may trade, so only local callers may call.

@@ -133,6 +133,17 @@ pub(crate) const SETTINGS: &[Setting] = &[
             "Redis shared by replicas (idempotency keys, broker budget, invalidation), e.g. `redis://127.0.0.1:6379`; unset: all in this process. Needs `maxmemory-policy noeviction`.",
         )
     },
+    s("oauth.refresh_before_ms", Kind::Int, "How long before an OAuth access token expires it is refreshed (halfway through its life for shorter-lived tokens)."),
+    s("token_store.path", Kind::Str, "The encrypted file OAuth tokens are kept in (with `redis.url`: Redis instead)."),
+    Setting {
+        secret: true,
+        env: Some("BROKERGRAPH_STORE_KEY"),
+        ..s(
+            "token_store.key",
+            Kind::Str,
+            "AES-256-GCM key of the token store, 64 hex characters; required with OAuth accounts.",
+        )
+    },
     s("redis.timeout_ms", Kind::Int, "Bound on every Redis call; past it Redis counts as down (reads from local cache, mutations `BROKER_UNAVAILABLE`)."),
     s("redis.key_prefix", Kind::Str, "Prefix of every Redis key and channel, so deployments can share one Redis."),
     s("cache.account_ttl_ms", Kind::Int, "How long an account read is reused."),
@@ -193,7 +204,15 @@ pub(crate) fn by_env(name: &str) -> Option<&'static Setting> {
 }
 
 pub(crate) fn is_secret(key: &str) -> bool {
+    const ACCOUNT_SECRETS: [&str; 5] = [
+        ".api_key",
+        ".key_id",
+        ".secret",
+        ".client_secret",
+        ".refresh_token",
+    ];
     SETTINGS.iter().any(|s| s.secret && s.key == key)
+        || (key.starts_with("accounts") && ACCOUNT_SECRETS.iter().any(|f| key.ends_with(f)))
 }
 
 /// Variables Kubernetes injects for a Service named `brokergraph`

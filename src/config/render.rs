@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
+use super::accounts::AccountConfig;
 use super::audit::AuditSettings;
 use super::broker::BrokerSettings;
 use super::cache::CacheSettings;
@@ -46,6 +47,9 @@ pub(crate) fn to_table(config: &Config) -> Table {
     root.insert("throttle".into(), throttle(&config.throttle).into());
     root.insert("paper".into(), paper(&config.paper).into());
     root.insert("log".into(), log(&config.log).into());
+    if !config.accounts.is_empty() {
+        root.insert("accounts".into(), accounts(&config.accounts));
+    }
     if !config.keys.is_empty() {
         root.insert("keys".into(), keys(&config.keys));
     }
@@ -55,6 +59,16 @@ pub(crate) fn to_table(config: &Config) -> Table {
     let apq = persisted_queries(&config.persisted_queries);
     root.insert("persisted_queries".into(), apq.into());
     root.insert("redis".into(), redis(&config.redis).into());
+    let mut oauth = Table::new();
+    oauth.insert("refresh_before_ms".into(), ms(config.oauth.refresh_before));
+    root.insert("oauth".into(), oauth.into());
+    let mut store = Table::new();
+    let path = config.token_store.path.display().to_string();
+    store.insert("path".into(), path.into());
+    if config.token_store.key.is_some() {
+        store.insert("key".into(), "[redacted]".into());
+    }
+    root.insert("token_store".into(), store.into());
     root.insert(
         "subscriptions".into(),
         subscriptions(&config.subscriptions).into(),
@@ -208,9 +222,43 @@ fn keys(keys: &[GatewayKeyConfig]) -> Value {
         t.insert("sha256".into(), abbreviate_hash(&k.sha256).into());
         let scopes = k.scopes.iter().map(|s| Value::from(s.as_str())).collect();
         t.insert("scopes".into(), Value::Array(scopes));
+        t.insert("account".into(), k.account.clone().into());
         Value::Table(t)
     });
     Value::Array(keys.collect())
+}
+
+/// Ids, dialects and URLs; every credential `[redacted]`, the OAuth client id too
+/// (some brokers treat it as a secret).
+fn accounts(accounts: &[AccountConfig]) -> Value {
+    let redacted = |t: &mut Table, key: &str, present: bool| {
+        if present {
+            t.insert(key.into(), "[redacted]".into());
+        }
+    };
+    let accounts = accounts.iter().map(|a| {
+        let mut t = Table::new();
+        t.insert("id".into(), a.id.clone().into());
+        t.insert("broker".into(), a.broker.as_str().into());
+        if let Some(url) = &a.url {
+            t.insert("url".into(), url.clone().into());
+        }
+        redacted(&mut t, "api_key", a.api_key.is_some());
+        redacted(&mut t, "key_id", a.key_id.is_some());
+        redacted(&mut t, "secret", a.secret.is_some());
+        if let Some(oauth) = &a.oauth {
+            let mut o = Table::new();
+            o.insert("token_url".into(), oauth.token_url.clone().into());
+            redacted(&mut o, "client_id", true);
+            redacted(&mut o, "client_secret", true);
+            redacted(&mut o, "refresh_token", oauth.refresh_token.is_some());
+            let scopes = oauth.scopes.iter().map(|s| Value::from(s.as_str()));
+            o.insert("scopes".into(), Value::Array(scopes.collect()));
+            t.insert("oauth".into(), o.into());
+        }
+        Value::Table(t)
+    });
+    Value::Array(accounts.collect())
 }
 
 fn limits(l: &LimitsSettings) -> Table {

@@ -35,6 +35,9 @@ pub(crate) enum ErrorCode {
     OutcomeUnknown,
     IdempotencyKeyInUse,
     BrokerError,
+    /// The account's OAuth authorization at the broker is gone (a refused refresh):
+    /// no retry helps until an operator authorizes it again. Other accounts work.
+    BrokerReauthRequired,
     /// A bug; the client learns nothing more, the log has the detail.
     InternalError,
 }
@@ -57,6 +60,7 @@ impl ErrorCode {
             ErrorCode::OutcomeUnknown => "OUTCOME_UNKNOWN",
             ErrorCode::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
             ErrorCode::BrokerError => "BROKER_ERROR",
+            ErrorCode::BrokerReauthRequired => "BROKER_REAUTH_REQUIRED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -73,7 +77,7 @@ mod tests {
     use super::ErrorCode::{self, *};
 
     /// The strings clients match on today; a changed one breaks them.
-    const DOCUMENTED: [(ErrorCode, &str); 16] = [
+    const DOCUMENTED: [(ErrorCode, &str); 17] = [
         (Unauthenticated, "UNAUTHENTICATED"),
         (Forbidden, "FORBIDDEN"),
         (BadUserInput, "BAD_USER_INPUT"),
@@ -89,6 +93,7 @@ mod tests {
         (OutcomeUnknown, "OUTCOME_UNKNOWN"),
         (IdempotencyKeyInUse, "IDEMPOTENCY_KEY_IN_USE"),
         (BrokerError, "BROKER_ERROR"),
+        (BrokerReauthRequired, "BROKER_REAUTH_REQUIRED"),
         (InternalError, "INTERNAL_ERROR"),
     ];
 

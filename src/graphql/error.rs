@@ -66,6 +66,9 @@ impl GatewayError {
             GatewayError::Broker(BrokerError::Decode(_)) => {
                 "the broker's answer could not be read".into()
             }
+            GatewayError::Broker(BrokerError::ReauthRequired) => {
+                "the broker refused this account's OAuth authorization; an operator must authorize it again".into()
+            }
             GatewayError::Broker(other) => other.to_string(),
             GatewayError::IdempotencyKeyInUse => {
                 "the same idempotency key is still being processed; retry shortly".into()
@@ -89,7 +92,9 @@ impl GatewayError {
                 BrokerError::RateLimited { .. } => ErrorCode::RateLimited,
                 BrokerError::Unavailable { .. }
                 | BrokerError::Timeout
-                | BrokerError::CircuitOpen => ErrorCode::BrokerUnavailable,
+                | BrokerError::CircuitOpen
+                | BrokerError::TokenUnavailable(_) => ErrorCode::BrokerUnavailable,
+                BrokerError::ReauthRequired => ErrorCode::BrokerReauthRequired,
                 BrokerError::Unauthorized
                 | BrokerError::NotFound
                 | BrokerError::Rejected { .. }

@@ -174,6 +174,13 @@ impl Executor {
     }
 }
 
+/// The answer to a caller whose account this gateway does not front (a principal
+/// from a token naming an account since removed): nothing of any account is read.
+pub fn unknown_account(account: &str) -> async_graphql::Response {
+    let message = format!("the account {account:?} is not served by this gateway");
+    async_graphql::Response::from_errors(vec![super::limits::coded(message, ErrorCode::Forbidden)])
+}
+
 /// Every resolver error carries a code (graphql::error); one without came from
 /// async-graphql itself, before anything ran: the client's mistake, named with
 /// Apollo's codes (which Apollo's tools look for) by how far the request got.

@@ -35,7 +35,7 @@ use crate::broker::Broker;
 pub(crate) use code::ErrorCode;
 use connection::Pager;
 use cursor::CursorCodec;
-pub use execute::{Answer, Answered, Executor};
+pub use execute::{unknown_account, Answer, Answered, Executor};
 pub use harden::Hardening;
 pub use loader::InstrumentLoader;
 use mutation::MutationRoot;

@@ -1,10 +1,11 @@
 //! Counts and times every call to the broker adapter, for `/metrics`: each HTTP
-//! attempt (retries included, since it sits under the resilience layer) by route
-//! and result, and the broker's own rate-limit budget as its last answer said.
+//! attempt (retries included, since it sits under the resilience layer) by route,
+//! result and account, and each account's rate-limit budget as the broker's last
+//! answer said.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus_client::collector::Collector;
@@ -22,11 +23,13 @@ use crate::broker::{Broker, BrokerError, CallLayer, Route};
 struct CallLabels {
     route: &'static str,
     status: &'static str,
+    account: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabel {
     route: &'static str,
+    account: String,
 }
 
 type Latency = Family<RouteLabel, Histogram, fn() -> Histogram>;
@@ -34,19 +37,42 @@ type Latency = Family<RouteLabel, Histogram, fn() -> Histogram>;
 #[derive(Debug)]
 pub(super) struct BrokerMetrics {
     calls: Family<CallLabels, Counter>,
-    /// One histogram per route, made at start-up (the routes are fixed), so a call
-    /// records without touching the family's map.
-    latency: [Histogram; Route::ALL.len()],
-    pub(super) budget: Arc<BrokerBudget>,
+    latency: Latency,
+    budgets: Arc<Budgets>,
 }
+
+/// One account's series, made when its stack is built: a call records without
+/// building labels, except its counter's (the status is known only then).
+pub(crate) struct AccountBrokerMetrics {
+    account: String,
+    calls: Family<CallLabels, Counter>,
+    /// One histogram per route (the routes are fixed).
+    latency: [Histogram; Route::ALL.len()],
+    budget: Arc<BrokerBudget>,
+}
+
+impl AccountBrokerMetrics {
+    fn call(&self, route: Route, status: &'static str, took: Duration) {
+        self.calls
+            .get_or_create(&CallLabels {
+                route: route.as_str(),
+                status,
+                account: self.account.clone(),
+            })
+            .inc();
+        self.latency[route.index()].observe(took.as_secs_f64());
+    }
+}
+
+/// Every account's budget, by account id.
+#[derive(Debug, Default)]
+struct Budgets(Mutex<Vec<(String, Arc<BrokerBudget>)>>);
 
 impl BrokerMetrics {
     pub(super) fn register(registry: &mut Registry) -> Self {
         let calls = Family::default();
-        let family: Latency = Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS));
-        let latency =
-            Route::ALL.map(|r| family.get_or_create_owned(&RouteLabel { route: r.as_str() }));
-        let budget = Arc::new(BrokerBudget::default());
+        let latency: Latency = Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS));
+        let budgets = Arc::new(Budgets::default());
         registry.register(
             "brokergraph_broker_requests",
             "HTTP attempts to the broker (retries included) by route and result",
@@ -55,24 +81,31 @@ impl BrokerMetrics {
         registry.register(
             "brokergraph_broker_request_duration_seconds",
             "Time of one HTTP attempt to the broker, by route",
-            family,
+            latency.clone(),
         );
-        registry.register_collector(Box::new(budget.clone()));
+        registry.register_collector(Box::new(budgets.clone()));
         BrokerMetrics {
             calls,
             latency,
-            budget,
+            budgets,
         }
     }
 
-    pub(super) fn call(&self, route: Route, status: &'static str, took: Duration) {
-        self.calls
-            .get_or_create(&CallLabels {
-                route: route.as_str(),
-                status,
-            })
-            .inc();
-        self.latency[route.index()].observe(took.as_secs_f64());
+    pub(super) fn account(&self, account: &str) -> AccountBrokerMetrics {
+        let budget = Arc::new(BrokerBudget::default());
+        let mut budgets = self.budgets.0.lock().unwrap_or_else(|e| e.into_inner());
+        budgets.push((account.to_string(), budget.clone()));
+        AccountBrokerMetrics {
+            account: account.to_string(),
+            calls: self.calls.clone(),
+            latency: Route::ALL.map(|r| {
+                self.latency.get_or_create_owned(&RouteLabel {
+                    route: r.as_str(),
+                    account: account.to_string(),
+                })
+            }),
+            budget,
+        }
     }
 }
 
@@ -102,25 +135,40 @@ impl BrokerBudget {
     }
 }
 
-impl Collector for BrokerBudget {
+impl Collector for Budgets {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let Some((remaining, limit)) = self.get() else {
-            return Ok(());
+        let seen: Vec<(String, u32, u32)> = {
+            let budgets = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            budgets
+                .iter()
+                .filter_map(|(account, b)| b.get().map(|(r, l)| (account.clone(), r, l)))
+                .collect()
         };
-        for (name, help, value) in [
+        if seen.is_empty() {
+            return Ok(());
+        }
+        for (name, help, pick) in [
             (
                 "brokergraph_broker_rate_limit_remaining",
-                "The broker's X-RateLimit-Remaining as last reported.",
-                remaining,
+                "The broker's X-RateLimit-Remaining as last reported, per account.",
+                (|(_, r, _): &(String, u32, u32)| *r) as fn(&(String, u32, u32)) -> u32,
             ),
             (
                 "brokergraph_broker_rate_limit_limit",
-                "The broker's X-RateLimit-Limit as last reported.",
-                limit,
+                "The broker's X-RateLimit-Limit as last reported, per account.",
+                |(_, _, l): &(String, u32, u32)| *l,
             ),
         ] {
-            let gauge = ConstGauge::new(i64::from(value));
-            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+            let mut family = encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for entry in &seen {
+                let labels = [("account", entry.0.as_str())];
+                ConstGauge::new(i64::from(pick(entry))).encode(family.encode_family(&labels)?)?;
+            }
         }
         Ok(())
     }
@@ -128,12 +176,15 @@ impl Collector for BrokerBudget {
 
 /// The `CallLayer` that records into [`Metrics`]; wraps the adapter directly.
 pub(crate) struct Meter {
-    metrics: Arc<Metrics>,
+    metrics: AccountBrokerMetrics,
 }
 
 impl Meter {
-    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
-        Meter { metrics }
+    /// The meter of one account's adapter: its series carry `account`.
+    pub(crate) fn new(metrics: &Metrics, account: &str) -> Self {
+        Meter {
+            metrics: metrics.broker_account(account),
+        }
     }
 }
 
@@ -155,9 +206,9 @@ impl CallLayer for Meter {
             Ok(_) => "ok",
             Err(e) => status_of(e),
         };
-        self.metrics.broker_call(route, status, started.elapsed());
+        self.metrics.call(route, status, started.elapsed());
         if let Some(snap) = inner.rate_limit() {
-            self.metrics.broker_budget(snap.remaining, snap.limit);
+            self.metrics.budget.set(snap.remaining, snap.limit);
         }
         result
     }
@@ -174,5 +225,7 @@ fn status_of(err: &BrokerError) -> &'static str {
         BrokerError::Timeout => "timeout",
         BrokerError::CircuitOpen => "circuit_open",
         BrokerError::Decode(_) => "decode",
+        BrokerError::ReauthRequired => "reauth_required",
+        BrokerError::TokenUnavailable(_) => "token_unavailable",
     }
 }

@@ -33,7 +33,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::info::Info;
 pub(crate) use prometheus_client::registry::Registry;
 
-use crate::broker::Route;
 use broker::BrokerMetrics;
 pub(crate) use broker::Meter;
 pub(crate) use connections::{ConnectionGuard, ConnectionKind, Connections, Refusal, TimeoutKind};
@@ -208,18 +207,9 @@ impl Metrics {
             .inc();
     }
 
-    /// One call to the broker adapter (one HTTP attempt), by route and result.
-    pub(crate) fn broker_call(
-        &self,
-        route: Route,
-        status: &'static str,
-        took: std::time::Duration,
-    ) {
-        self.broker.call(route, status, took);
-    }
-
-    pub(crate) fn broker_budget(&self, remaining: u32, limit: u32) {
-        self.broker.budget.set(remaining, limit);
+    /// The broker series of one account, for its `Meter`.
+    pub(crate) fn broker_account(&self, account: &str) -> broker::AccountBrokerMetrics {
+        self.broker.account(account)
     }
 }
 

@@ -237,7 +237,14 @@ async fn execute(
             ErrorCode::BadUserInput,
         );
     }
-    let answered = state.services.executor.execute(request, principal).await;
+    let Some(account) = state.services.account(&principal.account) else {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            &graphql::unknown_account(&principal.account).errors[0].message,
+            ErrorCode::Forbidden,
+        );
+    };
+    let answered = account.executor.execute(request, principal).await;
     render(answered, Media::of(headers))
 }
 

@@ -9,14 +9,14 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use futures::stream::BoxStream;
+use futures::stream::{BoxStream, StreamExt};
 use serde_json::json;
 use tokio::sync::watch;
 
 use super::AppState;
 use crate::auth::{AuthError, Principal};
 use crate::config::{Config, SubscriptionSettings};
-use crate::graphql::{Answer, ErrorCode};
+use crate::graphql::{self, Answer, ErrorCode};
 
 /// Runs what a transport receives: queries and mutations as over HTTP (every limit,
 /// scope, code and the response cache), subscriptions as streams. Generic so that
@@ -78,8 +78,11 @@ impl Operations for GatewayOperations {
     /// A query or mutation over WebSocket or SSE, counted here like one over HTTP
     /// is at its edge (`graphql_http::observe`).
     async fn execute(&self, request: async_graphql::Request, principal: Principal) -> Answer {
+        let Some(account) = self.0.services.account(&principal.account) else {
+            return Answer::Response(Box::new(graphql::unknown_account(&principal.account)));
+        };
         let started = std::time::Instant::now();
-        let answered = self.0.services.executor.execute(request, principal).await;
+        let answered = account.executor.execute(request, principal).await;
         let observed = &answered.observed;
         self.0.services.metrics.request(
             observed.operation.as_deref(),
@@ -94,7 +97,13 @@ impl Operations for GatewayOperations {
         request: async_graphql::Request,
         principal: Principal,
     ) -> BoxStream<'static, async_graphql::Response> {
-        self.0.services.executor.subscribe(request, principal)
+        match self.0.services.account(&principal.account) {
+            Some(account) => account.executor.subscribe(request, principal),
+            None => {
+                let answer = graphql::unknown_account(&principal.account);
+                futures::stream::once(async move { answer }).boxed()
+            }
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use crate::cache::CacheStatsHandle;
 use crate::cluster::Redis;
 use crate::metrics::Format;
 use crate::resilience::{BreakerState, CircuitBreaker};
+use crate::tokens::TokenSource;
 
 pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let format = match headers
@@ -41,7 +42,10 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
 /// What the layers beneath keep for themselves, reported as it is at the scrape.
 pub(crate) struct LayerState {
     pub(crate) cache: CacheStatsHandle,
-    pub(crate) breaker: Arc<CircuitBreaker>,
+    /// Each account's breaker, by account id.
+    pub(crate) breakers: Vec<(String, Arc<CircuitBreaker>)>,
+    /// Each OAuth account's tokens, by account id.
+    pub(crate) tokens: Vec<(String, Arc<TokenSource>)>,
     pub(crate) redis: Option<Arc<Redis>>,
     pub(crate) ratelimit: Arc<RateLimiter>,
 }
@@ -118,20 +122,40 @@ impl Collector for LayerState {
             )?)?;
         }
         {
-            let now = self.breaker.state();
             let mut family = encoder.encode_descriptor(
                 "brokergraph_breaker_state",
-                "Broker circuit breaker: 1 for the current state.",
+                "Broker circuit breaker of each account: 1 for the current state.",
                 None,
                 prometheus_client::metrics::MetricType::Gauge,
             )?;
-            for s in [
-                BreakerState::Closed,
-                BreakerState::Open,
-                BreakerState::HalfOpen,
-            ] {
-                let labels = [("state", s.as_str())];
-                ConstGauge::new(i64::from(s == now)).encode(family.encode_family(&labels)?)?;
+            for (account, breaker) in &self.breakers {
+                let now = breaker.state();
+                for s in [
+                    BreakerState::Closed,
+                    BreakerState::Open,
+                    BreakerState::HalfOpen,
+                ] {
+                    let labels = [("account", account.as_str()), ("state", s.as_str())];
+                    ConstGauge::new(i64::from(s == now)).encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        if !self.tokens.is_empty() {
+            let mut family = encoder.encode_descriptor(
+                "brokergraph_oauth_token_expiry_timestamp_seconds",
+                "When each OAuth account's current access token expires (Unix time); absent before the first token.",
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for (account, tokens) in &self.tokens {
+                let Some(at) = tokens.expires_at() else {
+                    continue;
+                };
+                let secs = at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let labels = [("account", account.as_str())];
+                ConstGauge::new(secs as i64).encode(family.encode_family(&labels)?)?;
             }
         }
         if let Some(redis) = &self.redis {

@@ -757,6 +757,7 @@ mod tests {
             id: id.to_string(),
             sha256: hash_key(&format!("key-{id}")),
             scopes: vec![Scope::Read],
+            account: "default".to_string(),
         });
         let mut config = Config {
             keys: keys.to_vec(),

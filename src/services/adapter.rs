@@ -1,16 +1,17 @@
-//! Chooses and builds the broker adapter from `broker.kind`: the generic v1 dialect
-//! or Alpaca, at the configured URL, or on the embedded paper broker (serving the
-//! chosen dialect) when no broker is configured.
+//! Chooses and builds an account's broker adapter from its dialect: the generic v1
+//! dialect or Alpaca, at the account's URL, or on the embedded paper broker
+//! (serving the chosen dialect) for `default` when no broker is configured.
 
 use std::sync::Arc;
 
 use super::StartError;
 use crate::broker::alpaca::{default_data_urls, AlpacaBroker, AlpacaBrokerConfig};
-use crate::broker::generic::{GenericBroker, GenericBrokerConfig};
+use crate::broker::generic::{GenericBroker, GenericBrokerConfig, GenericBrokerConfigError};
 use crate::broker::transport::{load_roots, Transport};
 use crate::broker::{Broker, OrderStream, QuoteStream};
-use crate::config::{BrokerKind, Config};
+use crate::config::{Account, BrokerKind, Config, Credentials, DEFAULT_ACCOUNT};
 use crate::secret::Secret;
+use crate::tokens::{TokenSource, TokenStore};
 
 /// The adapter, and what identifies the account behind it.
 pub(super) struct Endpoint {
@@ -23,43 +24,32 @@ pub(super) struct Endpoint {
     /// The credentials, for the account identity (cursor signing, idempotency and
     /// cache scopes): one account is one URL and one set of credentials.
     pub identity: Secret,
+    /// The account's OAuth tokens, if it has them (for the expiry gauge).
+    pub tokens: Option<Arc<TokenSource>>,
     #[cfg(feature = "embedded-sim")]
     pub embedded: Option<crate::embedded::EmbeddedBroker>,
 }
 
-/// The credentials a dialect authenticates with.
-enum Credentials {
-    Bearer(Secret),
-    Alpaca { key_id: Secret, secret: Secret },
-}
-
-pub(super) async fn connect(config: &Config) -> Result<Endpoint, StartError> {
+/// The adapter of `account`: its broker at its URL with its credentials, or the
+/// embedded paper broker for `default` when no broker is configured.
+pub(super) async fn connect(
+    config: &Config,
+    account: &Account,
+    store: Option<&Arc<dyn TokenStore>>,
+) -> Result<Endpoint, StartError> {
     let b = &config.broker;
-    let configured = match (b.kind, &b.url, &b.api_key, &b.key_id, &b.secret) {
-        (BrokerKind::Generic, Some(url), Some(key), _, _) => {
-            Some((url.clone(), Credentials::Bearer(key.clone())))
-        }
-        (BrokerKind::Alpaca, Some(url), _, Some(key_id), Some(secret)) => Some((
-            url.clone(),
-            Credentials::Alpaca {
-                key_id: key_id.clone(),
-                secret: secret.clone(),
-            },
-        )),
-        _ => None,
-    };
     #[cfg(feature = "embedded-sim")]
     let mut embedded = None;
-    let (url, credentials) = match configured {
-        Some(endpoint) => endpoint,
-        None => {
+    let (url, credentials) = match (&account.url, &account.credentials) {
+        (Some(url), Some(credentials)) => (url.clone(), credentials.clone()),
+        _ => {
             #[cfg(feature = "embedded-sim")]
             {
-                let sim = crate::embedded::start(&config.paper, b.kind)
+                let sim = crate::embedded::start(&config.paper, account.kind)
                     .await
                     .map_err(StartError::Embedded)?;
-                let credentials = match b.kind {
-                    BrokerKind::Generic => Credentials::Bearer(sim.api_key.clone()),
+                let credentials = match account.kind {
+                    BrokerKind::Generic => Credentials::ApiKey(sim.api_key.clone()),
                     // The paper broker takes its key as both key id and secret.
                     BrokerKind::Alpaca => Credentials::Alpaca {
                         key_id: sim.api_key.clone(),
@@ -83,8 +73,10 @@ pub(super) async fn connect(config: &Config) -> Result<Endpoint, StartError> {
         },
     };
     let limit = b.quote_symbol_limit;
+    // `broker.data_url` and `broker.data_stream_url` are the `default` account's.
+    let own = |setting: Option<&String>| setting.filter(|_| account.id == DEFAULT_ACCOUNT).cloned();
     let endpoint = match credentials {
-        Credentials::Bearer(api_key) => {
+        Credentials::ApiKey(api_key) => {
             let broker = GenericBroker::new(GenericBrokerConfig {
                 base_url: url.clone(),
                 api_key: api_key.clone(),
@@ -98,6 +90,7 @@ pub(super) async fn connect(config: &Config) -> Result<Endpoint, StartError> {
                 quotes: stream,
                 url,
                 identity: api_key,
+                tokens: None,
                 #[cfg(feature = "embedded-sim")]
                 embedded: None,
             }
@@ -110,16 +103,53 @@ pub(super) async fn connect(config: &Config) -> Result<Endpoint, StartError> {
                 key_id,
                 secret,
                 transport: transport.clone(),
-                data_url: b.data_url.clone().unwrap_or(data_url),
+                data_url: own(b.data_url.as_ref()).unwrap_or(data_url),
                 feed: b.feed,
             })?;
-            let stream_url = b.data_stream_url.clone().unwrap_or(data_stream_url);
+            let stream_url = own(b.data_stream_url.as_ref()).unwrap_or(data_stream_url);
             Endpoint {
                 stream: Arc::new(broker.order_stream(&transport)),
                 quotes: Arc::new(broker.data_stream(&transport, &stream_url, limit)?),
                 broker: Arc::new(broker),
                 url,
                 identity,
+                tokens: None,
+                #[cfg(feature = "embedded-sim")]
+                embedded: None,
+            }
+        }
+        Credentials::OAuth(oauth) => {
+            let store = store.ok_or(StartError::NoStoreKey)?;
+            let http = crate::broker::transport::client(Default::default(), &transport)
+                .map_err(|e| StartError::Broker(GenericBrokerConfigError::Client(e.to_string())))?;
+            let source = TokenSource::new(
+                &account.id,
+                &oauth,
+                config.oauth.refresh_before,
+                store.clone(),
+                http,
+            )
+            .map_err(|reason| StartError::OAuth {
+                account: account.id.clone(),
+                reason,
+            })?;
+            let source = Arc::new(source);
+            let broker = GenericBroker::with_bearer(&url, source.clone(), &transport)?;
+            let stream = Arc::new(broker.stream(&transport, limit));
+            // The client, not a token: tokens change, the account does not.
+            let identity = Secret::new(format!(
+                "oauth\0{}\0{}\0{}",
+                oauth.token_url.trim(),
+                oauth.client_id,
+                oauth.client_secret.expose()
+            ));
+            Endpoint {
+                broker: Arc::new(broker),
+                stream: stream.clone(),
+                quotes: stream,
+                url,
+                identity,
+                tokens: Some(source),
                 #[cfg(feature = "embedded-sim")]
                 embedded: None,
             }

@@ -46,6 +46,32 @@ impl AccountIdentity {
 mod tests {
     use super::*;
 
+    /// What a deploy must not change: cursors signed, cache keys and Redis
+    /// idempotency keys written before it are read after it.
+    #[test]
+    fn derived_names_are_stable_across_releases() {
+        let id = AccountIdentity::new("http://broker", &Secret::new("key-a"));
+        assert_eq!(
+            (
+                id.cache_account(),
+                id.idempotency_scope(),
+                hex::encode(id.cursor_secret())
+            ),
+            (
+                GOLDEN.0.to_string(),
+                GOLDEN.1.to_string(),
+                GOLDEN.2.to_string()
+            )
+        );
+    }
+
+    /// Computed by the release before accounts existed.
+    const GOLDEN: (&str, &str, &str) = (
+        "02ba95466adaaa2e12773bcfab6bd650",
+        "37452b260970036da59555c6eb9481a0",
+        "7a398b7e26a9781e274881df560100d53aba14b4a81e677822956662518ccfec",
+    );
+
     #[test]
     fn derived_names_differ_per_purpose_and_per_account() {
         let a = AccountIdentity::new("http://broker", &Secret::new("key-a"));

@@ -10,6 +10,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accounts;
 mod audit;
 mod auth;
 mod cache;
@@ -21,6 +22,7 @@ mod hostile;
 mod hostile_load;
 mod limits;
 mod metrics;
+mod oauth;
 mod operations;
 mod orders;
 mod persisted;

@@ -13,6 +13,7 @@ type Described = BTreeMap<String, (String, BTreeSet<String>)>;
 
 /// Rows whose meaning says this are served only with that setting.
 const ONLY_WITH_REDIS: &str = "only with `redis.url`";
+const ONLY_WITH_OAUTH: &str = "only with OAuth accounts";
 
 #[tokio::test]
 async fn the_metric_table_of_operations_md_is_what_metrics_serves() {
@@ -221,7 +222,7 @@ fn documented(doc: &str) -> (Described, Vec<String>) {
             .map(|l| l.trim().trim_matches('`').to_string())
             .filter(|l| !l.is_empty())
             .collect();
-        if meaning.contains(ONLY_WITH_REDIS) {
+        if meaning.contains(ONLY_WITH_REDIS) || meaning.contains(ONLY_WITH_OAUTH) {
             optional.push(name.clone());
         }
         out.insert(name, (kind.to_string(), labels));

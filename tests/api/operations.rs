@@ -20,7 +20,7 @@ async fn metrics_expose_the_documented_names() {
         "brokergraph_graphql_request_duration_seconds_bucket{le=\"+Inf\"} 2",
         "brokergraph_graphql_request_duration_seconds_count 2",
         "brokergraph_broker_calls_total{route=",
-        "brokergraph_broker_requests_total{route=\"account\",status=\"ok\"}",
+        "brokergraph_broker_requests_total{route=\"account\",status=\"ok\",account=\"default\"}",
         "brokergraph_broker_request_duration_seconds_count",
         "brokergraph_broker_rate_limit_remaining",
         "brokergraph_broker_rate_limited_total",
@@ -28,10 +28,10 @@ async fn metrics_expose_the_documented_names() {
         "brokergraph_cache_misses_total",
         "brokergraph_cache_stale_total",
         "brokergraph_throttle_waits_total",
-        "brokergraph_breaker_state{state=\"closed\"} 1",
+        "brokergraph_breaker_state{account=\"default\",state=\"closed\"} 1",
         "brokergraph_idempotency_replays_total 0",
         "brokergraph_idempotency_conflicts_total 0",
-        "brokergraph_broker_request_duration_seconds_count{route=\"account\"} 1",
+        "brokergraph_broker_request_duration_seconds_count{route=\"account\",account=\"default\"} 1",
         "brokergraph_build_info{version=",
     ] {
         assert!(text.contains(name), "missing {name} in:\n{text}");

@@ -124,6 +124,7 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
             id: id.to_string(),
             sha256: hex::encode(Sha256::digest(key.as_bytes())),
             scopes: scopes.clone(),
+            account: brokergraph::config::DEFAULT_ACCOUNT.to_string(),
         })
         .collect();
     (opts.tweak)(&mut config);

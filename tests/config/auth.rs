@@ -8,6 +8,7 @@ fn key(id: &str, secret: &str, scopes: &[Scope]) -> GatewayKeyConfig {
         id: id.into(),
         sha256: hash_key(secret),
         scopes: scopes.to_vec(),
+        account: "default".into(),
     }
 }
 

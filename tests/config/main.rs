@@ -13,6 +13,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accounts;
 mod alpaca;
 mod auth;
 mod binary;

@@ -16,5 +16,6 @@ mod common;
 mod failures;
 mod helpers;
 mod idempotency_redis;
+mod oauth;
 mod one_gateway;
 mod redis_server;

@@ -12,6 +12,7 @@ mod helpers;
 mod idempotency;
 mod market;
 mod memory;
+mod oauth;
 mod openapi;
 mod quotes;
 mod ratelimit;

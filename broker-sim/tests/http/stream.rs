@@ -23,7 +23,7 @@ fn ws_url(sim: &SimHandle, path: &str) -> String {
     format!("{}{path}", sim.base_url().replacen("http", "ws", 1))
 }
 
-async fn try_connect(
+pub(crate) async fn try_connect(
     sim: &SimHandle,
     key: Option<&str>,
 ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {

@@ -11,7 +11,7 @@ mod stream;
 mod wire;
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -20,7 +20,7 @@ use reqwest::{Client, RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 
 use self::errors::On404;
-use crate::broker::transport::{self, Transport};
+use crate::broker::transport::{self, BearerSource, Transport};
 use crate::broker::{BrokerError, RateLimitSnapshot};
 use crate::domain::PageRequest;
 use crate::secret::Secret;
@@ -53,9 +53,7 @@ pub enum GenericBrokerConfigError {
 pub struct GenericBroker {
     client: Client,
     base: Url,
-    /// Kept only to redact it from logged broker bodies; the request header is built
-    /// once, marked sensitive, in `new`.
-    api_key: Secret,
+    auth: Auth,
     rate_limit: Mutex<Option<RateLimitSnapshot>>,
 }
 
@@ -65,6 +63,17 @@ impl fmt::Debug for GenericBroker {
             .field("base", &self.base.as_str())
             .finish_non_exhaustive()
     }
+}
+
+/// How requests authenticate.
+#[derive(Clone)]
+enum Auth {
+    /// Kept only to redact it from logged broker bodies; the request header is
+    /// built once, marked sensitive, in `new`.
+    ApiKey(Secret),
+    /// A token asked for at each call; a 401 invalidates it and the call is sent
+    /// once more with the next (`GenericBroker::call`).
+    Bearer(Arc<dyn BearerSource>),
 }
 
 /// A successful answer: the decoded body, whether the broker said it replayed an
@@ -91,7 +100,25 @@ impl GenericBroker {
         Ok(GenericBroker {
             client,
             base,
-            api_key: config.api_key,
+            auth: Auth::ApiKey(config.api_key),
+            rate_limit: Mutex::new(None),
+        })
+    }
+
+    /// An account whose bearer tokens change (OAuth 2.0): `source` is asked for
+    /// the token of every call.
+    pub fn with_bearer(
+        base_url: &str,
+        source: Arc<dyn BearerSource>,
+        transport: &Transport,
+    ) -> Result<GenericBroker, GenericBrokerConfigError> {
+        let base = parse_base_url(base_url)?;
+        let client = transport::client(HeaderMap::new(), transport)
+            .map_err(|e| GenericBrokerConfigError::Client(e.to_string()))?;
+        Ok(GenericBroker {
+            client,
+            base,
+            auth: Auth::Bearer(source),
             rate_limit: Mutex::new(None),
         })
     }
@@ -102,7 +129,7 @@ impl GenericBroker {
     pub fn stream(&self, transport: &Transport, symbol_limit: usize) -> GenericStream {
         GenericStream {
             url: self.url(&["stream"]),
-            api_key: self.api_key.clone(),
+            auth: self.auth.clone(),
             connect_timeout: transport.connect_timeout,
             symbol_limit,
             link: tokio::sync::Mutex::new(None),
@@ -128,12 +155,42 @@ impl GenericBroker {
         url
     }
 
-    /// Sends one request and reads the whole answer, recording `status` and
-    /// `latency_ms` on the caller's span and the rate-limit headers on `self`.
+    /// Sends one request and reads the whole answer. With a bearer source, a 401
+    /// is the token's fault (expired early, revoked): the same request goes once
+    /// more with the next token. A submit resends with its `Idempotency-Key`, and
+    /// the broker acted on neither a 401 nor, by the key, twice.
     async fn call<T: DeserializeOwned>(
         &self,
         request: RequestBuilder,
         on_404: On404,
+    ) -> Result<Reply<T>, BrokerError> {
+        let source = match &self.auth {
+            Auth::ApiKey(key) => return self.call_once(request, on_404, key).await,
+            Auth::Bearer(source) => source,
+        };
+        let again = request.try_clone();
+        let token = source.bearer().await?;
+        let first = self
+            .call_once(authorized(request, &token)?, on_404, &token)
+            .await;
+        match (first, again) {
+            (Err(BrokerError::Unauthorized), Some(again)) => {
+                source.invalidate(&token);
+                let token = source.bearer().await?;
+                self.call_once(authorized(again, &token)?, on_404, &token)
+                    .await
+            }
+            (first, _) => first,
+        }
+    }
+
+    /// One round trip, recording `status` and `latency_ms` on the caller's span
+    /// and the rate-limit headers on `self`; `secret` is cut out of logged bodies.
+    async fn call_once<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        on_404: On404,
+        secret: &Secret,
     ) -> Result<Reply<T>, BrokerError> {
         let span = tracing::Span::current();
         let started = Instant::now();
@@ -147,7 +204,7 @@ impl GenericBroker {
         } = outcome?;
         span.record("status", status.as_u16());
         if !status.is_success() {
-            let err = errors::status_error(status, &headers, &body, on_404, &self.api_key);
+            let err = errors::status_error(status, &headers, &body, on_404, secret);
             if status.is_server_error() || status.as_u16() == 429 {
                 tracing::warn!(error = %err, "broker answered with an error");
             } else {
@@ -168,9 +225,16 @@ impl GenericBroker {
                     received_at,
                 })
             }
-            Err(err) => Err(transport::decode_error(&err, &body, &self.api_key)),
+            Err(err) => Err(transport::decode_error(&err, &body, secret)),
         }
     }
+}
+
+fn authorized(request: RequestBuilder, token: &Secret) -> Result<RequestBuilder, BrokerError> {
+    let header = transport::bearer_header(token).ok_or_else(|| {
+        BrokerError::TokenUnavailable("the access token cannot go in an HTTP header".into())
+    })?;
+    Ok(request.header(AUTHORIZATION, header))
 }
 
 /// See `check_base_url`; the dialect's version is `/v1`.

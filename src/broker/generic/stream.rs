@@ -11,13 +11,13 @@ use reqwest::Url;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::wire::{OrderDto, QuoteDto};
 use crate::broker::quote_stream::{QuoteSession, QuoteStream, QuoteSymbols};
 use crate::broker::stream::{self, OrderStream, StreamError, StreamItem, StreamSession};
 use crate::broker::transport::link::{Inbound, Link, Protocol, Side};
 use crate::broker::transport::{self, Socket};
+use crate::broker::BrokerError;
 use crate::domain::OrderEvent;
 use crate::secret::Secret;
 
@@ -25,7 +25,7 @@ use crate::secret::Secret;
 /// connection its order feed and quote hub share.
 pub struct GenericStream {
     pub(super) url: Url,
-    pub(super) api_key: Secret,
+    pub(super) auth: super::Auth,
     pub(super) connect_timeout: std::time::Duration,
     pub(super) symbol_limit: usize,
     pub(super) link: tokio::sync::Mutex<Option<Link>>,
@@ -190,21 +190,28 @@ impl GenericStream {
         if let Some(link) = slot.as_ref().filter(|link| !link.is_closed()) {
             return Ok(link.clone());
         }
-        let mut bearer = HeaderValue::try_from(format!("Bearer {}", self.api_key.expose()))
-            .map_err(|_| StreamError::Unauthorized)?;
-        bearer.set_sensitive(true);
-        let socket = Socket::connect(
+        let (secret, source) = match &self.auth {
+            super::Auth::ApiKey(key) => (key.clone(), None),
+            super::Auth::Bearer(source) => {
+                let token = source.bearer().await.map_err(|e| match e {
+                    BrokerError::ReauthRequired => StreamError::Unauthorized,
+                    other => StreamError::Connect(other.to_string()),
+                })?;
+                (token, Some(source))
+            }
+        };
+        let bearer = transport::bearer_header(&secret).ok_or(StreamError::Unauthorized)?;
+        let connected = Socket::connect(
             self.url.clone(),
             vec![(AUTHORIZATION, bearer)],
             self.connect_timeout,
         )
-        .await?;
-        let link = Link::start(
-            socket,
-            V1 {
-                api_key: self.api_key.clone(),
-            },
-        );
+        .await;
+        if let (Err(StreamError::Unauthorized), Some(source)) = (&connected, source) {
+            // The next reconnect asks for a fresh token.
+            source.invalidate(&secret);
+        }
+        let link = Link::start(connected?, V1 { api_key: secret });
         *slot = Some(link.clone());
         Ok(link)
     }

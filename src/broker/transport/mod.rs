@@ -3,11 +3,14 @@
 //! trip read whole (`response`), and URLs that ids cannot escape (`url`). The
 //! dialects (`generic`, `alpaca`) add only their routes, JSON and error envelopes.
 
+mod bearer;
 pub(crate) mod link;
 mod response;
 mod socket;
 mod url;
 
+pub(crate) use bearer::header as bearer_header;
+pub use bearer::BearerSource;
 pub(crate) use response::{decode_error, exchange, log_body, retry_after, Exchange};
 pub(crate) use socket::{ws_url, Socket};
 pub(crate) use url::{check_base_url, object_url, versioned_url};
