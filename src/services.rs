@@ -204,7 +204,7 @@ impl AccountServices {
             hub: QuoteHub::new(
                 endpoint.quotes,
                 config.subscriptions.linger,
-                metrics.quotes().clone(),
+                shared.metrics.quotes().clone(),
             ),
             ttl: config.cache.quote_ttl,
             max_symbols: config.subscriptions.max_symbols,
