@@ -6,13 +6,12 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use futures::StreamExt;
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::market_data::QuoteDto;
-use crate::broker::quote_stream::{QuoteSession, QuoteStream, QuoteSymbols};
+use crate::broker::quote_stream::{QuoteSession, QuoteStream};
 use crate::broker::stream::StreamError;
 use crate::broker::transport::link::{Inbound, Link, Protocol, Side};
 use crate::broker::transport::{self, Socket};
@@ -134,36 +133,14 @@ impl QuoteStream for AlpacaDataStream {
     #[tracing::instrument(skip_all, fields(route = "data_stream"))]
     async fn open(&self) -> Result<QuoteSession, StreamError> {
         let socket = self.connect().await?;
-        let link = Link::start(
-            socket,
-            DataProtocol {
-                secret: self.secret.clone(),
-            },
-        );
-        let quotes = link.quotes()?;
-        Ok(QuoteSession {
-            symbols: Box::new(DataSymbols(link)),
-            quotes: quotes.boxed(),
-        })
+        let protocol = DataProtocol {
+            secret: self.secret.clone(),
+        };
+        Link::start(socket, protocol).quote_session()
     }
 
     fn symbol_limit(&self) -> usize {
         self.symbol_limit
-    }
-}
-
-struct DataSymbols(Link);
-
-#[async_trait]
-impl QuoteSymbols for DataSymbols {
-    async fn subscribe(&self, symbols: &[String]) -> Result<(), StreamError> {
-        let message = json!({ "action": "subscribe", "quotes": symbols });
-        self.0.request(message).await.map(drop)
-    }
-
-    async fn unsubscribe(&self, symbols: &[String]) -> Result<(), StreamError> {
-        let message = json!({ "action": "unsubscribe", "quotes": symbols });
-        self.0.request(message).await.map(drop)
     }
 }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::wire::{OrderDto, QuoteDto};
-use crate::broker::quote_stream::{QuoteSession, QuoteStream, QuoteSymbols};
+use crate::broker::quote_stream::{QuoteSession, QuoteStream};
 use crate::broker::stream::{self, OrderStream, StreamError, StreamItem, StreamSession};
 use crate::broker::transport::link::{Inbound, Link, Protocol, Side};
 use crate::broker::transport::{self, Socket};
@@ -239,31 +239,11 @@ impl OrderStream for GenericStream {
 impl QuoteStream for GenericStream {
     #[tracing::instrument(skip_all, fields(route = "stream"))]
     async fn open(&self) -> Result<QuoteSession, StreamError> {
-        let link = self.link().await?;
-        let quotes = link.quotes()?;
-        Ok(QuoteSession {
-            symbols: Box::new(V1Symbols(link)),
-            quotes: quotes.boxed(),
-        })
+        self.link().await?.quote_session()
     }
 
     fn symbol_limit(&self) -> usize {
         self.symbol_limit
-    }
-}
-
-struct V1Symbols(Link);
-
-#[async_trait]
-impl QuoteSymbols for V1Symbols {
-    async fn subscribe(&self, symbols: &[String]) -> Result<(), StreamError> {
-        let message = json!({ "action": "subscribe", "quotes": symbols });
-        self.0.request(message).await.map(drop)
-    }
-
-    async fn unsubscribe(&self, symbols: &[String]) -> Result<(), StreamError> {
-        let message = json!({ "action": "unsubscribe", "quotes": symbols });
-        self.0.request(message).await.map(drop)
     }
 }
 

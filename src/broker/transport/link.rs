@@ -11,11 +11,13 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::Stream;
+use async_trait::async_trait;
+use futures::{Stream, StreamExt};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Socket;
+use crate::broker::quote_stream::{QuoteSession, QuoteSymbols};
 use crate::broker::stream::{StreamError, StreamItem};
 use crate::domain::Quote;
 
@@ -92,10 +94,15 @@ impl Link {
         self.attach(Outlet::Orders(tx), Side::Orders, rx)
     }
 
-    /// The quotes from now on; dropping the stream leaves.
-    pub(crate) fn quotes(&self) -> Result<Pushes<Quote>, StreamError> {
+    /// The quotes from now on, and the symbols they are for; dropping the session
+    /// leaves.
+    pub(crate) fn quote_session(&self) -> Result<QuoteSession, StreamError> {
         let (tx, rx) = mpsc::channel(OUTLET);
-        self.attach(Outlet::Quotes(tx), Side::Quotes, rx)
+        let quotes = self.attach(Outlet::Quotes(tx), Side::Quotes, rx)?;
+        Ok(QuoteSession {
+            symbols: Box::new(self.clone()),
+            quotes: quotes.boxed(),
+        })
     }
 
     fn attach<T>(
@@ -111,6 +118,21 @@ impl Link {
             rx,
             leave: Some((self.commands.clone(), side)),
         })
+    }
+}
+
+/// Both dialects name quote symbols alike: `{"action": "subscribe", "quotes": [...]}`
+/// (Alpaca's data stream took the shape the generic v1 stream copies).
+#[async_trait]
+impl QuoteSymbols for Link {
+    async fn subscribe(&self, symbols: &[String]) -> Result<(), StreamError> {
+        let message = serde_json::json!({ "action": "subscribe", "quotes": symbols });
+        self.request(message).await.map(drop)
+    }
+
+    async fn unsubscribe(&self, symbols: &[String]) -> Result<(), StreamError> {
+        let message = serde_json::json!({ "action": "unsubscribe", "quotes": symbols });
+        self.request(message).await.map(drop)
     }
 }
 

@@ -16,13 +16,12 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::setup::Stack;
 use super::subscribe::{
-    cpu_secs, gateway_binary, percentile_ms, raise_file_limit, rss_kib, spawn_gateway,
+    connect_acked, cpu_secs, gateway_binary, percentile_ms, raise_file_limit, rss_kib,
+    spawn_gateway,
 };
 use super::Row;
 
@@ -61,27 +60,11 @@ async fn client(
     mut stop: watch::Receiver<bool>,
 ) -> Vec<u32> {
     let mut latencies = Vec::new();
-    let Ok(mut request) = format!("ws://{addr}/graphql").into_client_request() else {
+    let Some(mut ws) = connect_acked(addr).await else {
         counts.failed.fetch_add(1, Ordering::Relaxed);
         return latencies;
     };
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(request).await else {
-        counts.failed.fetch_add(1, Ordering::Relaxed);
-        return latencies;
-    };
-    let init = json!({ "type": "connection_init", "payload": {} }).to_string();
-    let mut ok = ws.send(Message::text(init)).await.is_ok();
-    while ok {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.contains("connection_ack") => break,
-            Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {}
-            _ => ok = false,
-        }
-    }
+    let mut ok = true;
     for (id, set) in sets.iter().enumerate() {
         let subscribe = json!({ "id": id.to_string(), "type": "subscribe",
             "payload": { "query": QUOTES, "variables": { "s": set } } });

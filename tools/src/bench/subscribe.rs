@@ -176,6 +176,28 @@ fn delivered_at(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.to_utc())
 }
 
+pub(super) type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A graphql-transport-ws socket to the gateway, acknowledged (no gateway keys).
+pub(super) async fn connect_acked(addr: SocketAddr) -> Option<Socket> {
+    let mut request = format!("ws://{addr}/graphql").into_client_request().ok()?;
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.ok()?;
+    let init = json!({ "type": "connection_init", "payload": {} }).to_string();
+    ws.send(Message::text(init)).await.ok()?;
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) if t.contains("connection_ack") => return Some(ws),
+            Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {}
+            _ => return None,
+        }
+    }
+}
+
 /// One graphql-transport-ws client with `subs` `orderUpdates` subscriptions; returns
 /// the delivery latencies it saw (µs) once `stop` turns true.
 async fn client(
@@ -185,30 +207,11 @@ async fn client(
     mut stop: watch::Receiver<bool>,
 ) -> Vec<u32> {
     let mut latencies = Vec::new();
-    let mut request = match format!("ws://{addr}/graphql").into_client_request() {
-        Ok(r) => r,
-        Err(_) => {
-            counts.failed.fetch_add(1, Ordering::Relaxed);
-            return latencies;
-        }
-    };
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(request).await else {
+    let Some(mut ws) = connect_acked(addr).await else {
         counts.failed.fetch_add(1, Ordering::Relaxed);
         return latencies;
     };
-    let init = json!({ "type": "connection_init", "payload": {} }).to_string();
-    let mut acked = ws.send(Message::text(init)).await.is_ok();
-    while acked {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.contains("connection_ack") => break,
-            Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {}
-            _ => acked = false,
-        }
-    }
+    let mut acked = true;
     for id in 1..=subs {
         let subscribe = json!({ "id": id.to_string(), "type": "subscribe",
             "payload": { "query": UPDATES } });
