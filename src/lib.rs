@@ -54,7 +54,9 @@
 //!   retry, their one resend deadline (`orders::resend`), the `userErrors` codes.
 //! - `streams`: live order events: one upstream stream per broker account, fanned
 //!   out to subscribers, reconciled over REST after every gap, invalidating the
-//!   caches before each event is published.
+//!   caches before each event is published; and live quotes (`QuoteHub`): the
+//!   union of every subscriber's symbols on one upstream stream, within the
+//!   broker's symbol limit, the latest quote per symbol.
 //! - [`cache`]: the read cache as a `Broker` that wraps a `Broker`: per-resource
 //!   moka caches keyed by account, single-flight, stale-on-error, invalidation by
 //!   mutations (and by other replicas' mutations: `cache::replicas`).
