@@ -19,6 +19,13 @@ pub trait QuoteStream: Send + Sync + 'static {
     /// The most symbols the broker streams to one credential at once: beyond it
     /// the broker refuses the subscription, so the hub refuses first.
     fn symbol_limit(&self) -> usize;
+    /// Whether an open session proves its quotes current: a broker connection that
+    /// is up sends every change, so a quote it has not replaced is still the
+    /// market. A relay of another process's connection cannot tell when that
+    /// connection went away, so its quotes are current only while recent.
+    fn proves_current(&self) -> bool {
+        true
+    }
 }
 
 /// One connected quote stream. It ends (`None`, or an `Err`) when the connection

@@ -129,7 +129,7 @@ impl Loader<String> for QuoteLoader {
         let mut found = HashMap::with_capacity(symbols.len());
         let mut snapshot = Vec::new();
         for symbol in symbols {
-            match self.quotes.hub.latest(symbol) {
+            match self.quotes.hub.latest(symbol, self.quotes.ttl) {
                 Some(live) => {
                     let age = (Utc::now() - live.as_of).to_std().unwrap_or_default();
                     RequestScope::record_fresh(

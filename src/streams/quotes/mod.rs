@@ -129,13 +129,21 @@ impl QuoteHub {
         self.shared.source.symbol_limit()
     }
 
-    /// The streamed quote of `symbol`, while the broker streams it.
-    pub(crate) fn latest(&self, symbol: &str) -> Option<Arc<Quote>> {
+    /// The streamed quote of `symbol`, while the broker streams it. Through
+    /// another replica's stream, only while younger than `max_age`: that stream
+    /// may have ended without this replica knowing.
+    pub(crate) fn latest(&self, symbol: &str, max_age: Duration) -> Option<Arc<Quote>> {
         let state = self.shared.lock();
         let watched = state.symbols.get(symbol).filter(|w| w.streaming)?;
         let tick = watched.slot.borrow().clone();
         match tick {
-            Some(Tick::Quote(quote)) => Some(quote),
+            Some(Tick::Quote(quote)) if self.shared.source.proves_current() => Some(quote),
+            Some(Tick::Quote(quote)) => {
+                let age = (chrono::Utc::now() - quote.as_of)
+                    .to_std()
+                    .unwrap_or_default();
+                (age < max_age).then_some(quote)
+            }
             _ => None,
         }
     }
@@ -280,6 +288,8 @@ mod tests {
     struct Broker {
         subscribed: Arc<Mutex<BTreeSet<String>>>,
         quotes: Arc<Mutex<Option<Pushed>>>,
+        /// Stands for another replica's stream relayed through Redis.
+        relayed: bool,
     }
 
     impl Broker {
@@ -309,6 +319,10 @@ mod tests {
 
         fn symbol_limit(&self) -> usize {
             3
+        }
+
+        fn proves_current(&self) -> bool {
+            !self.relayed
         }
     }
 
@@ -386,7 +400,10 @@ mod tests {
         latest.sort();
         assert_eq!(latest, [("A".into(), 1_000), ("B".into(), 1_000)]);
         assert!(slow.next().now_or_never().is_none(), "nothing else queued");
-        assert_eq!(hub.latest("B").map(|q| q.bid), Some(Some(1_000.into())));
+        assert_eq!(
+            hub.latest("B", Duration::ZERO).map(|q| q.bid),
+            Some(Some(1_000.into()))
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -426,5 +443,28 @@ mod tests {
         let _d = hub.subscribe(symbols(&["D"])).unwrap();
         settle().await;
         assert_eq!(broker.subscribed(), ["B", "C", "D"]);
+    }
+
+    /// A relayed stream cannot tell that the replica behind it stopped: its last
+    /// quote counts as the market only while recent, and `quote(symbol)` reads the
+    /// broker's snapshot instead of a stale value.
+    #[tokio::test(start_paused = true)]
+    async fn a_relayed_quote_is_live_only_while_recent() {
+        let (mut broker, tx) = Broker::with_sender();
+        broker.relayed = true;
+        let hub = QuoteHub::new(Arc::new(broker), Duration::from_secs(30), metrics());
+        let mut watching = hub.subscribe(symbols(&["A"])).unwrap();
+        settle().await;
+        let mut old = quote("A", 1).unwrap();
+        old.as_of -= chrono::Duration::seconds(5);
+        tx.send(Ok(old)).unwrap();
+        watching.next().await.unwrap();
+        assert!(hub.latest("A", Duration::from_secs(1)).is_none());
+        tx.send(quote("A", 2)).unwrap();
+        watching.next().await.unwrap();
+        assert_eq!(
+            hub.latest("A", Duration::from_secs(1)).map(|q| q.bid),
+            Some(Some(2.into()))
+        );
     }
 }

@@ -89,6 +89,11 @@ impl QuoteStream for SharedQuoteStream {
     fn symbol_limit(&self) -> usize {
         self.limit
     }
+
+    /// The holder may have died: a quote is current only while recent.
+    fn proves_current(&self) -> bool {
+        false
+    }
 }
 
 /// This replica's symbols in Redis for one session; leaves the union when dropped.
