@@ -216,7 +216,7 @@ impl AccountServices {
                 linger: config.subscriptions.linger,
                 history: config.subscriptions.history,
             },
-            shared.metrics.streams().clone(),
+            shared.metrics.streams(id),
             shared.redis.as_ref().map(|redis| {
                 let name = identity.stream_name();
                 Replication::new(
@@ -250,7 +250,7 @@ impl AccountServices {
             hub: QuoteHub::new(
                 quote_source,
                 config.subscriptions.linger,
-                shared.metrics.quotes().clone(),
+                shared.metrics.quotes(id),
             ),
             ttl: config.cache.quote_ttl,
             max_symbols: config.subscriptions.max_symbols,

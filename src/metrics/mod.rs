@@ -37,8 +37,8 @@ use broker::BrokerMetrics;
 pub(crate) use broker::Meter;
 pub(crate) use connections::{ConnectionGuard, ConnectionKind, Connections, Refusal, TimeoutKind};
 use graphql::GraphqlMetrics;
-pub(crate) use quotes::QuoteMetrics;
-pub(crate) use streams::StreamMetrics;
+pub(crate) use quotes::{QuoteFamilies, QuoteMetrics};
+pub(crate) use streams::{StreamFamilies, StreamMetrics};
 
 /// Upper bounds (seconds) of the latency histograms: the GraphQL request's and the
 /// broker call's.
@@ -71,8 +71,8 @@ pub struct Metrics {
     graphql: GraphqlMetrics,
     broker: BrokerMetrics,
     connections: Arc<Connections>,
-    streams: Arc<StreamMetrics>,
-    quotes: Arc<QuoteMetrics>,
+    streams: StreamFamilies,
+    quotes: QuoteFamilies,
     rate_limited: Family<KeyLabel, Counter>,
 }
 
@@ -110,8 +110,8 @@ impl Metrics {
         let graphql = GraphqlMetrics::register(&mut registry);
         let broker = BrokerMetrics::register(&mut registry);
         let connections = Arc::new(Connections::register(&mut registry));
-        let streams = Arc::new(StreamMetrics::register(&mut registry));
-        let quotes = Arc::new(QuoteMetrics::register(&mut registry));
+        let streams = StreamFamilies::register(&mut registry);
+        let quotes = QuoteFamilies::register(&mut registry);
         let rate_limited = Family::default();
         registry.register(
             "brokergraph_rate_limited",
@@ -166,14 +166,14 @@ impl Metrics {
         &self.connections
     }
 
-    /// For the order stream (`streams::OrderFeed`).
-    pub(crate) fn streams(&self) -> &Arc<StreamMetrics> {
-        &self.streams
+    /// For an account's order stream (`streams::OrderFeed`).
+    pub(crate) fn streams(&self, account: &str) -> Arc<StreamMetrics> {
+        self.streams.account(account)
     }
 
-    /// For the quote stream (`streams::QuoteHub`).
-    pub(crate) fn quotes(&self) -> &Arc<QuoteMetrics> {
-        &self.quotes
+    /// For an account's quote stream (`streams::QuoteHub`).
+    pub(crate) fn quotes(&self, account: &str) -> Arc<QuoteMetrics> {
+        self.quotes.account(account)
     }
 
     /// One GraphQL answer: executed, from the response cache, or refused before

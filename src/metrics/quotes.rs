@@ -2,10 +2,27 @@
 //! carries against the broker's limit, how many subscriptions it feeds and how many
 //! quotes it brought. One atomic per series, like the order stream's.
 
+use std::sync::Arc;
+
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::streams::AccountLabel;
+
+/// Every account's quote stream series; each account's hub records into its own
+/// (`account`).
+#[derive(Debug)]
+pub(crate) struct QuoteFamilies {
+    up: Family<AccountLabel, Gauge>,
+    symbols: Family<AccountLabel, Gauge>,
+    subscriptions: Family<AccountLabel, Gauge>,
+    connects: Family<AccountLabel, Counter>,
+    received: Family<AccountLabel, Counter>,
+}
+
+/// One account's quote stream series, resolved once.
 #[derive(Debug)]
 pub(crate) struct QuoteMetrics {
     up: Gauge,
@@ -15,14 +32,14 @@ pub(crate) struct QuoteMetrics {
     received: Counter,
 }
 
-impl QuoteMetrics {
+impl QuoteFamilies {
     pub(crate) fn register(registry: &mut Registry) -> Self {
-        let m = QuoteMetrics {
-            up: Gauge::default(),
-            symbols: Gauge::default(),
-            subscriptions: Gauge::default(),
-            connects: Counter::default(),
-            received: Counter::default(),
+        let m = QuoteFamilies {
+            up: Family::default(),
+            symbols: Family::default(),
+            subscriptions: Family::default(),
+            connects: Family::default(),
+            received: Family::default(),
         };
         registry.register(
             "brokergraph_quote_stream_up",
@@ -52,6 +69,21 @@ impl QuoteMetrics {
         m
     }
 
+    pub(crate) fn account(&self, account: &str) -> Arc<QuoteMetrics> {
+        let label = AccountLabel {
+            account: account.to_string(),
+        };
+        Arc::new(QuoteMetrics {
+            up: self.up.get_or_create_owned(&label),
+            symbols: self.symbols.get_or_create_owned(&label),
+            subscriptions: self.subscriptions.get_or_create_owned(&label),
+            connects: self.connects.get_or_create_owned(&label),
+            received: self.received.get_or_create_owned(&label),
+        })
+    }
+}
+
+impl QuoteMetrics {
     pub(crate) fn set_up(&self, up: bool) {
         self.up.set(i64::from(up));
     }

@@ -3,6 +3,8 @@
 //! per series, as for connections: the stream's task must never wait behind a
 //! scrape.
 
+use std::sync::Arc;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -10,10 +12,28 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct SourceLabel {
+pub(super) struct AccountLabel {
+    pub account: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabel {
+    account: String,
     source: &'static str,
 }
 
+/// Every account's order stream series; each account's feed records into its own
+/// (`account`).
+#[derive(Debug)]
+pub(crate) struct StreamFamilies {
+    up: Family<AccountLabel, Gauge>,
+    subscribers: Family<AccountLabel, Gauge>,
+    connects: Family<AccountLabel, Counter>,
+    events: Family<EventLabel, Counter>,
+    dropped: Family<AccountLabel, Counter>,
+}
+
+/// One account's order stream series, resolved once.
 #[derive(Debug)]
 pub(crate) struct StreamMetrics {
     up: Gauge,
@@ -24,18 +44,14 @@ pub(crate) struct StreamMetrics {
     dropped: Counter,
 }
 
-impl StreamMetrics {
+impl StreamFamilies {
     pub(crate) fn register(registry: &mut Registry) -> Self {
-        let events = Family::<SourceLabel, Counter>::default();
-        let m = StreamMetrics {
-            up: Gauge::default(),
-            subscribers: Gauge::default(),
-            connects: Counter::default(),
-            published: events.get_or_create_owned(&SourceLabel { source: "stream" }),
-            reconciled: events.get_or_create_owned(&SourceLabel {
-                source: "reconcile",
-            }),
-            dropped: Counter::default(),
+        let m = StreamFamilies {
+            up: Family::default(),
+            subscribers: Family::default(),
+            connects: Family::default(),
+            events: Family::default(),
+            dropped: Family::default(),
         };
         registry.register(
             "brokergraph_order_stream_up",
@@ -55,7 +71,7 @@ impl StreamMetrics {
         registry.register(
             "brokergraph_order_events",
             "Order events published to subscribers, by source (stream or reconcile)",
-            events,
+            m.events.clone(),
         );
         registry.register(
             "brokergraph_order_events_dropped",
@@ -65,6 +81,26 @@ impl StreamMetrics {
         m
     }
 
+    pub(crate) fn account(&self, account: &str) -> Arc<StreamMetrics> {
+        let label = AccountLabel {
+            account: account.to_string(),
+        };
+        let event = |source| EventLabel {
+            account: account.to_string(),
+            source,
+        };
+        Arc::new(StreamMetrics {
+            up: self.up.get_or_create_owned(&label),
+            subscribers: self.subscribers.get_or_create_owned(&label),
+            connects: self.connects.get_or_create_owned(&label),
+            published: self.events.get_or_create_owned(&event("stream")),
+            reconciled: self.events.get_or_create_owned(&event("reconcile")),
+            dropped: self.dropped.get_or_create_owned(&label),
+        })
+    }
+}
+
+impl StreamMetrics {
     /// Subscribed and reconciled (events flow to subscribers), or not.
     pub(crate) fn set_up(&self, up: bool) {
         self.up.set(i64::from(up));

@@ -229,8 +229,18 @@ async fn subscribers_share_one_upstream_with_exactly_the_union(dialect: Dialect)
     let union: BTreeSet<String> = sets.iter().flatten().cloned().collect();
     upstream_symbols(&app, &union).await;
     assert_eq!(quote_connections(&app, &app.stats().await), 1);
-    gauge(&app, "brokergraph_quote_subscriptions", 300).await;
-    gauge(&app, "brokergraph_quote_symbols", union.len()).await;
+    gauge(
+        &app,
+        "brokergraph_quote_subscriptions{account=\"default\"}",
+        300,
+    )
+    .await;
+    gauge(
+        &app,
+        "brokergraph_quote_symbols{account=\"default\"}",
+        union.len(),
+    )
+    .await;
 
     // Every connection but the first leaves: what it alone watched goes upstream
     // too, after the linger.

@@ -51,7 +51,7 @@ async fn metric(app: &TestApp, line: &str) {
 
 /// Waits until the gateway says its order stream is subscribed and reconciled.
 pub(super) async fn stream_up(app: &TestApp) {
-    metric(app, "brokergraph_order_stream_up 1").await;
+    metric(app, "brokergraph_order_stream_up{account=\"default\"} 1").await;
 }
 
 /// A subscriber whose upstream is up, so it misses nothing placed after this.
@@ -224,7 +224,11 @@ async fn many_subscribers_share_one_upstream_which_closes_after_the_linger() {
         clients.push(ws);
     }
     stream_up(&app).await;
-    metric(&app, "brokergraph_order_subscriptions 200").await;
+    metric(
+        &app,
+        "brokergraph_order_subscriptions{account=\"default\"} 200",
+    )
+    .await;
     let (symbol, lot) = app.tradable_instruments().await[0].clone();
     let id = submit(&app, &symbol, "BUY", "MARKET", &lot, None).await;
     for ws in &mut clients {

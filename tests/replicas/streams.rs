@@ -97,7 +97,7 @@ async fn holder(cluster: &mut Cluster) -> usize {
                 && cluster
                     .metrics(i)
                     .await
-                    .contains("brokergraph_order_stream_up 1")
+                    .contains("brokergraph_order_stream_up{account=\"default\"} 1")
             {
                 return i;
             }

@@ -367,7 +367,7 @@ mod tests {
     }
 
     fn metrics() -> Arc<QuoteMetrics> {
-        Arc::new(QuoteMetrics::register(&mut Default::default()))
+        crate::metrics::QuoteFamilies::register(&mut Default::default()).account("test")
     }
 
     fn symbols(list: &[&str]) -> Vec<String> {
