@@ -48,7 +48,9 @@
 //!   queries; `graphql::Executor` runs one request (replica sync, the whole-response
 //!   cache, the request scope, `extensions.stale`); the one mapping of every error
 //!   to an `extensions.code` (`graphql::ErrorCode`).
-//! - [`auth`]: gateway API keys (SHA-256 hashes in the config) and their scopes;
+//! - [`auth`]: gateway API keys (SHA-256 hashes in the config) and JWT sessions
+//!   from the frontend's identity provider, each a principal with an account and
+//!   scopes;
 //!   `audit`: the mutation audit log (target `audit`, optional JSON-lines file).
 //! - `orders`: pre-trade validation, the submit/cancel flows that are safe to
 //!   retry, their one resend deadline (`orders::resend`), the `userErrors` codes.

@@ -8,6 +8,7 @@ mod identity;
 
 use std::sync::Arc;
 
+use crate::auth::jwt::JwtVerifier;
 use crate::auth::Authenticator;
 use crate::broker::alpaca::AlpacaBrokerConfigError;
 use crate::broker::generic::GenericBrokerConfigError;
@@ -53,6 +54,8 @@ pub enum StartError {
     NoStoreKey,
     #[error(transparent)]
     TokenStore(#[from] crate::tokens::StoreError),
+    #[error("auth.jwt: {0}")]
+    Jwt(String),
 }
 
 /// What the HTTP server serves: one stack per broker account, and what they share.
@@ -118,7 +121,14 @@ impl Services {
                 endpoint,
             ));
         }
-        let auth = Arc::new(Authenticator::new(&config.keys));
+        let mut auth = Authenticator::new(&config.keys);
+        if let Some(jwt) = &config.auth.jwt {
+            let verifier = JwtVerifier::new(jwt)
+                .await
+                .map_err(|e| StartError::Jwt(e.to_string()))?;
+            auth = auth.with_jwt(verifier);
+        }
+        let auth = Arc::new(auth);
         if !auth.keys_configured() {
             tracing::warn!(
                 listen = %config.listen,

@@ -14,6 +14,7 @@
 
 mod accounts;
 mod audit;
+mod auth;
 mod broker;
 mod cache;
 mod check;
@@ -48,6 +49,7 @@ use crate::cli::Cli;
 
 pub use accounts::{Account, AccountConfig, Credentials, OAuthConfig, DEFAULT_ACCOUNT};
 pub use audit::AuditSettings;
+pub use auth::{AuthSettings, JwtSettings};
 pub use broker::{BrokerKind, BrokerSettings};
 pub use cache::CacheSettings;
 pub use error::ConfigError;
@@ -82,6 +84,8 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     /// Gateway API keys; TOML only (`[[keys]]`), since a list does not fit a flag.
     pub keys: Vec<GatewayKeyConfig>,
+    /// Callers besides gateway keys: JWT sessions (`[auth.jwt]`).
+    pub auth: AuthSettings,
     pub server: ServerSettings,
     pub graphql: GraphqlSettings,
     pub idempotency: IdempotencySettings,
@@ -115,6 +119,7 @@ impl Default for Config {
             broker: BrokerSettings::default(),
             accounts: Vec::new(),
             keys: Vec::new(),
+            auth: AuthSettings::default(),
             server: ServerSettings::default(),
             graphql: GraphqlSettings::default(),
             idempotency: IdempotencySettings::default(),
@@ -183,7 +188,8 @@ impl Config {
     /// before the sections that refer to them.
     fn validate(&mut self) -> Check {
         self.broker.validate()?;
-        self.server.validate(!self.keys.is_empty())?;
+        self.auth.validate()?;
+        self.server.validate(self.callers_authenticate())?;
         self.idempotency.validate()?;
         self.paper.validate()?;
         self.graphql.validate()?;
@@ -192,7 +198,7 @@ impl Config {
         self.log.validate()?;
         let accounts = accounts::resolve(&mut self.accounts, &self.broker)?;
         let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
-        if self.keys.is_empty() && !ids.contains(&DEFAULT_ACCOUNT) {
+        if !self.callers_authenticate() && !ids.contains(&DEFAULT_ACCOUNT) {
             fail(
                 "keys",
                 "without [[keys]] every caller uses the account \"default\", which is not configured: \
@@ -227,10 +233,16 @@ impl Config {
         })
     }
 
+    /// Whether callers must present a credential (a gateway key or a JWT); without
+    /// either, every caller is anonymous with every scope.
+    pub(crate) fn callers_authenticate(&self) -> bool {
+        !self.keys.is_empty() || self.auth.jwt_configured()
+    }
+
     /// Without keys every caller may trade, so only local callers may call.
     fn validate_listen(&self) -> Check {
         let ip = self.listen.ip().to_canonical();
-        if self.keys.is_empty() && !ip.is_loopback() {
+        if !self.callers_authenticate() && !ip.is_loopback() {
             fail(
                 "listen",
                 format!(

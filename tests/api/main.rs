@@ -20,6 +20,7 @@ mod graphql_over_http;
 mod graphql_read;
 mod hostile;
 mod hostile_load;
+mod jwt;
 mod limits;
 mod metrics;
 mod oauth;

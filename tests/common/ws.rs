@@ -150,6 +150,19 @@ impl WsClient {
         tokio::time::timeout(wait, self.next()).await.ok()
     }
 
+    /// Reads (answering pings) until the socket closes: the server's close code.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            let m = self.raw().await?;
+            if let Some(code) = m.get("close") {
+                return code.as_u64().map(|c| c as u16);
+            }
+            if m["type"] == "ping" {
+                self.send(json!({ "type": "pong" })).await;
+            }
+        }
+    }
+
     /// One frame as JSON; a close frame as `{"close": code}`; `None` at the end.
     async fn raw(&mut self) -> Option<Value> {
         loop {
