@@ -413,3 +413,38 @@ async fn a_browser_app_on_a_listed_origin_may_send_its_token_cross_origin() {
         "true"
     );
 }
+
+#[tokio::test]
+async fn hs256_is_accepted_only_with_the_configured_secret() {
+    const SECRET: &str = "a-shared-secret-of-at-least-32-bytes!";
+    let app = spawn_app_with(AppOptions {
+        configure: Some(Box::new(|c| {
+            c.auth.jwt = Some(brokergraph::config::JwtSettings {
+                hs256_secret: Some(brokergraph::secret::Secret::new(SECRET)),
+                issuer: idp::ISSUER.into(),
+                audience: idp::AUDIENCE.into(),
+                ..Default::default()
+            });
+        })),
+        ..AppOptions::default()
+    })
+    .await;
+    let sign = |secret: &str| {
+        let key = EncodingKey::from_secret(secret.as_bytes()).unwrap();
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims("erin", "default"),
+            &key,
+        )
+        .unwrap()
+    };
+    let (status, body) = as_user(&app, &sign(SECRET), WHO).await;
+    assert_eq!(status, 200, "{body}");
+    refused(
+        &app,
+        &sign("another-secret-of-at-least-32-bytes!!"),
+        401,
+        "UNAUTHENTICATED",
+    )
+    .await;
+}
