@@ -14,6 +14,8 @@ use crate::broker::alpaca::AlpacaBrokerConfigError;
 use crate::broker::generic::GenericBrokerConfigError;
 use crate::broker::{Broker, Layered};
 use crate::cache::{CacheStatsHandle, CacheStore, CachedBroker};
+use crate::cluster::event_log::EventLog;
+use crate::cluster::lease::Lease;
 use crate::cluster::Redis;
 use crate::config::Config;
 use crate::graphql::{self, Executor, PageSizes};
@@ -21,7 +23,7 @@ use crate::idempotency::{IdempotencyStore, MemoryStore, RedisStore};
 use crate::metrics::{Meter, Metrics};
 use crate::orders::{OrderService, OrderSettings};
 use crate::resilience::{CircuitBreaker, Resilience, ResilientBroker, RetryPolicy};
-use crate::streams::{FeedSettings, OrderFeed, QuoteHub};
+use crate::streams::{self, FeedSettings, OrderFeed, QuoteHub, Replication};
 use crate::tokens::{self, FileStore, TokenSource, TokenStore};
 use identity::AccountIdentity;
 
@@ -102,6 +104,7 @@ impl Services {
             store: CacheStore::new(&config.cache),
             idempotency: idempotency_store(config, redis.as_ref()),
             redis: redis.clone(),
+            instance: uuid::Uuid::new_v4().to_string(),
         };
         #[cfg(feature = "embedded-sim")]
         let mut embedded = None;
@@ -161,6 +164,8 @@ struct Shared {
     idempotency: Arc<dyn IdempotencyStore>,
     hardening: graphql::Hardening,
     redis: Option<Arc<Redis>>,
+    /// This process's name in Redis leases: unique per start.
+    instance: String,
 }
 
 impl AccountServices {
@@ -209,6 +214,23 @@ impl AccountServices {
                 history: config.subscriptions.history,
             },
             shared.metrics.streams().clone(),
+            shared.redis.as_ref().map(|redis| {
+                let name = identity.stream_name();
+                Replication::new(
+                    EventLog::new(
+                        redis.clone(),
+                        &name,
+                        config.subscriptions.history,
+                        streams::HISTORY_AGE,
+                    ),
+                    Lease::new(
+                        redis.clone(),
+                        &name,
+                        &shared.instance,
+                        config.subscriptions.lease,
+                    ),
+                )
+            }),
         );
         let quotes = graphql::Quotes {
             hub: QuoteHub::new(
