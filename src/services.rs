@@ -5,6 +5,7 @@
 
 mod adapter;
 mod identity;
+mod registry;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use crate::resilience::{CircuitBreaker, Resilience, ResilientBroker, RetryPolicy
 use crate::streams::{self, FeedSettings, OrderFeed, QuoteHub, Replication};
 use crate::tokens::{self, FileStore, TokenSource, TokenStore};
 use identity::AccountIdentity;
+pub(crate) use registry::{AccountRegistry, LinkError};
 
 /// Why the gateway could not start: always something an operator configured.
 #[derive(Debug, thiserror::Error)]
@@ -58,12 +60,15 @@ pub enum StartError {
     TokenStore(#[from] crate::tokens::StoreError),
     #[error("auth.jwt: {0}")]
     Jwt(String),
+    #[error("linked accounts: {0}")]
+    Linked(String),
 }
 
 /// What the HTTP server serves: one stack per broker account, and what they share.
 pub(crate) struct Services {
-    /// In config order, `default` first when configured.
-    pub accounts: Vec<AccountServices>,
+    /// The config file's accounts (in its order, `default` first when configured)
+    /// and those linked at run time.
+    pub accounts: AccountRegistry,
     pub auth: Arc<Authenticator>,
     /// The Redis replicas share, if configured; `/readyz` reports it.
     pub redis: Option<Arc<Redis>>,
@@ -88,6 +93,13 @@ pub(crate) struct AccountServices {
     pub breaker: Arc<CircuitBreaker>,
     /// Its OAuth tokens, when it has them: `/metrics` reports their expiry.
     pub tokens: Option<Arc<TokenSource>>,
+    /// The account as configured or linked (its credentials, to refuse a second
+    /// account on them).
+    pub account: crate::config::Account,
+    /// A linked account's stored entry, to tell a changed one from the same.
+    pub linked_from: Option<serde_json::Value>,
+    /// Set when the account is removed or replaced: its open streams end.
+    removed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Services {
@@ -98,14 +110,14 @@ impl Services {
             redis.check_eviction_policy().await;
         }
         let metrics = Arc::new(Metrics::default());
-        let shared = Shared {
+        let shared = Arc::new(Shared {
             hardening: hardening(config, metrics.clone())?,
             metrics,
             store: CacheStore::new(&config.cache),
             idempotency: idempotency_store(config, redis.as_ref()),
             redis: redis.clone(),
             instance: uuid::Uuid::new_v4().to_string(),
-        };
+        });
         #[cfg(feature = "embedded-sim")]
         let mut embedded = None;
         let store = token_store(config, &accounts, redis.as_ref())?;
@@ -117,12 +129,14 @@ impl Services {
             if let Some(sim) = endpoint.embedded.take() {
                 embedded = Some(sim);
             }
-            stacks.push(AccountServices::build(
-                config,
-                &shared,
-                &account.id,
-                endpoint,
-            ));
+            stacks.push(AccountServices::build(config, &shared, account, endpoint));
+        }
+        let mut registry = AccountRegistry::new(stacks);
+        if config.admin.enabled() {
+            let linked = linked_store(config, redis.as_ref())?;
+            registry = registry
+                .with_linker(config, shared.clone(), store.clone(), linked)
+                .await?;
         }
         let mut auth = Authenticator::new(&config.keys);
         if let Some(jwt) = &config.auth.jwt {
@@ -139,10 +153,10 @@ impl Services {
             );
         }
         Ok(Services {
-            accounts: stacks,
+            accounts: registry,
             auth,
             redis,
-            metrics: shared.metrics,
+            metrics: shared.metrics.clone(),
             cache: shared.store.stats(),
             #[cfg(feature = "embedded-sim")]
             embedded,
@@ -150,9 +164,9 @@ impl Services {
     }
 
     /// The stack of the caller's account; `None` for an account that does not
-    /// exist (the config checks every key's, so only for principals from elsewhere).
-    pub(crate) fn account(&self, id: &str) -> Option<&AccountServices> {
-        self.accounts.iter().find(|a| a.id == id)
+    /// exist (a JWT's claim, or an account unlinked since).
+    pub(crate) async fn account(&self, id: &str) -> Option<Arc<AccountServices>> {
+        self.accounts.get(id).await
     }
 }
 
@@ -169,12 +183,25 @@ struct Shared {
 }
 
 impl AccountServices {
+    /// Completes when the account is removed or replaced.
+    pub(crate) fn removed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.removed.subscribe();
+        async move {
+            let _ = rx.wait_for(|removed| *removed).await;
+        }
+    }
+
+    fn remove(&self) {
+        self.removed.send_replace(true);
+    }
+
     fn build(
         config: &Config,
         shared: &Shared,
-        id: &str,
+        account: &crate::config::Account,
         endpoint: adapter::Endpoint,
     ) -> AccountServices {
+        let id = account.id.as_str();
         let identity = AccountIdentity::new(&endpoint.url, &endpoint.identity);
         let metered: Arc<dyn Broker> = Arc::new(Layered::new(
             endpoint.broker,
@@ -259,6 +286,9 @@ impl AccountServices {
             broker,
             breaker,
             tokens: endpoint.tokens,
+            account: account.clone(),
+            linked_from: None,
+            removed: tokio::sync::watch::channel(false).0,
         }
     }
 }
@@ -273,7 +303,8 @@ fn token_store(
     let oauth = accounts
         .iter()
         .any(|a| matches!(a.credentials, Some(crate::config::Credentials::OAuth(_))));
-    if !oauth {
+    // A linked account may use OAuth.
+    if !oauth && !config.admin.enabled() {
         return Ok(None);
     }
     let key = config
@@ -284,6 +315,21 @@ fn token_store(
         Some(redis) => Arc::new(tokens::RedisStore::new(redis.clone(), &key)),
         None => Arc::new(FileStore::open(&config.token_store.path, &key)?),
     }))
+}
+
+/// Where linked accounts are kept: beside the token store, sealed with its key.
+fn linked_store(
+    config: &Config,
+    redis: Option<&Arc<Redis>>,
+) -> Result<Arc<dyn tokens::LinkedStore>, StartError> {
+    let key = config
+        .token_store
+        .key_bytes()
+        .ok_or(StartError::NoStoreKey)?;
+    Ok(match redis {
+        Some(redis) => Arc::new(tokens::LinkedRedis::new(redis.clone(), &key)),
+        None => Arc::new(tokens::LinkedFile::open(&config.token_store.path, &key)?),
+    })
 }
 
 /// With replicas, a retry may land on any of them: the store must be theirs, and

@@ -13,6 +13,7 @@
 //! and only `render` refers back to `Config`.
 
 mod accounts;
+mod admin;
 mod audit;
 mod auth;
 mod broker;
@@ -47,7 +48,9 @@ use serde::Deserialize;
 
 use crate::cli::Cli;
 
+pub(crate) use accounts::check_linked;
 pub use accounts::{Account, AccountConfig, Credentials, OAuthConfig, DEFAULT_ACCOUNT};
+pub use admin::AdminSettings;
 pub use audit::AuditSettings;
 pub use auth::{AuthSettings, JwtSettings};
 pub use broker::{BrokerKind, BrokerSettings};
@@ -108,6 +111,8 @@ pub struct Config {
     pub token_store: TokenStoreSettings,
     /// Pre-trade checks that read the market (the price collar).
     pub orders: OrderCheckSettings,
+    /// The admin API (accounts linked at run time).
+    pub admin: AdminSettings,
 }
 
 /// What a fresh clone runs with: loopback, the embedded paper broker, GraphiQL on
@@ -136,6 +141,7 @@ impl Default for Config {
             oauth: OAuthSettings::default(),
             token_store: TokenStoreSettings::default(),
             orders: OrderCheckSettings::default(),
+            admin: AdminSettings::default(),
         }
     }
 }
@@ -211,6 +217,7 @@ impl Config {
             .iter()
             .any(|a| matches!(a.credentials, Some(Credentials::OAuth(_))));
         self.token_store.validate(oauth)?;
+        self.admin.validate(self.token_store.key.is_some())?;
         self.validate_listen()?;
         self.limits.validate()?;
         self.persisted_queries.validate()?;

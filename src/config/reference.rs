@@ -160,6 +160,14 @@ pub(crate) const SETTINGS: &[Setting] = &[
             "AES-256-GCM key of the token store, 64 hex characters; required with OAuth accounts.",
         )
     },
+    Setting {
+        secret: true,
+        ..s(
+            "admin.token",
+            Kind::Str,
+            "Bearer token of the admin API (`PUT`/`DELETE`/`GET /admin/accounts`), 32 characters or more; needs `token_store.key`. Unset: no admin API (404).",
+        )
+    },
     s("redis.timeout_ms", Kind::Int, "Bound on every Redis call; past it Redis counts as down (reads from local cache, mutations `BROKER_UNAVAILABLE`)."),
     s("redis.key_prefix", Kind::Str, "Prefix of every Redis key and channel, so deployments can share one Redis."),
     s("cache.account_ttl_ms", Kind::Int, "How long an account read is reused."),

@@ -75,6 +75,11 @@ pub(crate) fn to_table(config: &Config) -> Table {
         store.insert("key".into(), "[redacted]".into());
     }
     root.insert("token_store".into(), store.into());
+    if config.admin.token.is_some() {
+        let mut admin = Table::new();
+        admin.insert("token".into(), "[redacted]".into());
+        root.insert("admin".into(), admin.into());
+    }
     root.insert(
         "subscriptions".into(),
         subscriptions(&config.subscriptions).into(),

@@ -237,7 +237,7 @@ async fn execute(
             ErrorCode::BadUserInput,
         );
     }
-    let Some(account) = state.services.account(&principal.account) else {
+    let Some(account) = state.services.account(&principal.account).await else {
         return error_response(
             StatusCode::FORBIDDEN,
             &graphql::unknown_account(&principal.account).errors[0].message,

@@ -44,7 +44,7 @@ pub(crate) trait Operations: Send + Sync + 'static {
         &self,
         request: async_graphql::Request,
         principal: Principal,
-    ) -> BoxStream<'static, async_graphql::Response>;
+    ) -> impl Future<Output = BoxStream<'static, async_graphql::Response>> + Send;
 }
 
 /// The gateway's own operations: `graphql::Executor` and the per-key rate limit.
@@ -81,7 +81,7 @@ impl Operations for GatewayOperations {
     /// A query or mutation over WebSocket or SSE, counted here like one over HTTP
     /// is at its edge (`graphql_http::observe`).
     async fn execute(&self, request: async_graphql::Request, principal: Principal) -> Answer {
-        let Some(account) = self.0.services.account(&principal.account) else {
+        let Some(account) = self.0.services.account(&principal.account).await else {
             return Answer::Response(Box::new(graphql::unknown_account(&principal.account)));
         };
         let started = std::time::Instant::now();
@@ -95,13 +95,18 @@ impl Operations for GatewayOperations {
         answered.answer
     }
 
-    fn subscribe(
+    /// Ends when the account is removed (unlinked or replaced).
+    async fn subscribe(
         &self,
         request: async_graphql::Request,
         principal: Principal,
     ) -> BoxStream<'static, async_graphql::Response> {
-        match self.0.services.account(&principal.account) {
-            Some(account) => account.executor.subscribe(request, principal),
+        match self.0.services.account(&principal.account).await {
+            Some(account) => account
+                .executor
+                .subscribe(request, principal)
+                .take_until(account.removed())
+                .boxed(),
             None => {
                 let answer = graphql::unknown_account(&principal.account);
                 futures::stream::once(async move { answer }).boxed()

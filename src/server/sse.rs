@@ -70,6 +70,7 @@ pub(crate) async fn post_graphql(
     let session_end = super::live::session_end(&principal);
     let results = if is_subscription(&request) {
         ops.subscribe(request, principal)
+            .await
             .map(|response| serde_json::to_string(&response).unwrap_or_default())
             .boxed()
     } else {

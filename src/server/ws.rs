@@ -479,8 +479,10 @@ impl<O: Operations> Connection<O> {
         // that finishes at once cannot remove itself before it is registered.
         let mut running = lock(&self.running);
         let task = if is_subscription(&request) {
-            let responses = ops.subscribe(request, principal);
-            tokio::spawn(op.stream(responses))
+            tokio::spawn(async move {
+                let responses = ops.subscribe(request, principal).await;
+                op.stream(responses).await;
+            })
         } else {
             tokio::spawn(async move {
                 let answer = ops.execute(request, principal).await;
@@ -751,7 +753,7 @@ mod tests {
             Answer::Response(Box::new(response))
         }
 
-        fn subscribe(
+        async fn subscribe(
             &self,
             request: async_graphql::Request,
             principal: Principal,

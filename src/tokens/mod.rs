@@ -21,6 +21,7 @@
 //!
 //! Tokens are `Secret`s; logs name the account and the grant, never a token.
 
+mod linked;
 mod seal;
 mod store;
 
@@ -39,6 +40,7 @@ use crate::broker::transport::BearerSource;
 use crate::broker::BrokerError;
 use crate::config::OAuthConfig;
 use crate::secret::Secret;
+pub(crate) use linked::{LinkedFile, LinkedRedis, LinkedStore};
 use store::Record;
 pub(crate) use store::{FileStore, RedisStore, StoreError, TokenStore};
 

@@ -13,7 +13,7 @@ use crate::accounts::{
     persisted_queries_never_cross_accounts, two_account_options,
 };
 use crate::common::idp::{self, claims, now, unsigned, Idp, Serving};
-use crate::common::ws::PATIENCE;
+use crate::common::ws::{WsClient, PATIENCE};
 use crate::common::{spawn_app_with, AppOptions, TestApp};
 
 const WHO: &str = "{ account { id accountNumber } }";
@@ -290,7 +290,7 @@ async fn websocket_and_sse_refuse_bad_tokens_and_end_when_the_token_expires() {
     let idp = Idp::start().await;
     let mut app = gateway(idp.jwks_url()).await;
     // A bad token in connection_init: 4403.
-    let mut socket = app.ws_unacknowledged().await;
+    let mut socket = WsClient::upgrade(app.addr).await;
     let expired = {
         let mut c = claims("alice", "default");
         c["exp"] = json!(now() - 60);

@@ -11,6 +11,7 @@
 mod common;
 
 mod accounts;
+mod admin;
 mod audit;
 mod auth;
 mod cache;

@@ -65,7 +65,8 @@ impl WsClient {
         }
     }
 
-    async fn upgrade(addr: SocketAddr) -> WsClient {
+    /// An upgraded socket that has sent nothing yet.
+    pub async fn upgrade(addr: SocketAddr) -> WsClient {
         let mut request = format!("ws://{addr}/graphql")
             .into_client_request()
             .unwrap();
