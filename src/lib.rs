@@ -34,7 +34,7 @@
 //! ```
 //!
 //! - [`server`]: HTTP only: routes (`/graphql`, `/healthz`, `/readyz`, `/metrics`,
-//!   GraphiQL), the gateway-key header, request ids, body limit, per-key rate
+//!   GraphiQL, the admin API), the gateway-key header, request ids, body limit, per-key rate
 //!   limits, CORS, timeouts, shutdown; the accept loop with the connection cap and
 //!   the header, keep-alive and body timeouts; the subscription transports (GraphQL
 //!   over WebSocket and over SSE). [`server::Gateway`] is what `main` and the
@@ -42,7 +42,8 @@
 //! - `services`: start-up, the one place that knows every layer: builds the adapter
 //!   (or the embedded paper broker), stacks the broker wrappers, the cache, the
 //!   order service and the schema, and derives every per-account name from one
-//!   `AccountIdentity`.
+//!   `AccountIdentity`; the `AccountRegistry` of the accounts at run time (those
+//!   linked through the admin API too).
 //! - [`graphql`]: the schema (queries, mutations, Relay connections over broker
 //!   cursors, global ids, the instrument DataLoader), query limits and persisted
 //!   queries; `graphql::Executor` runs one request (replica sync, the whole-response

@@ -106,3 +106,29 @@ fn jwt_sessions_are_checked_at_load() {
     .unwrap();
     assert_eq!(config.auth.jwt.unwrap().audience, "brokergraph");
 }
+
+/// `admin.token` turns the admin API on; it must be long, and linked accounts need
+/// the token store's key.
+#[test]
+fn the_admin_token_is_checked_at_load() {
+    use crate::helpers::load;
+    const TOKEN: &str = "admin-token-0123456789abcdef0123456789";
+    const STORE_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let short = load(&[], &[("BROKERGRAPH_ADMIN_TOKEN", "tiny-admin")]).unwrap_err();
+    assert!(short.to_string().contains("admin.token"), "{short}");
+    assert!(
+        !short.to_string().contains("tiny-admin"),
+        "never echoed: {short}"
+    );
+    let keyless = load(&[], &[("BROKERGRAPH_ADMIN_TOKEN", TOKEN)]).unwrap_err();
+    assert!(keyless.to_string().contains("token_store.key"), "{keyless}");
+    let config = load(
+        &[],
+        &[
+            ("BROKERGRAPH_ADMIN_TOKEN", TOKEN),
+            ("BROKERGRAPH_STORE_KEY", STORE_KEY),
+        ],
+    )
+    .unwrap();
+    assert!(config.admin.token.is_some());
+}
