@@ -292,7 +292,7 @@ pub struct OrderEvent {
 
 /// The market in one symbol at one moment: the best bid and ask with their sizes,
 /// and the last trade where the broker reports it (Alpaca's latest quote does not).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Quote {
     pub symbol: String,
     pub bid: Option<Decimal>,

@@ -13,10 +13,11 @@ use crate::auth::jwt::JwtVerifier;
 use crate::auth::Authenticator;
 use crate::broker::alpaca::AlpacaBrokerConfigError;
 use crate::broker::generic::GenericBrokerConfigError;
-use crate::broker::{Broker, Layered};
+use crate::broker::{Broker, Layered, QuoteStream};
 use crate::cache::{CacheStatsHandle, CacheStore, CachedBroker};
 use crate::cluster::event_log::EventLog;
 use crate::cluster::lease::Lease;
+use crate::cluster::symbols::SharedSymbols;
 use crate::cluster::Redis;
 use crate::config::Config;
 use crate::graphql::{self, Executor, PageSizes};
@@ -24,7 +25,9 @@ use crate::idempotency::{IdempotencyStore, MemoryStore, RedisStore};
 use crate::metrics::{Meter, Metrics};
 use crate::orders::{OrderService, OrderSettings};
 use crate::resilience::{CircuitBreaker, Resilience, ResilientBroker, RetryPolicy};
-use crate::streams::{self, FeedSettings, OrderFeed, QuoteHub, Replication};
+use crate::streams::{
+    self, FeedSettings, OrderFeed, QuoteHub, QuotePump, Replication, SharedQuoteStream,
+};
 use crate::tokens::{self, FileStore, TokenSource, TokenStore};
 use identity::AccountIdentity;
 pub(crate) use registry::{AccountRegistry, LinkError};
@@ -232,6 +235,16 @@ impl AccountServices {
                 collar: config.orders.collar(),
             },
         ));
+        // With replicas, one of them holds the credential's streams (orders and
+        // quotes) and the others follow through Redis.
+        let shared_symbols = shared.redis.as_ref().map(|redis| {
+            Arc::new(SharedSymbols::new(
+                redis.clone(),
+                &identity.stream_name(),
+                &shared.instance,
+                config.subscriptions.lease,
+            ))
+        });
         let feed = OrderFeed::new(
             endpoint.stream,
             resilient,
@@ -256,12 +269,23 @@ impl AccountServices {
                         &shared.instance,
                         config.subscriptions.lease,
                     ),
+                    shared_symbols
+                        .clone()
+                        .map(|symbols| QuotePump::new(endpoint.quotes.clone(), symbols)),
                 )
             }),
         );
+        let quote_source: Arc<dyn QuoteStream> = match shared_symbols {
+            Some(symbols) => Arc::new(SharedQuoteStream::new(
+                symbols,
+                endpoint.quotes.symbol_limit(),
+                feed.clone(),
+            )),
+            None => endpoint.quotes,
+        };
         let quotes = graphql::Quotes {
             hub: QuoteHub::new(
-                endpoint.quotes,
+                quote_source,
                 config.subscriptions.linger,
                 shared.metrics.quotes().clone(),
             ),

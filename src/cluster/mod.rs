@@ -9,6 +9,7 @@
 pub(crate) mod epoch;
 pub(crate) mod event_log;
 pub(crate) mod lease;
+pub(crate) mod symbols;
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -129,6 +130,13 @@ impl Redis {
                 .await
         })
         .await
+    }
+
+    /// A pub/sub connection (each holds a connection of its own).
+    pub(crate) async fn pubsub(&self) -> Result<redis::aio::PubSub, RedisError> {
+        let client = self.client.clone();
+        self.call("connect", async move { client.get_async_pubsub().await })
+            .await
     }
 
     pub fn timeout(&self) -> Duration {

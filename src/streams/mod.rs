@@ -39,7 +39,7 @@ use crate::cache::CachedBroker;
 use crate::domain::{OrderEvent, OrderEventKind};
 use crate::metrics::StreamMetrics;
 use known::Known;
-pub(crate) use quotes::{QuoteHub, QuotesRefused, Tick};
+pub(crate) use quotes::{QuoteHub, QuotePump, QuotesRefused, SharedQuoteStream, Tick};
 pub(crate) use relay::Replication;
 
 /// How far back `after` can resume, whatever `history` says: older events describe
@@ -128,6 +128,9 @@ struct State {
     /// Names the feed in positions (see `Position`).
     epoch: u64,
     subscribers: usize,
+    /// With replicas, holds on the upstream that are not `orderUpdates`
+    /// subscribers: this replica's quote watchers (`Demand`).
+    demand: usize,
     /// Whether the upstream task exists (connected, connecting or lingering).
     running: bool,
     /// Whether the upstream was ever connected: the first REST read is what
@@ -194,13 +197,7 @@ impl OrderFeed {
         // Before the history is read: what is published from now on reaches this
         // subscriber either way, and what both hold is skipped below.
         let rx = shared.tx.subscribe();
-        if !state.running {
-            state.running = true;
-            match shared.replication.is_some() {
-                true => tokio::spawn(relay::run(shared.clone())),
-                false => tokio::spawn(upstream::run(shared.clone())),
-            };
-        }
+        shared.start(&mut state);
         drop(state);
         shared.wake.notify_waiters();
         let guard = Subscribed(shared.clone());
@@ -219,6 +216,31 @@ impl OrderFeed {
             .into_stream()
         };
         futures::stream::once(start).flatten().boxed()
+    }
+}
+
+impl OrderFeed {
+    /// Keeps the upstream's lease contended for while it lives, for what else
+    /// this replica streams on the same credential (its quotes).
+    pub(crate) fn demand(&self) -> Demand {
+        let shared = self.shared.clone();
+        let mut state = shared.lock();
+        state.demand += 1;
+        shared.start(&mut state);
+        drop(state);
+        shared.wake.notify_waiters();
+        Demand(shared)
+    }
+}
+
+/// A hold on the upstream that is not a subscriber; dropping it may start the
+/// linger.
+pub(crate) struct Demand(Arc<Shared>);
+
+impl Drop for Demand {
+    fn drop(&mut self) {
+        self.0.lock().demand -= 1;
+        self.0.wake.notify_waiters();
     }
 }
 
@@ -257,6 +279,10 @@ impl Follow {
 }
 
 impl State {
+    fn wanted(&self) -> bool {
+        self.subscribers > 0 || self.demand > 0
+    }
+
     /// The history after `after`, and whether the subscriber must be told that
     /// events are missing.
     ///
@@ -306,13 +332,25 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Starts the upstream task (with replicas: the relay) unless it runs.
+    fn start(self: &Arc<Self>, state: &mut State) {
+        if state.running {
+            return;
+        }
+        state.running = true;
+        match self.replication.is_some() {
+            true => tokio::spawn(relay::run(self.clone())),
+            false => tokio::spawn(upstream::run(self.clone())),
+        };
+    }
+
     /// Returns once nobody has been subscribed for `linger`.
     async fn lingered(&self) {
         loop {
             let notified = self.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.lock().subscribers > 0 {
+            if self.lock().wanted() {
                 notified.await;
                 continue;
             }

@@ -22,7 +22,7 @@
 use std::time::{Duration, Instant};
 
 use super::known::Known;
-use super::{upstream, Lost, Position, Shared};
+use super::{upstream, Lost, Position, QuotePump, Shared};
 use crate::cluster::event_log::{EntryId, EventLog, LogEntry};
 use crate::cluster::lease::Lease;
 use crate::domain::{OrderEvent, OrderEventKind};
@@ -37,11 +37,13 @@ const RETRY: Duration = Duration::from_millis(500);
 pub(crate) struct Replication {
     log: EventLog,
     lease: Lease,
+    /// The credential's quotes for every replica, run by the holder.
+    quotes: Option<QuotePump>,
 }
 
 impl Replication {
-    pub(crate) fn new(log: EventLog, lease: Lease) -> Replication {
-        Replication { log, lease }
+    pub(crate) fn new(log: EventLog, lease: Lease, quotes: Option<QuotePump>) -> Replication {
+        Replication { log, lease, quotes }
     }
 
     /// The holder's publish: appends the event while the lease is still ours.
@@ -94,7 +96,7 @@ pub(super) async fn run(shared: std::sync::Arc<Shared>) {
                 }
                 shared.set_up(false);
                 let mut state = shared.lock();
-                if state.subscribers == 0 {
+                if !state.wanted() {
                     state.running = false;
                     shared.loaded.send_replace(false);
                     tracing::info!("no subscriber left: no longer following the shared stream");
@@ -262,8 +264,16 @@ async fn hold(shared: &Shared, replication: &Replication) {
             tracing::warn!("the stream lease could not be renewed: stopping the upstream");
         }
         _ = upstream::follow(shared, &mut since) => {}
+        _ = pump(replication) => {}
     }
     shared.set_up(false);
+}
+
+async fn pump(replication: &Replication) {
+    match &replication.quotes {
+        Some(quotes) => quotes.run().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Renews the lease; returns once it is lost, or could not be renewed for as

@@ -38,7 +38,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
                 // The connection is closed either way (dropped with its future).
                 shared.set_up(false);
                 let mut state = shared.lock();
-                if state.subscribers == 0 {
+                if !state.wanted() {
                     state.running = false;
                     tracing::info!("no subscriber left: closing the broker stream");
                     return;

@@ -3,7 +3,7 @@
 //! in the same order, a killed holder is replaced, cursors resume on any replica,
 //! and a Redis outage is announced with `resync` rather than a crash or a repeat.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -20,7 +20,10 @@ const UPDATES: &str = "subscription($after: String) { orderUpdates(after: $after
 const ORDER: &str = "query($id: ID!) { order(id: $id) { id status filledQuantity } }";
 
 /// A short lease, so a takeover in the tests takes about a second.
-const STREAMS: Env = &[("SUBSCRIPTIONS_LEASE_MS", "1500")];
+const STREAMS: Env = &[
+    ("SUBSCRIPTIONS_LEASE_MS", "1500"),
+    ("SUBSCRIPTIONS_LINGER_MS", "500"),
+];
 
 /// One delivered `orderUpdates` payload.
 #[derive(Clone, Debug, PartialEq)]
@@ -298,4 +301,110 @@ async fn a_redis_outage_mid_stream_is_announced_with_resync_and_nothing_repeats(
         let (status, _) = cluster.readyz(i).await;
         assert_eq!(status, 200, "replica {i} is ready again");
     }
+}
+
+const QUOTES: &str =
+    "subscription($symbols: [String!]!) { quotes(symbols: $symbols) { symbol bid ask } }";
+
+/// The symbols the sim streams to the gateways, once they equal `want`.
+async fn upstream_symbols(cluster: &Cluster, want: &BTreeSet<String>) {
+    let want: Vec<String> = want.iter().cloned().collect();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let streams = cluster.sim.stats().await.streams;
+        if streams.quote_symbols == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "upstream symbols {:?}, expected {want:?}",
+            streams.quote_symbols
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The symbols of the first quote of each of `n` symbols a socket receives.
+async fn quoted(ws: &mut WsClient, n: usize) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    while seen.len() < n {
+        match ws.next().await {
+            Incoming::Next { payload, .. } => {
+                assert!(payload.get("errors").is_none(), "{payload:#}");
+                seen.insert(
+                    payload["data"]["quotes"]["symbol"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+            other => panic!("expected a quote, got {other:?}"),
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quote_subscribers_on_three_replicas_share_one_upstream_with_exactly_the_union() {
+    let cluster = Cluster::default(STREAMS).await;
+    let listed = cluster
+        .data(
+            0,
+            "{ instruments(first: 40) { nodes { symbol } } }",
+            json!({}),
+        )
+        .await;
+    let symbols: Vec<String> = listed["instruments"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["symbol"].as_str().unwrap().to_string())
+        .collect();
+    // Overlapping sets: 0..12 on replica 0, 8..20 on 1, 16..24 on 2.
+    let sets = [&symbols[0..12], &symbols[8..20], &symbols[16..24]];
+    let mut sockets = Vec::new();
+    for (replica, set) in sets.iter().enumerate() {
+        let mut ws = WsClient::connect(cluster.replicas[replica].addr, None).await;
+        ws.subscribe(QUOTES, json!({ "symbols": set })).await;
+        sockets.push(ws);
+    }
+    let union: BTreeSet<String> = symbols[0..24].iter().cloned().collect();
+    upstream_symbols(&cluster, &union).await;
+    for (i, ws) in sockets.iter_mut().enumerate() {
+        let got = quoted(ws, sets[i].len()).await;
+        let want: BTreeSet<String> = sets[i].iter().cloned().collect();
+        assert_eq!(got, want, "replica {i} gets quotes of exactly its symbols");
+    }
+    let streams = cluster.sim.stats().await.streams;
+    assert_eq!(
+        (streams.opened, streams.refused),
+        (1, 0),
+        "one upstream connection for the three replicas: {streams:?}"
+    );
+
+    // The limit (30) counts across replicas: 6 more fit, the 7th does not.
+    let mut more = WsClient::connect(cluster.replicas[1].addr, None).await;
+    more.subscribe(QUOTES, json!({ "symbols": symbols[24..30] }))
+        .await;
+    quoted(&mut more, 6).await;
+    let mut over = WsClient::connect(cluster.replicas[2].addr, None).await;
+    over.subscribe(QUOTES, json!({ "symbols": [symbols[30]] }))
+        .await;
+    match over.next().await {
+        Incoming::Next { payload, .. } | Incoming::Error { payload, .. } => {
+            let text = payload.to_string();
+            assert!(
+                text.contains("QUERY_TOO_COMPLEX") && text.contains("at most 30"),
+                "{text}"
+            );
+        }
+        other => panic!("expected the refusal, got {other:?}"),
+    }
+
+    // Replica 0's subscriber leaves: after the linger its symbols that nobody
+    // else watches leave the upstream set, on the same connection.
+    drop(sockets.remove(0));
+    let rest: BTreeSet<String> = symbols[8..30].iter().cloned().collect();
+    upstream_symbols(&cluster, &rest).await;
+    assert_eq!(cluster.sim.stats().await.streams.opened, 1);
 }
