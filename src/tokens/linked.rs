@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::seal::Sealer;
+use super::sealed_file::SealedFile;
 use super::StoreError;
 use crate::cluster::Redis;
 
@@ -29,13 +30,9 @@ pub(crate) trait LinkedStore: Send + Sync {
     async fn version(&self) -> Result<u64, StoreError>;
 }
 
-const MAGIC: &[u8] = b"BGA1";
-const FILE_AAD: &[u8] = b"brokergraph linked accounts v1";
-
-/// `<token_store.path>.accounts`, written whole to a temporary file and renamed.
+/// `<token_store.path>.accounts`.
 pub(crate) struct LinkedFile {
-    path: PathBuf,
-    sealer: Sealer,
+    file: SealedFile,
     version: std::sync::atomic::AtomicU64,
 }
 
@@ -46,75 +43,33 @@ impl LinkedFile {
         let mut path = token_store.as_os_str().to_owned();
         path.push(".accounts");
         let file = LinkedFile {
-            path: PathBuf::from(path),
-            sealer: Sealer::new(key),
+            file: SealedFile::new(
+                PathBuf::from(path),
+                key,
+                b"BGA1",
+                b"brokergraph linked accounts v1",
+                "accounts file",
+            ),
             version: Default::default(),
         };
-        file.read_all()?;
+        file.file.read::<BTreeMap<String, Value>>()?;
         Ok(file)
-    }
-
-    fn fail(&self, reason: impl std::fmt::Display) -> StoreError {
-        StoreError::File {
-            path: self.path.display().to_string(),
-            reason: reason.to_string(),
-        }
-    }
-
-    fn read_all(&self) -> Result<BTreeMap<String, Value>, StoreError> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-            Err(e) => return Err(self.fail(format!("cannot read: {e}"))),
-        };
-        let sealed = bytes
-            .strip_prefix(MAGIC)
-            .ok_or_else(|| self.fail("not a brokergraph accounts file (corrupt?)"))?;
-        let plain = self
-            .sealer
-            .open(sealed, FILE_AAD)
-            .map_err(|e| self.fail(e))?;
-        serde_json::from_slice(&plain).map_err(|_| self.fail("decrypted but unreadable"))
-    }
-
-    fn write_all(&self, entries: &BTreeMap<String, Value>) -> Result<(), StoreError> {
-        let plain = serde_json::to_vec(entries).map_err(|e| self.fail(e))?;
-        let mut bytes = MAGIC.to_vec();
-        bytes.extend(self.sealer.seal(&plain, FILE_AAD));
-        let tmp = self
-            .path
-            .with_extension(format!("tmp{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &self.path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            self.fail(format!("cannot write: {e}"))
-        })
     }
 }
 
 #[async_trait]
 impl LinkedStore for LinkedFile {
     async fn all(&self) -> Result<BTreeMap<String, Value>, StoreError> {
-        self.read_all()
+        self.file.read()
     }
 
     async fn put(&self, id: &str, entry: Option<&Value>) -> Result<(), StoreError> {
-        let mut all = self.read_all()?;
+        let mut all: BTreeMap<String, Value> = self.file.read()?;
         match entry {
             Some(entry) => all.insert(id.to_string(), entry.clone()),
             None => all.remove(id),
         };
-        self.write_all(&all)?;
+        self.file.write(&all)?;
         self.version
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())

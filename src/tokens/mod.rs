@@ -23,6 +23,7 @@
 
 mod linked;
 mod seal;
+mod sealed_file;
 mod store;
 
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -63,6 +63,26 @@ async fn admin(
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
+async fn list(app: &TestApp) -> String {
+    let (status, list) = admin(
+        app,
+        reqwest::Method::GET,
+        "/admin/accounts",
+        Some(ADMIN_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    list
+}
+
+async fn delete(app: &TestApp, id: &str) -> u16 {
+    let path = format!("/admin/accounts/{id}");
+    admin(app, reqwest::Method::DELETE, &path, Some(ADMIN_TOKEN), None)
+        .await
+        .0
+}
+
 async fn put(app: &TestApp, id: &str, body: &Value) -> (u16, String) {
     let path = format!("/admin/accounts/{id}");
     admin(
@@ -73,18 +93,6 @@ async fn put(app: &TestApp, id: &str, body: &Value) -> (u16, String) {
         Some(body.to_string()),
     )
     .await
-}
-
-async fn as_user(app: &TestApp, token: &str, query: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .post(app.url("/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
 }
 
 fn code(body: &str) -> String {
@@ -134,7 +142,7 @@ async fn admin_calls_without_or_with_a_wrong_token_are_refused() {
         }
     }
     // Nothing was linked, nothing reached the broker.
-    let (status, _) = as_user(&app, &idp.token("bob", "desk-b"), WHO).await;
+    let (status, _) = app.as_bearer(&idp.token("bob", "desk-b"), WHO).await;
     assert_eq!(status, 403);
     assert_eq!(app.broker_requests().await, before);
 }
@@ -206,23 +214,9 @@ async fn malformed_bodies_and_unknown_dialects_are_refused() {
     // The config file's accounts are changed there.
     let (status, text) = put(&app, "default", &desk_b(&app)).await;
     assert_eq!(status, 409, "{text}");
-    let (status, _) = admin(
-        &app,
-        reqwest::Method::DELETE,
-        "/admin/accounts/default",
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let status = delete(&app, "default").await;
     assert_eq!(status, 409);
-    let (_, list) = admin(
-        &app,
-        reqwest::Method::GET,
-        "/admin/accounts",
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let list = list(&app).await;
     let list: Value = serde_json::from_str(&list).unwrap();
     assert_eq!(
         list,
@@ -240,7 +234,7 @@ async fn a_linked_account_serves_at_once_and_an_unlinked_one_is_refused_at_once(
     let idp = Idp::start().await;
     let app = gateway(&idp, store_path("link")).await;
     let bob = idp.token("bob", "desk-b");
-    let (status, _) = as_user(&app, &bob, WHO).await;
+    let (status, _) = app.as_bearer(&bob, WHO).await;
     assert_eq!(status, 403, "not linked yet");
 
     let (status, text) = put(&app, "desk-b", &desk_b(&app)).await;
@@ -249,22 +243,15 @@ async fn a_linked_account_serves_at_once_and_an_unlinked_one_is_refused_at_once(
         serde_json::from_str::<Value>(&text).unwrap(),
         json!({ "id": "desk-b", "dialect": "generic" })
     );
-    let (_, list) = admin(
-        &app,
-        reqwest::Method::GET,
-        "/admin/accounts",
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let list = list(&app).await;
     assert!(
         list.contains("\"desk-b\"") && !list.contains(SIM_KEY_B),
         "{list}"
     );
 
-    let (status, b) = as_user(&app, &bob, WHO).await;
+    let (status, b) = app.as_bearer(&bob, WHO).await;
     assert_eq!(status, 200, "{b}");
-    let (_, a) = as_user(&app, &idp.token("alice", "default"), WHO).await;
+    let (_, a) = app.as_bearer(&idp.token("alice", "default"), WHO).await;
     assert_ne!(a["data"]["account"], b["data"]["account"], "{a} {b}");
 
     // Bob's live order updates, then the account is unlinked.
@@ -273,17 +260,10 @@ async fn a_linked_account_serves_at_once_and_an_unlinked_one_is_refused_at_once(
         .subscribe("subscription { orderUpdates { event } }", json!({}))
         .await;
     wait_for_upstream(&app).await;
-    let (status, _) = admin(
-        &app,
-        reqwest::Method::DELETE,
-        "/admin/accounts/desk-b",
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let status = delete(&app, "desk-b").await;
     assert_eq!(status, 204);
     let before = app.broker_requests().await;
-    let (status, body) = as_user(&app, &bob, WHO).await;
+    let (status, body) = app.as_bearer(&bob, WHO).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
     assert_eq!(
@@ -296,14 +276,7 @@ async fn a_linked_account_serves_at_once_and_an_unlinked_one_is_refused_at_once(
         "the subscription ends"
     );
     // Unlinking again: there is none.
-    let (status, _) = admin(
-        &app,
-        reqwest::Method::DELETE,
-        "/admin/accounts/desk-b",
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let status = delete(&app, "desk-b").await;
     assert_eq!(status, 404);
 }
 
@@ -361,6 +334,6 @@ async fn linked_accounts_survive_a_restart_sealed_in_the_token_store() {
         .unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    let (_, b) = as_user(&app, &idp.token("bob", "desk-b"), WHO).await;
+    let (_, b) = app.as_bearer(&idp.token("bob", "desk-b"), WHO).await;
     assert_eq!(body["data"], b["data"], "the same account on both");
 }

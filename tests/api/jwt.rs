@@ -15,6 +15,7 @@ use crate::accounts::{
 use crate::common::idp::{self, claims, now, unsigned, Idp, Serving};
 use crate::common::ws::{WsClient, PATIENCE};
 use crate::common::{spawn_app_with, AppOptions, TestApp};
+use crate::operations::preflight;
 
 const WHO: &str = "{ account { id accountNumber } }";
 
@@ -34,22 +35,10 @@ async fn gateway(jwks_url: String) -> TestApp {
     .await
 }
 
-async fn as_user(app: &TestApp, token: &str, query: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .post(app.url("/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 /// `token` is refused with `code` over HTTP, and the broker heard nothing of it.
 async fn refused(app: &TestApp, token: &str, status: u16, code: &str) {
     let before = app.broker_requests().await;
-    let (got, body) = as_user(app, token, WHO).await;
+    let (got, body) = app.as_bearer(token, WHO).await;
     assert_eq!(got, status, "{body}");
     assert_eq!(body["errors"][0]["extensions"]["code"], code, "{body}");
     assert!(body.get("data").is_none_or(Value::is_null), "{body}");
@@ -82,8 +71,8 @@ async fn two_users_on_two_accounts_each_see_only_their_own_over_sse() {
     let idp = Idp::start().await;
     let app = gateway(idp.jwks_url()).await;
     let (alice, bob) = (idp.token("alice", "default"), idp.token("bob", "desk-b"));
-    let (_, a) = as_user(&app, &alice, WHO).await;
-    let (_, b) = as_user(&app, &bob, WHO).await;
+    let (_, a) = app.as_bearer(&alice, WHO).await;
+    let (_, b) = app.as_bearer(&bob, WHO).await;
     assert_ne!(a["data"]["account"], b["data"]["account"]);
     for (token, expected) in [(&alice, &a), (&bob, &b)] {
         let events = sse(&app, token, WHO).await;
@@ -119,7 +108,9 @@ async fn es256_and_eddsa_tokens_are_accepted_and_scopes_come_from_the_claim() {
     let idp = Idp::start().await;
     let app = gateway(idp.jwks_url()).await;
     for key in [&idp.es256, &idp.ed25519] {
-        let (status, body) = as_user(&app, &idp.sign(key, &claims("carol", "default")), WHO).await;
+        let (status, body) = app
+            .as_bearer(&idp.sign(key, &claims("carol", "default")), WHO)
+            .await;
         assert_eq!(status, 200, "{body}");
         assert!(body["data"]["account"]["id"].is_string(), "{body}");
     }
@@ -128,7 +119,7 @@ async fn es256_and_eddsa_tokens_are_accepted_and_scopes_come_from_the_claim() {
     reader["scope"] = json!("read");
     let cancel =
         r#"mutation { cancelOrder(input: { orderId: "T3JkZXI6eA" }) { userErrors { code } } }"#;
-    let (_, body) = as_user(&app, &idp.sign(idp.rsa, &reader), cancel).await;
+    let (_, body) = app.as_bearer(&idp.sign(idp.rsa, &reader), cancel).await;
     assert_eq!(
         body["errors"][0]["extensions"]["code"], "FORBIDDEN",
         "{body}"
@@ -256,7 +247,7 @@ async fn a_jwks_endpoint_that_hangs_or_answers_junk_refuses_tokens_and_never_the
         // The gateway starts although the IdP does not answer (the fetch times out).
         let app = gateway(idp.jwks_url()).await;
         refused(&app, &idp.token("alice", "default"), 401, "UNAUTHENTICATED").await;
-        let (status, _) = as_user(&app, "not-a-jwt", WHO).await;
+        let (status, _) = app.as_bearer("not-a-jwt", WHO).await;
         assert_eq!(status, 401);
     }
 }
@@ -281,7 +272,7 @@ async fn an_unknown_kid_refetches_the_jwks_at_most_once_a_minute() {
         at_start + 1
     );
     // Known keys are still served from what is held.
-    let (status, _) = as_user(&app, &idp.token("alice", "default"), WHO).await;
+    let (status, _) = app.as_bearer(&idp.token("alice", "default"), WHO).await;
     assert_eq!(status, 200);
 }
 
@@ -355,7 +346,7 @@ async fn the_audit_log_names_the_account_and_the_user() {
     .await;
     let cancel =
         r#"mutation { cancelOrder(input: { orderId: "T3JkZXI6eA" }) { userErrors { code } } }"#;
-    as_user(&app, &idp.token("bob", "desk-b"), cancel).await;
+    app.as_bearer(&idp.token("bob", "desk-b"), cancel).await;
     let text = std::fs::read_to_string(&path).unwrap();
     let line: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(line["mutation"], "cancelOrder", "{line}");
@@ -376,25 +367,14 @@ async fn a_browser_app_on_a_listed_origin_may_send_its_token_cross_origin() {
         ..AppOptions::default()
     })
     .await;
-    let preflight = |origin: &'static str| {
-        app.http
-            .request(reqwest::Method::OPTIONS, app.url("/graphql"))
-            .header("origin", origin)
-            .header("access-control-request-method", "POST")
-            .header(
-                "access-control-request-headers",
-                "authorization,content-type",
-            )
-            .send()
-    };
-    let allowed = preflight("https://app.example").await.unwrap();
+    let allowed = preflight(&app, "https://app.example").await;
     let headers = allowed.headers();
     assert_eq!(
         headers["access-control-allow-origin"],
         "https://app.example"
     );
     assert_eq!(headers["access-control-allow-credentials"], "true");
-    let other = preflight("https://evil.example").await.unwrap();
+    let other = preflight(&app, "https://evil.example").await;
     // No allowed origin: the browser lets that page read nothing, credentials or not.
     assert!(other.headers().get("access-control-allow-origin").is_none());
     // The request itself, as the browser sends it after the preflight.
@@ -438,7 +418,7 @@ async fn hs256_is_accepted_only_with_the_configured_secret() {
         )
         .unwrap()
     };
-    let (status, body) = as_user(&app, &sign(SECRET), WHO).await;
+    let (status, body) = app.as_bearer(&sign(SECRET), WHO).await;
     assert_eq!(status, 200, "{body}");
     refused(
         &app,

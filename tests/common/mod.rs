@@ -178,6 +178,22 @@ impl TestApp {
         (status, resp.json().await.expect("JSON body"))
     }
 
+    /// `query` with `token` (a gateway key or a JWT) as the bearer: status and body.
+    pub async fn as_bearer(&self, token: &str, query: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .expect("gateway answers");
+        (
+            response.status().as_u16(),
+            response.json().await.expect("JSON body"),
+        )
+    }
+
     /// `data`, after asserting there were no errors.
     pub async fn data(&self, query: &str, variables: Value) -> Value {
         let body = self.graphql(query, variables).await;
