@@ -6,7 +6,7 @@
 //! The file line is written and flushed to the OS before the mutation's response
 //! leaves: a client that saw an answer can rely on its audit line existing even if
 //! the process dies right after. Secrets never reach it: the caller is named by key
-//! id, and the input is the order as the client wrote it.
+//! id (and a JWT session by its subject), and the input is the order as the client wrote it.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -33,6 +33,11 @@ pub(crate) struct AuditRecord {
     /// The mutation's GraphQL name (`submitOrder`, `replaceOrder`...).
     pub mutation: &'static str,
     pub key_id: String,
+    /// The account the mutation was made in.
+    pub account: String,
+    /// The signed-in user of a JWT session (its `sub`); absent for gateway keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     pub idempotency_key: Option<String>,
     pub input: Value,
     /// `OK`, the first userError code, or the GraphQL error code.
@@ -74,6 +79,8 @@ impl AuditLog {
             target: "audit",
             mutation = record.mutation,
             key_id = %record.key_id,
+            account = %record.account,
+            subject = record.subject.as_deref().unwrap_or("-"),
             idempotency_key = record.idempotency_key.as_deref().unwrap_or("-"),
             input = %input,
             outcome = %record.outcome,

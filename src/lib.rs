@@ -34,7 +34,7 @@
 //! ```
 //!
 //! - [`server`]: HTTP only: routes (`/graphql`, `/healthz`, `/readyz`, `/metrics`,
-//!   GraphiQL), the gateway-key header, request ids, body limit, per-key rate
+//!   GraphiQL, the admin API), the gateway-key header, request ids, body limit, per-key rate
 //!   limits, CORS, timeouts, shutdown; the accept loop with the connection cap and
 //!   the header, keep-alive and body timeouts; the subscription transports (GraphQL
 //!   over WebSocket and over SSE). [`server::Gateway`] is what `main` and the
@@ -42,13 +42,16 @@
 //! - `services`: start-up, the one place that knows every layer: builds the adapter
 //!   (or the embedded paper broker), stacks the broker wrappers, the cache, the
 //!   order service and the schema, and derives every per-account name from one
-//!   `AccountIdentity`.
+//!   `AccountIdentity`; the `AccountRegistry` of the accounts at run time (those
+//!   linked through the admin API too).
 //! - [`graphql`]: the schema (queries, mutations, Relay connections over broker
 //!   cursors, global ids, the instrument DataLoader), query limits and persisted
 //!   queries; `graphql::Executor` runs one request (replica sync, the whole-response
 //!   cache, the request scope, `extensions.stale`); the one mapping of every error
 //!   to an `extensions.code` (`graphql::ErrorCode`).
-//! - [`auth`]: gateway API keys (SHA-256 hashes in the config) and their scopes;
+//! - [`auth`]: gateway API keys (SHA-256 hashes in the config) and JWT sessions
+//!   from the frontend's identity provider, each a principal with an account and
+//!   scopes;
 //!   `audit`: the mutation audit log (target `audit`, optional JSON-lines file).
 //! - `orders`: pre-trade validation, the submit/cancel flows that are safe to
 //!   retry, their one resend deadline (`orders::resend`), the `userErrors` codes.

@@ -3,6 +3,7 @@
 //! loop (`listener`) with its connection cap and per-connection timeouts
 //! (`connection`).
 
+mod admin;
 mod connection;
 mod cors;
 mod graphiql;
@@ -85,11 +86,13 @@ impl Gateway {
             cache: services.cache.clone(),
             breakers: services
                 .accounts
+                .all()
                 .iter()
                 .map(|a| (a.id.clone(), a.breaker.clone()))
                 .collect(),
             tokens: services
                 .accounts
+                .all()
                 .iter()
                 .filter_map(|a| Some((a.id.clone(), a.tokens.clone()?)))
                 .collect(),
@@ -238,12 +241,16 @@ fn router(state: AppState, live: Arc<live::Live>, config: &Config) -> Router {
             graphql_http::observe,
         ))
         .layer(compression());
-    let router = Router::new()
+    let mut routes = Router::new()
         .route("/graphql", graphql)
         .route("/metrics", get(metrics::metrics))
         .route("/graphiql/{hash}/{name}", graphiql::assets())
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/readyz", get(health::readyz));
+    if let Some(admin) = admin::routes(&state, config.admin.token.as_ref()) {
+        routes = routes.merge(admin);
+    }
+    let router = routes
         .with_state(state)
         .layer(axum::Extension(live))
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))

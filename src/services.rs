@@ -5,9 +5,11 @@
 
 mod adapter;
 mod identity;
+mod registry;
 
 use std::sync::Arc;
 
+use crate::auth::jwt::JwtVerifier;
 use crate::auth::Authenticator;
 use crate::broker::alpaca::AlpacaBrokerConfigError;
 use crate::broker::generic::GenericBrokerConfigError;
@@ -28,6 +30,7 @@ use crate::streams::{
 };
 use crate::tokens::{self, FileStore, TokenSource, TokenStore};
 use identity::AccountIdentity;
+pub(crate) use registry::{AccountRegistry, LinkError};
 
 /// Why the gateway could not start: always something an operator configured.
 #[derive(Debug, thiserror::Error)]
@@ -58,12 +61,17 @@ pub enum StartError {
     NoStoreKey,
     #[error(transparent)]
     TokenStore(#[from] crate::tokens::StoreError),
+    #[error("auth.jwt: {0}")]
+    Jwt(String),
+    #[error("linked accounts: {0}")]
+    Linked(String),
 }
 
 /// What the HTTP server serves: one stack per broker account, and what they share.
 pub(crate) struct Services {
-    /// In config order, `default` first when configured.
-    pub accounts: Vec<AccountServices>,
+    /// The config file's accounts (in its order, `default` first when configured)
+    /// and those linked at run time.
+    pub accounts: AccountRegistry,
     pub auth: Arc<Authenticator>,
     /// The Redis replicas share, if configured; `/readyz` reports it.
     pub redis: Option<Arc<Redis>>,
@@ -88,6 +96,13 @@ pub(crate) struct AccountServices {
     pub breaker: Arc<CircuitBreaker>,
     /// Its OAuth tokens, when it has them: `/metrics` reports their expiry.
     pub tokens: Option<Arc<TokenSource>>,
+    /// The account as configured or linked (its credentials, to refuse a second
+    /// account on them).
+    pub account: crate::config::Account,
+    /// A linked account's stored entry, to tell a changed one from the same.
+    pub linked_from: Option<serde_json::Value>,
+    /// Set when the account is removed or replaced: its open streams end.
+    removed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Services {
@@ -98,14 +113,14 @@ impl Services {
             redis.check_eviction_policy().await;
         }
         let metrics = Arc::new(Metrics::default());
-        let shared = Shared {
+        let shared = Arc::new(Shared {
             hardening: hardening(config, metrics.clone())?,
             metrics,
             store: CacheStore::new(&config.cache),
             idempotency: idempotency_store(config, redis.as_ref()),
             redis: redis.clone(),
             instance: uuid::Uuid::new_v4().to_string(),
-        };
+        });
         #[cfg(feature = "embedded-sim")]
         let mut embedded = None;
         let store = token_store(config, &accounts, redis.as_ref())?;
@@ -117,14 +132,23 @@ impl Services {
             if let Some(sim) = endpoint.embedded.take() {
                 embedded = Some(sim);
             }
-            stacks.push(AccountServices::build(
-                config,
-                &shared,
-                &account.id,
-                endpoint,
-            ));
+            stacks.push(AccountServices::build(config, &shared, account, endpoint));
         }
-        let auth = Arc::new(Authenticator::new(&config.keys));
+        let mut registry = AccountRegistry::new(stacks);
+        if config.admin.enabled() {
+            let linked = linked_store(config, redis.as_ref())?;
+            registry = registry
+                .with_linker(config, shared.clone(), store.clone(), linked)
+                .await?;
+        }
+        let mut auth = Authenticator::new(&config.keys);
+        if let Some(jwt) = &config.auth.jwt {
+            let verifier = JwtVerifier::new(jwt)
+                .await
+                .map_err(|e| StartError::Jwt(e.to_string()))?;
+            auth = auth.with_jwt(verifier);
+        }
+        let auth = Arc::new(auth);
         if !auth.keys_configured() {
             tracing::warn!(
                 listen = %config.listen,
@@ -132,10 +156,10 @@ impl Services {
             );
         }
         Ok(Services {
-            accounts: stacks,
+            accounts: registry,
             auth,
             redis,
-            metrics: shared.metrics,
+            metrics: shared.metrics.clone(),
             cache: shared.store.stats(),
             #[cfg(feature = "embedded-sim")]
             embedded,
@@ -143,9 +167,9 @@ impl Services {
     }
 
     /// The stack of the caller's account; `None` for an account that does not
-    /// exist (the config checks every key's, so only for principals from elsewhere).
-    pub(crate) fn account(&self, id: &str) -> Option<&AccountServices> {
-        self.accounts.iter().find(|a| a.id == id)
+    /// exist (a JWT's claim, or an account unlinked since).
+    pub(crate) async fn account(&self, id: &str) -> Option<Arc<AccountServices>> {
+        self.accounts.get(id).await
     }
 }
 
@@ -162,12 +186,25 @@ struct Shared {
 }
 
 impl AccountServices {
+    /// Completes when the account is removed or replaced.
+    pub(crate) fn removed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.removed.subscribe();
+        async move {
+            let _ = rx.wait_for(|removed| *removed).await;
+        }
+    }
+
+    fn remove(&self) {
+        self.removed.send_replace(true);
+    }
+
     fn build(
         config: &Config,
         shared: &Shared,
-        id: &str,
+        account: &crate::config::Account,
         endpoint: adapter::Endpoint,
     ) -> AccountServices {
+        let id = account.id.as_str();
         let identity = AccountIdentity::new(&endpoint.url, &endpoint.identity);
         let metered: Arc<dyn Broker> = Arc::new(Layered::new(
             endpoint.broker,
@@ -273,6 +310,9 @@ impl AccountServices {
             broker,
             breaker,
             tokens: endpoint.tokens,
+            account: account.clone(),
+            linked_from: None,
+            removed: tokio::sync::watch::channel(false).0,
         }
     }
 }
@@ -287,7 +327,8 @@ fn token_store(
     let oauth = accounts
         .iter()
         .any(|a| matches!(a.credentials, Some(crate::config::Credentials::OAuth(_))));
-    if !oauth {
+    // A linked account may use OAuth.
+    if !oauth && !config.admin.enabled() {
         return Ok(None);
     }
     let key = config
@@ -298,6 +339,21 @@ fn token_store(
         Some(redis) => Arc::new(tokens::RedisStore::new(redis.clone(), &key)),
         None => Arc::new(FileStore::open(&config.token_store.path, &key)?),
     }))
+}
+
+/// Where linked accounts are kept: beside the token store, sealed with its key.
+fn linked_store(
+    config: &Config,
+    redis: Option<&Arc<Redis>>,
+) -> Result<Arc<dyn tokens::LinkedStore>, StartError> {
+    let key = config
+        .token_store
+        .key_bytes()
+        .ok_or(StartError::NoStoreKey)?;
+    Ok(match redis {
+        Some(redis) => Arc::new(tokens::LinkedRedis::new(redis.clone(), &key)),
+        None => Arc::new(tokens::LinkedFile::open(&config.token_store.path, &key)?),
+    })
 }
 
 /// With replicas, a retry may land on any of them: the store must be theirs, and

@@ -190,6 +190,50 @@ async fn with_keys_the_headers_editor_carries_the_key() {
     browser.close().await;
 }
 
+/// With JWT sessions (`[auth.jwt]`, a test IdP's JWKS on port 0) a signed-in user's
+/// token in the Headers editor runs the dashboard on that user's account.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_jwt_sessions_the_headers_editor_carries_the_token() {
+    let Some(browser) = harness::browser().await else {
+        return;
+    };
+    let client = &browser.client;
+    let idp = common::idp::Idp::start().await;
+    let url = idp.jwks_url();
+    let app = common::spawn_app_with(AppOptions {
+        configure: Some(Box::new(move |c| {
+            c.auth.jwt = Some(common::idp::settings(url));
+        })),
+        ..AppOptions::default()
+    })
+    .await;
+    let account = app.broker_get("/v1/account").await;
+
+    client.goto(&app.url("/graphql")).await.expect("page loads");
+    harness::editor_text(client, QUERY_EDITOR, "query Dashboard").await;
+    let headers = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror";
+    harness::editor_text(client, headers, "Authorization").await;
+    harness::run(client).await;
+    harness::editor_text(client, RESULT, "UNAUTHENTICATED").await;
+
+    let token = idp.token("alice", "default");
+    let set = format!(
+        "document.querySelector({headers:?}).CodeMirror.setValue({:?})",
+        format!(r#"{{ "Authorization": "Bearer {token}" }}"#)
+    );
+    client.execute(&set, vec![]).await.expect("set the headers");
+    harness::run(client).await;
+    let text = harness::editor_text(client, RESULT, "accountNumber").await;
+    let body: Value = serde_json::from_str(&text).expect("JSON result");
+    assert!(body.get("errors").is_none(), "{body:#}");
+    assert_eq!(
+        body["data"]["account"]["accountNumber"],
+        account["account_number"]
+    );
+    harness::assert_no_csp_violation(client).await;
+    browser.close().await;
+}
+
 /// Two filled market orders and one resting limit order, so the dashboard (and the
 /// README's screenshot) shows positions and orders with their instruments.
 async fn seed(app: &TestApp) {

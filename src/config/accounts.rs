@@ -155,6 +155,22 @@ pub(crate) fn resolve(
     Ok(accounts)
 }
 
+/// One account linked at run time (the admin API): checked as an `[[accounts]]`
+/// entry is, and refused when it shares its broker credentials with one of
+/// `others`. Failures name the field as `accounts[0].<field>`.
+pub(crate) fn check_linked(
+    entry: &mut AccountConfig,
+    others: &[Account],
+) -> Result<Account, (String, String)> {
+    let account = resolve(std::slice::from_mut(entry), &BrokerSettings::default())?
+        .pop()
+        .expect("one entry, one account");
+    let mut all = others.to_vec();
+    all.push(account.clone());
+    refuse_shared_credentials(&all)?;
+    Ok(account)
+}
+
 fn default_account(broker: &BrokerSettings) -> Account {
     let credentials = match (&broker.api_key, &broker.key_id, &broker.secret) {
         (Some(key), _, _) => Some(Credentials::ApiKey(key.clone())),

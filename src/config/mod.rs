@@ -13,7 +13,9 @@
 //! and only `render` refers back to `Config`.
 
 mod accounts;
+mod admin;
 mod audit;
+mod auth;
 mod broker;
 mod cache;
 mod check;
@@ -46,8 +48,11 @@ use serde::Deserialize;
 
 use crate::cli::Cli;
 
+pub(crate) use accounts::check_linked;
 pub use accounts::{Account, AccountConfig, Credentials, OAuthConfig, DEFAULT_ACCOUNT};
+pub use admin::AdminSettings;
 pub use audit::AuditSettings;
+pub use auth::{AuthSettings, JwtSettings};
 pub use broker::{BrokerKind, BrokerSettings};
 pub use cache::CacheSettings;
 pub use error::ConfigError;
@@ -82,6 +87,8 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     /// Gateway API keys; TOML only (`[[keys]]`), since a list does not fit a flag.
     pub keys: Vec<GatewayKeyConfig>,
+    /// Callers besides gateway keys: JWT sessions (`[auth.jwt]`).
+    pub auth: AuthSettings,
     pub server: ServerSettings,
     pub graphql: GraphqlSettings,
     pub idempotency: IdempotencySettings,
@@ -104,6 +111,8 @@ pub struct Config {
     pub token_store: TokenStoreSettings,
     /// Pre-trade checks that read the market (the price collar).
     pub orders: OrderCheckSettings,
+    /// The admin API (accounts linked at run time).
+    pub admin: AdminSettings,
 }
 
 /// What a fresh clone runs with: loopback, the embedded paper broker, GraphiQL on
@@ -115,6 +124,7 @@ impl Default for Config {
             broker: BrokerSettings::default(),
             accounts: Vec::new(),
             keys: Vec::new(),
+            auth: AuthSettings::default(),
             server: ServerSettings::default(),
             graphql: GraphqlSettings::default(),
             idempotency: IdempotencySettings::default(),
@@ -131,6 +141,7 @@ impl Default for Config {
             oauth: OAuthSettings::default(),
             token_store: TokenStoreSettings::default(),
             orders: OrderCheckSettings::default(),
+            admin: AdminSettings::default(),
         }
     }
 }
@@ -183,7 +194,8 @@ impl Config {
     /// before the sections that refer to them.
     fn validate(&mut self) -> Check {
         self.broker.validate()?;
-        self.server.validate(!self.keys.is_empty())?;
+        self.auth.validate()?;
+        self.server.validate(self.callers_authenticate())?;
         self.idempotency.validate()?;
         self.paper.validate()?;
         self.graphql.validate()?;
@@ -192,7 +204,7 @@ impl Config {
         self.log.validate()?;
         let accounts = accounts::resolve(&mut self.accounts, &self.broker)?;
         let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
-        if self.keys.is_empty() && !ids.contains(&DEFAULT_ACCOUNT) {
+        if !self.callers_authenticate() && !ids.contains(&DEFAULT_ACCOUNT) {
             fail(
                 "keys",
                 "without [[keys]] every caller uses the account \"default\", which is not configured: \
@@ -205,6 +217,7 @@ impl Config {
             .iter()
             .any(|a| matches!(a.credentials, Some(Credentials::OAuth(_))));
         self.token_store.validate(oauth)?;
+        self.admin.validate(self.token_store.key.is_some())?;
         self.validate_listen()?;
         self.limits.validate()?;
         self.persisted_queries.validate()?;
@@ -227,10 +240,16 @@ impl Config {
         })
     }
 
+    /// Whether callers must present a credential (a gateway key or a JWT); without
+    /// either, every caller is anonymous with every scope.
+    pub(crate) fn callers_authenticate(&self) -> bool {
+        !self.keys.is_empty() || self.auth.jwt_configured()
+    }
+
     /// Without keys every caller may trade, so only local callers may call.
     fn validate_listen(&self) -> Check {
         let ip = self.listen.ip().to_canonical();
-        if self.keys.is_empty() && !ip.is_loopback() {
+        if !self.callers_authenticate() && !ip.is_loopback() {
             fail(
                 "listen",
                 format!(

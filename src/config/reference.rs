@@ -43,7 +43,7 @@ pub(crate) const SETTINGS: &[Setting] = &[
         ..s(
             "listen",
             Kind::Str,
-            "IP address and port to serve on. Without `[[keys]]` it must be a loopback address.",
+            "IP address and port to serve on. Without `[[keys]]` or `[auth.jwt]` it must be a loopback address.",
         )
     },
     Setting {
@@ -105,7 +105,23 @@ pub(crate) const SETTINGS: &[Setting] = &[
     s("server.max_connections", Kind::Int, "Most TCP connections served at once (WebSockets included); beyond it new ones get a 503 (`/healthz`, `/readyz`, `/metrics` are still served) or are closed. Unset: 80 % of the file limit (`ulimit -n`) at start, minus 64."),
     s("server.graphiql", Kind::Bool, "Serve GraphiQL to browsers at `GET /graphql`. Unset: on when `listen` is loopback, off otherwise."),
     s("server.introspection", Kind::Bool, "Answer introspection queries (`__schema`). Unset: on when `listen` is loopback, off otherwise."),
-    s("server.cors_origins", Kind::Str, "Origins allowed cross-origin, comma-separated in the env (`https://app.example`); empty: none. No `*` with `[[keys]]`."),
+    s("server.cors_origins", Kind::Str, "Origins allowed cross-origin, comma-separated in the env (`https://app.example`), with credentials; empty: none. No `*` with `[[keys]]` or `[auth.jwt]`."),
+    s("auth.jwt.jwks_url", Kind::Str, "The IdP's JWKS endpoint; its keys verify JWT sessions (RS256, ES256, EdDSA). Refetched on an unknown `kid` at most once a minute; the keys held are used while it is down."),
+    s("auth.jwt.jwks_file", Kind::Str, "The IdP's JWKS as a file, instead of `auth.jwt.jwks_url`."),
+    s("auth.jwt.jwks_timeout_ms", Kind::Int, "Longest wait for one JWKS fetch (5000 when `[auth.jwt]` is set)."),
+    s("auth.jwt.issuer", Kind::Str, "The `iss` every JWT must carry; required with `[auth.jwt]`."),
+    s("auth.jwt.audience", Kind::Str, "The `aud` every JWT must carry; required with `[auth.jwt]`."),
+    s("auth.jwt.account_claim", Kind::Str, "The claim naming the caller's account (`brokergraph_account` when unset)."),
+    s("auth.jwt.scope_claim", Kind::Str, "The claim with the caller's scopes, space-separated `read`/`trade` (`scope` when unset)."),
+    s("auth.jwt.leeway_secs", Kind::Int, "Clock skew tolerated on `exp` and `nbf` (30 when unset); a WebSocket or SSE stream ends this long after its token's `exp`."),
+    Setting {
+        secret: true,
+        ..s(
+            "auth.jwt.hs256_secret",
+            Kind::Str,
+            "Shared secret (32 bytes or more) for HS256 tokens; unset: HS256 is refused.",
+        )
+    },
     s("limits.max_depth", Kind::Int, "Deepest selection nesting accepted (`QUERY_TOO_COMPLEX` above)."),
     s("limits.max_complexity", Kind::Int, "Most fields selected in one operation (`QUERY_TOO_COMPLEX` above)."),
     s("limits.max_aliases", Kind::Int, "Most aliased fields in one document (`QUERY_TOO_COMPLEX` above)."),
@@ -142,6 +158,14 @@ pub(crate) const SETTINGS: &[Setting] = &[
             "token_store.key",
             Kind::Str,
             "AES-256-GCM key of the token store, 64 hex characters; required with OAuth accounts.",
+        )
+    },
+    Setting {
+        secret: true,
+        ..s(
+            "admin.token",
+            Kind::Str,
+            "Bearer token of the admin API (`PUT`/`DELETE`/`GET /admin/accounts`), 32 characters or more; needs `token_store.key`. Unset: no admin API (404).",
         )
     },
     s("redis.timeout_ms", Kind::Int, "Bound on every Redis call; past it Redis counts as down (reads from local cache, mutations `BROKER_UNAVAILABLE`)."),

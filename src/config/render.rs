@@ -10,6 +10,7 @@ use toml::{Table, Value};
 
 use super::accounts::AccountConfig;
 use super::audit::AuditSettings;
+use super::auth::JwtSettings;
 use super::broker::BrokerSettings;
 use super::cache::CacheSettings;
 use super::idempotency::IdempotencySettings;
@@ -53,6 +54,11 @@ pub(crate) fn to_table(config: &Config) -> Table {
     if !config.keys.is_empty() {
         root.insert("keys".into(), keys(&config.keys));
     }
+    if let Some(jwt) = &config.auth.jwt {
+        let mut auth = Table::new();
+        auth.insert("jwt".into(), self::jwt(jwt).into());
+        root.insert("auth".into(), auth.into());
+    }
     root.insert("limits".into(), limits(&config.limits).into());
     root.insert("rate_limit".into(), rate_limit(&config.rate_limit).into());
     root.insert("audit".into(), audit(&config.audit).into());
@@ -69,6 +75,11 @@ pub(crate) fn to_table(config: &Config) -> Table {
         store.insert("key".into(), "[redacted]".into());
     }
     root.insert("token_store".into(), store.into());
+    if config.admin.token.is_some() {
+        let mut admin = Table::new();
+        admin.insert("token".into(), "[redacted]".into());
+        root.insert("admin".into(), admin.into());
+    }
     root.insert(
         "subscriptions".into(),
         subscriptions(&config.subscriptions).into(),
@@ -80,6 +91,26 @@ pub(crate) fn to_table(config: &Config) -> Table {
     );
     root.insert("orders".into(), orders.into());
     root
+}
+
+fn jwt(j: &JwtSettings) -> Table {
+    let mut jwt = Table::new();
+    if let Some(file) = &j.jwks_file {
+        jwt.insert("jwks_file".into(), file.display().to_string().into());
+    }
+    if let Some(url) = &j.jwks_url {
+        jwt.insert("jwks_url".into(), url.clone().into());
+    }
+    jwt.insert("jwks_timeout_ms".into(), ms(j.jwks_timeout));
+    jwt.insert("issuer".into(), j.issuer.clone().into());
+    jwt.insert("audience".into(), j.audience.clone().into());
+    jwt.insert("account_claim".into(), j.account_claim.clone().into());
+    jwt.insert("scope_claim".into(), j.scope_claim.clone().into());
+    jwt.insert("leeway_secs".into(), secs(j.leeway));
+    if j.hs256_secret.is_some() {
+        jwt.insert("hs256_secret".into(), "[redacted]".into());
+    }
+    jwt
 }
 
 /// TOML integers are i64; settings beyond that are not meaningful anyway.

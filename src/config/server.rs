@@ -73,9 +73,10 @@ impl ServerSettings {
         self.introspection.unwrap_or(listen.ip().is_loopback())
     }
 
-    /// `has_keys`: with gateway keys, origins must be listed rather than `*`, so that
-    /// a key pasted into one site is not usable from any other.
-    pub(crate) fn validate(&self, has_keys: bool) -> Check {
+    /// `authenticated`: with gateway keys or JWT sessions, origins must be listed
+    /// rather than `*`, so that a credential held by one site is not usable from
+    /// any other (and credentials may only be sent to listed origins).
+    pub(crate) fn validate(&self, authenticated: bool) -> Check {
         positive(&[("server.body_limit_bytes", self.body_limit_bytes)])?;
         positive(&[
             ("server.request_timeout_ms", self.request_timeout),
@@ -87,10 +88,10 @@ impl ServerSettings {
             positive(&[("server.max_connections", max)])?;
         }
         for origin in &self.cors_origins {
-            if origin == "*" && has_keys {
+            if origin == "*" && authenticated {
                 fail(
                     "server.cors_origins",
-                    "must list origins, not `*`, when gateway keys are configured",
+                    "must list origins, not `*`, when gateway keys or [auth.jwt] are configured",
                 )?;
             }
             if origin != "*"

@@ -11,6 +11,7 @@ use super::error::GatewayError;
 use super::ErrorCode;
 use crate::audit::{AuditLog, AuditRecord};
 use crate::auth::Principal;
+use crate::config::DEFAULT_ACCOUNT;
 use crate::domain::{NewOrder, Order};
 use crate::metrics::Metrics;
 use crate::orders::{
@@ -109,12 +110,13 @@ pub(crate) fn record(
     let Some(log) = ctx.data_opt::<Arc<AuditLog>>() else {
         return;
     };
+    let principal = ctx.data_opt::<Principal>();
     log.record(&AuditRecord {
         at: chrono::Utc::now().to_rfc3339(),
         mutation,
-        key_id: ctx
-            .data_opt::<Principal>()
-            .map_or_else(|| Principal::ANONYMOUS.to_string(), |p| p.key_id.clone()),
+        key_id: principal.map_or_else(|| Principal::ANONYMOUS.to_string(), |p| p.key_id.clone()),
+        account: principal.map_or_else(|| DEFAULT_ACCOUNT.to_string(), |p| p.account.clone()),
+        subject: principal.and_then(|p| p.subject.clone()),
         idempotency_key,
         input,
         outcome,

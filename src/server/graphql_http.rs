@@ -101,7 +101,7 @@ pub(crate) async fn observe(
 pub(crate) fn unauthenticated() -> Response {
     error_response(
         StatusCode::UNAUTHORIZED,
-        "missing or unknown API key; send `Authorization: Bearer <key>`",
+        "missing or unknown credential; send `Authorization: Bearer <key or JWT>`",
         ErrorCode::Unauthenticated,
     )
 }
@@ -222,7 +222,7 @@ async fn execute(
     headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> Response {
-    let Ok(principal) = state.services.auth.authenticate(bearer(headers)) else {
+    let Ok(principal) = state.services.auth.authenticate(bearer(headers)).await else {
         let mut response = unauthenticated();
         response.extensions_mut().insert(Observed {
             operation: request.operation_name,
@@ -237,7 +237,7 @@ async fn execute(
             ErrorCode::BadUserInput,
         );
     }
-    let Some(account) = state.services.account(&principal.account) else {
+    let Some(account) = state.services.account(&principal.account).await else {
         return error_response(
             StatusCode::FORBIDDEN,
             &graphql::unknown_account(&principal.account).errors[0].message,

@@ -31,10 +31,11 @@ pub(crate) async fn healthz() -> impl IntoResponse {
 /// while any account is (one account's broker down or logged out must not take
 /// the others' traffic out of rotation), `"degraded"` when some are not.
 pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let (code, mut body) = match state.services.accounts.as_slice() {
+    let accounts = state.services.accounts.all();
+    let (code, mut body) = match accounts.as_slice() {
         [only] => broker_readiness(only).await,
         accounts => {
-            let checks = accounts.iter().map(broker_readiness);
+            let checks = accounts.iter().map(|a| broker_readiness(a));
             let results = futures::future::join_all(checks).await;
             let ready = results.iter().filter(|(c, _)| *c == StatusCode::OK).count();
             let (code, status) = match ready {

@@ -22,8 +22,11 @@ use crate::graphql::{self, Answer, ErrorCode};
 /// scope, code and the response cache), subscriptions as streams. Generic so that
 /// the WebSocket protocol is tested against a schema with a ticking subscription.
 pub(crate) trait Operations: Send + Sync + 'static {
-    /// The `Authorization` value (`Bearer <key>`) to a principal.
-    fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError>;
+    /// The `Authorization` value (`Bearer <key or JWT>`) to a principal.
+    fn authenticate(
+        &self,
+        authorization: Option<&str>,
+    ) -> impl Future<Output = Result<Principal, AuthError>> + Send;
 
     /// Whether `principal` may start one more operation now (the per-key rate
     /// limit); refused: the GraphQL errors to answer with.
@@ -41,15 +44,15 @@ pub(crate) trait Operations: Send + Sync + 'static {
         &self,
         request: async_graphql::Request,
         principal: Principal,
-    ) -> BoxStream<'static, async_graphql::Response>;
+    ) -> impl Future<Output = BoxStream<'static, async_graphql::Response>> + Send;
 }
 
 /// The gateway's own operations: `graphql::Executor` and the per-key rate limit.
 pub(crate) struct GatewayOperations(pub(crate) AppState);
 
 impl Operations for GatewayOperations {
-    fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
-        self.0.services.auth.authenticate(authorization)
+    async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        self.0.services.auth.authenticate(authorization).await
     }
 
     fn admit(&self, principal: &Principal) -> Result<(), serde_json::Value> {
@@ -78,7 +81,7 @@ impl Operations for GatewayOperations {
     /// A query or mutation over WebSocket or SSE, counted here like one over HTTP
     /// is at its edge (`graphql_http::observe`).
     async fn execute(&self, request: async_graphql::Request, principal: Principal) -> Answer {
-        let Some(account) = self.0.services.account(&principal.account) else {
+        let Some(account) = self.0.services.account(&principal.account).await else {
             return Answer::Response(Box::new(graphql::unknown_account(&principal.account)));
         };
         let started = std::time::Instant::now();
@@ -92,13 +95,18 @@ impl Operations for GatewayOperations {
         answered.answer
     }
 
-    fn subscribe(
+    /// Ends when the account is removed (unlinked or replaced).
+    async fn subscribe(
         &self,
         request: async_graphql::Request,
         principal: Principal,
     ) -> BoxStream<'static, async_graphql::Response> {
-        match self.0.services.account(&principal.account) {
-            Some(account) => account.executor.subscribe(request, principal),
+        match self.0.services.account(&principal.account).await {
+            Some(account) => account
+                .executor
+                .subscribe(request, principal)
+                .take_until(account.removed())
+                .boxed(),
             None => {
                 let answer = graphql::unknown_account(&principal.account);
                 futures::stream::once(async move { answer }).boxed()
@@ -202,6 +210,23 @@ impl Drop for KeySlot {
             if *held == 0 {
                 per_key.remove(&self.key_id);
             }
+        }
+    }
+}
+
+/// Completes when `principal`'s session ends (a JWT's `exp` plus the leeway);
+/// never for a gateway key. A WebSocket is closed then, an SSE stream ends.
+pub(crate) fn session_end(principal: &Principal) -> impl Future<Output = ()> + Send + 'static {
+    let left = principal.expires_at.map(|end| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        std::time::Duration::from_secs(end).saturating_sub(now)
+    });
+    async move {
+        match left {
+            Some(left) => tokio::time::sleep(left).await,
+            None => std::future::pending().await,
         }
     }
 }

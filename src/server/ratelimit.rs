@@ -102,7 +102,7 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = match state.services.auth.authenticate(bearer) {
+    let principal = match state.services.auth.authenticate(bearer).await {
         Ok(p) if state.services.auth.keys_configured() => p,
         _ => return next.run(request).await,
     };

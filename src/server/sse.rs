@@ -5,7 +5,8 @@
 //! starts (content type, body, credentials, connections per key) answers as
 //! `POST /graphql` does; errors of the operation itself (validation included)
 //! come as a `next` event, as the protocol asks. A comment line keeps the
-//! connection alive every `subscriptions.ping_ms` without an event.
+//! connection alive every `subscriptions.ping_ms` without an event. A stream
+//! opened with a JWT session ends when its token expires.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -53,7 +54,7 @@ pub(crate) async fn post_graphql(
         Err(rejection) => return rejection.into_response(),
     };
     let ops = GatewayOperations(state);
-    let Ok(principal) = ops.authenticate(graphql_http::bearer(&headers)) else {
+    let Ok(principal) = ops.authenticate(graphql_http::bearer(&headers)).await else {
         return unauthenticated();
     };
     let Some(slot) = live.claim(&principal.key_id) else {
@@ -66,8 +67,10 @@ pub(crate) async fn post_graphql(
             ErrorCode::RateLimited,
         );
     };
+    let session_end = super::live::session_end(&principal);
     let results = if is_subscription(&request) {
         ops.subscribe(request, principal)
+            .await
             .map(|response| serde_json::to_string(&response).unwrap_or_default())
             .boxed()
     } else {
@@ -86,6 +89,7 @@ pub(crate) async fn post_graphql(
             Event::default().event("complete").data("")
         }))
         .take_until(live.shutting_down())
+        .take_until(session_end)
         .map(move |event| {
             // The stream holds the key's connection slot until it ends.
             let _ = &slot;

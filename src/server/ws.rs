@@ -16,9 +16,10 @@
 //!
 //! Close codes: 4400 a frame that is none of the protocol's messages (the legacy
 //! protocol answers `connection_error` instead and goes on), 4401 `subscribe`
-//! before the connection is acknowledged, 4403 refused credentials, 4408 no
-//! `connection_init` within `subscriptions.init_timeout_ms`, 4409 an id already
-//! running, 4429 a second `connection_init` or too many connections for the key,
+//! before the connection is acknowledged, 4403 refused credentials (and a JWT
+//! session whose token expired), 4408 no `connection_init` within
+//! `subscriptions.init_timeout_ms`, 4409 an id already running, 4429 a second
+//! `connection_init` or too many connections for the key,
 //! 3008 no answer to a ping, 1001 the server shutting down.
 
 mod protocol;
@@ -40,8 +41,8 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::graphql_http::{self, error_response};
 use super::live::{
-    coded_errors, is_subscription, refused_before_execution, GatewayOperations, KeySlot, Live,
-    Operations,
+    self, coded_errors, is_subscription, refused_before_execution, GatewayOperations, KeySlot,
+    Live, Operations,
 };
 use super::AppState;
 use crate::auth::Principal;
@@ -241,6 +242,7 @@ impl<O: Operations> Connection<O> {
         let shutdown = self.live.shutting_down();
         tokio::pin!(shutdown);
         let mut pings: Option<Interval> = None;
+        let mut session_end: Option<SessionEnd> = None;
         // Whether the client sent anything since the last ping, and whether a ping
         // is waiting for that.
         let mut heard = true;
@@ -266,6 +268,9 @@ impl<O: Operations> Connection<O> {
                     ),
                     None => Flow::Gone,
                 },
+                () = ends(&mut session_end) => {
+                    Flow::Close(4403, "Forbidden: the session's token expired".into())
+                }
                 () = tick(&mut pings) => {
                     if ping_sent && !heard {
                         Flow::Close(3008, "no answer to ping".into())
@@ -280,6 +285,9 @@ impl<O: Operations> Connection<O> {
                 Flow::Continue => {}
                 Flow::Close(code, reason) => break Some((code, reason)),
                 Flow::Gone => break None,
+            }
+            if let (None, Some(session)) = (&session_end, &self.session) {
+                session_end = Some(Box::pin(live::session_end(&session.principal)));
             }
             if pings.is_none() && self.session.is_some() {
                 let start = Instant::now() + settings.ping;
@@ -402,7 +410,7 @@ impl<O: Operations> Connection<O> {
             }
             None => self.header_authorization.clone(),
         };
-        let Ok(principal) = self.ops.authenticate(presented.as_deref()) else {
+        let Ok(principal) = self.ops.authenticate(presented.as_deref()).await else {
             return self
                 .refuse(4403, refused.into(), ErrorCode::Unauthenticated, out)
                 .await;
@@ -471,8 +479,10 @@ impl<O: Operations> Connection<O> {
         // that finishes at once cannot remove itself before it is registered.
         let mut running = lock(&self.running);
         let task = if is_subscription(&request) {
-            let responses = ops.subscribe(request, principal);
-            tokio::spawn(op.stream(responses))
+            tokio::spawn(async move {
+                let responses = ops.subscribe(request, principal).await;
+                op.stream(responses).await;
+            })
         } else {
             tokio::spawn(async move {
                 let answer = ops.execute(request, principal).await;
@@ -499,6 +509,16 @@ impl<O: Operations> Connection<O> {
             // library and browser answers it).
             Protocol::Legacy => out.frame(Message::Ping(Default::default())).await,
         }
+    }
+}
+
+type SessionEnd = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Completes when the session's token expires, never before a session exists.
+async fn ends(session_end: &mut Option<SessionEnd>) {
+    match session_end {
+        Some(end) => end.await,
+        None => std::future::pending().await,
     }
 }
 
@@ -720,8 +740,8 @@ mod tests {
     }
 
     impl Operations for TestOperations {
-        fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
-            self.auth.authenticate(authorization)
+        async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+            self.auth.authenticate(authorization).await
         }
 
         fn admit(&self, _: &Principal) -> Result<(), Value> {
@@ -733,7 +753,7 @@ mod tests {
             Answer::Response(Box::new(response))
         }
 
-        fn subscribe(
+        async fn subscribe(
             &self,
             request: async_graphql::Request,
             principal: Principal,

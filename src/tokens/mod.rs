@@ -21,7 +21,9 @@
 //!
 //! Tokens are `Secret`s; logs name the account and the grant, never a token.
 
+mod linked;
 mod seal;
+mod sealed_file;
 mod store;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,6 +41,7 @@ use crate::broker::transport::BearerSource;
 use crate::broker::BrokerError;
 use crate::config::OAuthConfig;
 use crate::secret::Secret;
+pub(crate) use linked::{LinkedFile, LinkedRedis, LinkedStore};
 use store::Record;
 pub(crate) use store::{FileStore, RedisStore, StoreError, TokenStore};
 

@@ -4,7 +4,7 @@
 //! refresh, write the result", so two processes never spend one rotating refresh
 //! token twice (which the broker answers by revoking the family).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::seal::Sealer;
+use super::sealed_file::SealedFile;
 use crate::cluster::Redis;
 
 /// What is kept per account. Plain strings only inside this module and only
@@ -56,12 +57,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// temporary file and renamed, so a reader never sees half a file; locked with
 /// `flock` on `<path>.lock`, so processes on one host (and tasks in one) take turns.
 pub(crate) struct FileStore {
-    path: PathBuf,
-    sealer: Sealer,
+    file: SealedFile,
 }
-
-const MAGIC: &[u8] = b"BGT1";
-const FILE_AAD: &[u8] = b"brokergraph token store v1";
 
 impl FileStore {
     /// Opens and decrypts the file once, so a corrupt, unreadable or wrongly keyed
@@ -69,68 +66,31 @@ impl FileStore {
     /// overwritten later. A missing file is an empty store.
     pub(crate) fn open(path: &Path, key: &[u8; 32]) -> Result<FileStore, StoreError> {
         let store = FileStore {
-            path: path.to_path_buf(),
-            sealer: Sealer::new(key),
+            file: SealedFile::new(
+                path.to_path_buf(),
+                key,
+                b"BGT1",
+                b"brokergraph token store v1",
+                "token store",
+            ),
         };
         store.read_all()?;
         Ok(store)
     }
 
     fn fail(&self, reason: impl std::fmt::Display) -> StoreError {
-        StoreError::File {
-            path: self.path.display().to_string(),
-            reason: reason.to_string(),
-        }
+        self.file.fail(reason)
     }
 
     fn read_all(&self) -> Result<std::collections::BTreeMap<String, Record>, StoreError> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
-            Err(e) => return Err(self.fail(format!("cannot read: {e}"))),
-        };
-        let sealed = bytes
-            .strip_prefix(MAGIC)
-            .ok_or_else(|| self.fail("not a brokergraph token store (corrupt?)"))?;
-        let plain = self
-            .sealer
-            .open(sealed, FILE_AAD)
-            .map_err(|e| self.fail(e))?;
-        serde_json::from_slice(&plain).map_err(|_| self.fail("decrypted but unreadable"))
-    }
-
-    fn write_all(
-        &self,
-        records: &std::collections::BTreeMap<String, Record>,
-    ) -> Result<(), StoreError> {
-        let plain = serde_json::to_vec(records).map_err(|e| self.fail(e))?;
-        let mut bytes = MAGIC.to_vec();
-        bytes.extend(self.sealer.seal(&plain, FILE_AAD));
-        let tmp = self
-            .path
-            .with_extension(format!("tmp{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &self.path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            self.fail(format!("cannot write: {e}"))
-        })
+        self.file.read()
     }
 }
 
 #[async_trait]
 impl TokenStore for FileStore {
     async fn lock(&self, _account: &str) -> Result<Lock, StoreError> {
-        let path = self.path.with_extension("lock");
+        let path = self.file.path().with_extension("lock");
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -157,7 +117,7 @@ impl TokenStore for FileStore {
     async fn save(&self, account: &str, record: &Record) -> Result<(), StoreError> {
         let mut all = self.read_all()?;
         all.insert(account.to_string(), record.clone());
-        self.write_all(&all)
+        self.file.write(&all)
     }
 }
 

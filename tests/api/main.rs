@@ -11,6 +11,7 @@
 mod common;
 
 mod accounts;
+mod admin;
 mod audit;
 mod auth;
 mod cache;
@@ -20,6 +21,7 @@ mod graphql_over_http;
 mod graphql_read;
 mod hostile;
 mod hostile_load;
+mod jwt;
 mod limits;
 mod metrics;
 mod oauth;

@@ -99,7 +99,8 @@ async fn a_key_over_its_rate_gets_429_with_retry_after_and_others_are_untouched(
     );
 }
 
-async fn preflight(app: &common::TestApp, origin: &str) -> reqwest::Response {
+/// A browser's CORS preflight of a POST with a bearer, from `origin`.
+pub(crate) async fn preflight(app: &common::TestApp, origin: &str) -> reqwest::Response {
     app.http
         .request(reqwest::Method::OPTIONS, app.url("/graphql"))
         .header("origin", origin)

@@ -14,6 +14,7 @@ use brokergraph::server::Gateway;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+pub mod idp;
 pub mod ws;
 
 pub const SIM_KEY: &str = "test-broker-key";
@@ -39,7 +40,11 @@ pub struct AppOptions {
     /// The key this app's `query` sends.
     pub use_key: Option<&'static str>,
     pub tweak: fn(&mut Config),
+    /// Applied after `tweak`, for settings known only at run time (a port).
+    pub configure: Option<Configure>,
 }
+
+pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
 
 impl Default for AppOptions {
     fn default() -> Self {
@@ -48,6 +53,7 @@ impl Default for AppOptions {
             keys: Vec::new(),
             use_key: None,
             tweak: |_| {},
+            configure: None,
         }
     }
 }
@@ -128,6 +134,9 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         })
         .collect();
     (opts.tweak)(&mut config);
+    if let Some(configure) = opts.configure {
+        configure(&mut config);
+    }
     let gateway = Gateway::bind(config).await.expect("gateway binds");
     let addr = gateway.local_addr();
     let cache = gateway.cache_stats_handle();
@@ -167,6 +176,22 @@ impl TestApp {
         let resp = req.send().await.expect("gateway answers");
         let status = resp.status().as_u16();
         (status, resp.json().await.expect("JSON body"))
+    }
+
+    /// `query` with `token` (a gateway key or a JWT) as the bearer: status and body.
+    pub async fn as_bearer(&self, token: &str, query: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .expect("gateway answers");
+        (
+            response.status().as_u16(),
+            response.json().await.expect("JSON body"),
+        )
     }
 
     /// `data`, after asserting there were no errors.

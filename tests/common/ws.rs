@@ -65,7 +65,8 @@ impl WsClient {
         }
     }
 
-    async fn upgrade(addr: SocketAddr) -> WsClient {
+    /// An upgraded socket that has sent nothing yet.
+    pub async fn upgrade(addr: SocketAddr) -> WsClient {
         let mut request = format!("ws://{addr}/graphql")
             .into_client_request()
             .unwrap();
@@ -156,6 +157,19 @@ impl WsClient {
     /// The next message within `wait`, or `None` if the server sent nothing.
     pub async fn next_within(&mut self, wait: Duration) -> Option<Incoming> {
         tokio::time::timeout(wait, self.next()).await.ok()
+    }
+
+    /// Reads (answering pings) until the socket closes: the server's close code.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            let m = self.raw().await?;
+            if let Some(code) = m.get("close") {
+                return code.as_u64().map(|c| c as u16);
+            }
+            if m["type"] == "ping" {
+                self.send(json!({ "type": "pong" })).await;
+            }
+        }
     }
 
     /// One frame as JSON; a close frame as `{"close": code}`; `None` at the end.

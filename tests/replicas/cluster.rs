@@ -81,6 +81,19 @@ impl Cluster {
         Cluster::start(3, sim_config(), env).await
     }
 
+    /// One more replica (generic dialect, the cluster's Redis), as a restarted pod;
+    /// returns its index.
+    pub fn add_replica(&mut self, env: Env) -> usize {
+        let replica = spawn_replica(
+            &self.sim.base_url(),
+            &self.redis.url(),
+            Dialect::Generic,
+            env,
+        );
+        self.replicas.push(replica);
+        self.replicas.len() - 1
+    }
+
     /// SIGKILL: no shutdown, no release of anything it holds, as a crashed pod.
     pub fn kill(&mut self, replica: usize) {
         let _ = self.replicas[replica].child.kill();

@@ -6,6 +6,7 @@
 //! Everything here needs `redis-server` (`scripts/test` installs it). Each test
 //! starts its own on a free port, so the tests run in parallel without sharing state.
 
+mod admin;
 mod budget;
 mod cluster;
 // The cluster starts gateway processes, not in-process apps: a few of the shared

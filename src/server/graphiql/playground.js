@@ -25,11 +25,12 @@
   // Lines stay under ~56 columns: the editor is half of a laptop screen.
   var auth = keysConfigured
     ? [
-        "# Authorization: this gateway needs an API key.",
+        "# Authorization: this gateway needs an API key",
+        "# (or a sign-in token, a JWT, where configured).",
         "# Put yours in the Headers editor (below) as",
         '#   { "Authorization": "Bearer <your key>" }',
         "# Headers are not saved in this browser. Placing",
-        "# orders needs a key with scope `trade`.",
+        "# orders needs the scope `trade`.",
       ]
     : [
         "# Authorization: no gateway API keys are configured,",

@@ -1,11 +1,19 @@
-//! Gateway API keys: `Authorization: Bearer <key>` checked against the SHA-256
-//! hashes in the config, giving a `Principal` with scopes.
+//! Who is calling: `Authorization: Bearer <credential>`, a gateway API key checked
+//! against the SHA-256 hashes in the config, or a JWT session (`jwt`, with the
+//! IdP's keys from `jwks`), giving a `Principal` with an account and scopes.
 //!
-//! Only hashes are stored, so the config is not a list of usable keys; the
-//! presented key is hashed and compared in constant time against every configured
-//! hash; and the key is never logged or echoed, whatever happens.
+//! Only hashes of gateway keys are stored, so the config is not a list of usable
+//! keys; the presented key is hashed and compared in constant time against every
+//! configured hash; and no credential is ever logged or echoed, whatever happens.
+
+mod jwks;
+pub(crate) mod jwt;
+
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+
+use jwt::JwtVerifier;
 
 use crate::config::{GatewayKeyConfig, Scope, DEFAULT_ACCOUNT};
 
@@ -22,6 +30,11 @@ pub struct Principal {
     pub scopes: Vec<Scope>,
     /// The broker account the caller uses: every read, order and cursor is its.
     pub account: String,
+    /// A JWT session's `sub`: the signed-in user, named in the audit log.
+    pub subject: Option<String>,
+    /// A JWT session's end (Unix seconds): its `exp` plus the leeway, the last
+    /// moment the token is honoured; a socket opened with it ends then.
+    pub expires_at: Option<u64>,
 }
 
 impl Principal {
@@ -52,6 +65,7 @@ pub struct Authenticator {
     /// From the configured list, not the usable entries: a malformed hash must make
     /// its key unusable, never switch the gateway to anonymous mode.
     keys_configured: bool,
+    jwt: Option<Arc<JwtVerifier>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -60,6 +74,7 @@ impl std::fmt::Debug for Authenticator {
         f.debug_struct("Authenticator")
             .field("key_ids", &ids)
             .field("keys_configured", &self.keys_configured)
+            .field("jwt", &self.jwt)
             .finish()
     }
 }
@@ -89,27 +104,51 @@ impl Authenticator {
         Authenticator {
             entries,
             keys_configured: !keys.is_empty(),
+            jwt: None,
         }
     }
 
-    pub fn keys_configured(&self) -> bool {
-        self.keys_configured
+    /// JWT sessions besides the keys (`[auth.jwt]`).
+    pub(crate) fn with_jwt(mut self, verifier: JwtVerifier) -> Authenticator {
+        self.jwt = Some(Arc::new(verifier));
+        self
     }
 
-    /// Without configured keys every caller is the anonymous principal of the
-    /// account `default` with every scope (the config then only allows a loopback listen address).
-    pub fn authenticate(&self, authorization_header: Option<&str>) -> Result<Principal, AuthError> {
-        if !self.keys_configured {
+    /// Whether callers must present a credential (a gateway key or a JWT).
+    pub fn keys_configured(&self) -> bool {
+        self.keys_configured || self.jwt.is_some()
+    }
+
+    /// Without configured keys or JWT every caller is the anonymous principal of
+    /// the account `default` with every scope (the config then only allows a
+    /// loopback listen address). A token shaped like a JWT ([`jwt::looks_like_jwt`])
+    /// is checked as one when JWT sessions are configured, and never as a key.
+    pub async fn authenticate(
+        &self,
+        authorization_header: Option<&str>,
+    ) -> Result<Principal, AuthError> {
+        if !self.keys_configured() {
             return Ok(Principal {
                 key_id: Principal::ANONYMOUS.to_string(),
                 scopes: Scope::ALL.to_vec(),
                 account: DEFAULT_ACCOUNT.to_string(),
+                subject: None,
+                expires_at: None,
             });
         }
         let Some(token) = authorization_header.and_then(bearer_token) else {
             tracing::debug!("rejected request: missing or malformed Authorization header");
             return Err(AuthError::Unauthenticated);
         };
+        if let Some(jwt) = &self.jwt {
+            if jwt::looks_like_jwt(token) || token.len() > jwt::MAX_TOKEN_BYTES {
+                return jwt.verify(token).await;
+            }
+        }
+        self.authenticate_key(token)
+    }
+
+    fn authenticate_key(&self, token: &str) -> Result<Principal, AuthError> {
         let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Look at every entry, so the time taken does not depend on which one matched.
         let mut found: Option<&Entry> = None;
@@ -123,6 +162,8 @@ impl Authenticator {
                 key_id: entry.id.clone(),
                 scopes: entry.scopes.clone(),
                 account: entry.account.clone(),
+                subject: None,
+                expires_at: None,
             }),
             None => {
                 tracing::debug!("rejected request: unknown gateway API key");
@@ -156,8 +197,8 @@ mod tests {
         assert_eq!(bearer_token("abc"), None);
     }
 
-    #[test]
-    fn a_malformed_hash_fails_closed() {
+    #[tokio::test]
+    async fn a_malformed_hash_fails_closed() {
         let auth = Authenticator::new(&[GatewayKeyConfig {
             id: "bad".into(),
             sha256: "not-hex".into(),
@@ -165,9 +206,12 @@ mod tests {
             account: "default".into(),
         }]);
         assert!(auth.keys_configured());
-        assert_eq!(auth.authenticate(None), Err(AuthError::Unauthenticated));
         assert_eq!(
-            auth.authenticate(Some("Bearer not-hex")),
+            auth.authenticate(None).await,
+            Err(AuthError::Unauthenticated)
+        );
+        assert_eq!(
+            auth.authenticate(Some("Bearer not-hex")).await,
             Err(AuthError::Unauthenticated)
         );
     }
