@@ -7,6 +7,7 @@
 //! here: the callers decide (a submit refuses, a read falls back to local state).
 
 pub(crate) mod epoch;
+pub(crate) mod members;
 
 use std::future::Future;
 use std::sync::Mutex;

@@ -19,3 +19,4 @@ mod idempotency_redis;
 mod oauth;
 mod one_gateway;
 mod redis_server;
+mod shared;
