@@ -17,6 +17,7 @@
 
 mod fill;
 mod keys;
+mod l2;
 mod read;
 mod replicas;
 mod slot;
@@ -37,6 +38,7 @@ use crate::domain::{
 };
 use crate::throttle::Throttle;
 use keys::OrdersQuery;
+use l2::{Codec, L2};
 use read::Policy;
 use slot::Slot;
 pub(crate) use stats::Counters;
@@ -115,6 +117,8 @@ pub struct CachedBroker {
     epoch: AtomicU64,
     /// With several replicas: how they tell each other of mutations (`replicas`).
     replicas: Option<crate::cluster::epoch::ClusterEpoch>,
+    /// With several replicas: the reads they share (`l2`).
+    l2: Option<L2>,
     /// The account's order stream is up: order data may live `read::STREAMED_TTL`.
     streamed: std::sync::atomic::AtomicBool,
 }
@@ -135,6 +139,7 @@ impl CachedBroker {
             store,
             epoch: AtomicU64::new(1),
             replicas: None,
+            l2: None,
             streamed: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -176,6 +181,8 @@ impl Broker for CachedBroker {
             mutable: true,
             ttl: |s, _| s.settings.account_ttl,
             streamed: false,
+            l2: Some(Codec::new("account", true)),
+            remember: None,
         };
         self.read(&self.store.account, (), policy, || self.inner.account())
             .await
@@ -188,6 +195,8 @@ impl Broker for CachedBroker {
             mutable: false,
             ttl: |s, _| s.settings.instruments_ttl,
             streamed: false,
+            l2: Some(Codec::new("instrument", false)),
+            remember: None,
         };
         let slot = &self.store.instrument;
         self.read(slot, symbol.to_string(), policy, || {
@@ -203,14 +212,14 @@ impl Broker for CachedBroker {
             mutable: false,
             ttl: |s, _| s.settings.instruments_ttl,
             streamed: false,
+            l2: Some(Codec::new("instruments", false)),
+            remember: Some(|broker, page: &Page<Instrument>| {
+                Box::pin(broker.remember_instruments(&page.items))
+            }),
         };
         let slot = &self.store.instruments;
-        self.read(slot, page.clone(), policy, || async move {
-            let listed = self.inner.instruments(page).await?;
-            self.remember_instruments(&listed.items).await;
-            Ok(listed)
-        })
-        .await
+        self.read(slot, page.clone(), policy, || self.inner.instruments(page))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(route = Route::Positions.as_str(), limit = page.limit))]
@@ -220,6 +229,8 @@ impl Broker for CachedBroker {
             mutable: true,
             ttl: |s, _| s.settings.positions_ttl,
             streamed: false,
+            l2: Some(Codec::new("positions", true)),
+            remember: None,
         };
         let slot = &self.store.positions;
         self.read(slot, page.clone(), policy, || self.inner.positions(page))
@@ -233,6 +244,9 @@ impl Broker for CachedBroker {
             mutable: false,
             ttl: CachedBroker::order_ttl,
             streamed: true,
+            // A cancel on another replica changes it: stamped with the epoch.
+            l2: Some(Codec::new("order", true)),
+            remember: None,
         };
         self.read(&self.store.order, id.to_string(), policy, || {
             self.inner.order(id)
@@ -251,15 +265,15 @@ impl Broker for CachedBroker {
             mutable: true,
             ttl: |s, _| s.settings.orders_ttl,
             streamed: true,
+            l2: Some(Codec::new("orders", true)),
+            remember: Some(|broker, page: &Page<Order>| {
+                Box::pin(broker.remember_orders(&page.items))
+            }),
         };
         let slot = &self.store.orders;
         let key = (query.clone(), page.clone());
-        self.read(slot, key, policy, || async move {
-            let listed = self.inner.orders(query, page).await?;
-            self.remember_orders(&listed.items).await;
-            Ok(listed)
-        })
-        .await
+        self.read(slot, key, policy, || self.inner.orders(query, page))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(route = Route::SubmitOrder.as_str(), idempotency_key = %order.idempotency_key))]
@@ -348,6 +362,9 @@ impl Broker for CachedBroker {
                 mutable: false,
                 ttl: |s, _| s.settings.quote_ttl,
                 streamed: false,
+                // Quotes move by the second: not worth a Redis round trip.
+                l2: None,
+                remember: None,
             };
             let key = part.to_vec();
             let read = self
