@@ -14,6 +14,8 @@
 //! - A submit or cancel bumps the account's epoch: the account, positions and
 //!   order lists read before it are never fresh again, and the orders it returned
 //!   are cached by id.
+//! - With replicas on Redis, a miss reads the L2 cache they share before the
+//!   broker, and a broker read writes it (`l2`).
 
 mod fill;
 mod keys;

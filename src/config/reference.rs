@@ -132,7 +132,7 @@ pub(crate) const SETTINGS: &[Setting] = &[
         ..s(
             "redis.url",
             Kind::Str,
-            "Redis shared by replicas (idempotency keys, broker budget, invalidation), e.g. `redis://127.0.0.1:6379`; unset: all in this process. Needs `maxmemory-policy noeviction`.",
+            "Redis shared by replicas (idempotency keys, broker budget, invalidation, per-key rate limits, persisted queries, the L2 read cache), e.g. `redis://127.0.0.1:6379`; unset: all in this process. Needs `maxmemory-policy noeviction`.",
         )
     },
     s("oauth.refresh_before_ms", Kind::Int, "How long before an OAuth access token expires it is refreshed (halfway through its life for shorter-lived tokens)."),
