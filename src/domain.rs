@@ -252,7 +252,7 @@ pub struct CanceledOrders {
 /// What happened to an order, as the gateway tells subscribers. Brokers name more
 /// events than this (Alpaca's `done_for_day`, `calculated`...); those fold into
 /// `Other` and keep their own name beside it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OrderEventKind {
     New,
     Accepted,
@@ -270,15 +270,16 @@ pub enum OrderEventKind {
 }
 
 /// One execution that an order event reports.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Fill {
     pub execution_id: String,
     pub price: Decimal,
     pub quantity: Decimal,
 }
 
-/// One order event from the broker's stream, in domain terms.
-#[derive(Clone, Debug, PartialEq)]
+/// One order event from the broker's stream, in domain terms. Serialized only
+/// into the stream replicas share (`streams`), never onto the wire.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrderEvent {
     pub kind: OrderEventKind,
     /// The broker's own name for the event (`partial_fill`, `done_for_day`...).
@@ -293,7 +294,7 @@ pub struct OrderEvent {
 
 /// The market in one symbol at one moment: the best bid and ask with their sizes,
 /// and the last trade where the broker reports it (Alpaca's latest quote does not).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Quote {
     pub symbol: String,
     pub bid: Option<Decimal>,

@@ -56,7 +56,9 @@
 //!   out to subscribers, reconciled over REST after every gap, invalidating the
 //!   caches before each event is published; and live quotes (`QuoteHub`): the
 //!   union of every subscriber's symbols on one upstream stream, within the
-//!   broker's symbol limit, the latest quote per symbol.
+//!   broker's symbol limit, the latest quote per symbol. With replicas one of them
+//!   holds the upstream (a Redis lease) and the others follow it through Redis
+//!   (`streams::relay`, `quotes::shared`).
 //! - [`cache`]: the read cache as a `Broker` that wraps a `Broker`: per-resource
 //!   moka caches keyed by account, single-flight, stale-on-error, invalidation by
 //!   mutations (and by other replicas' mutations: `cache::replicas`), and the L2
@@ -80,8 +82,10 @@
 //!   trace), which logs, errors and every broker call of the request carry.
 //! - [`cluster`]: the Redis that replicas share: one timeout-bounded handle with
 //!   its health for `/readyz`, the per-account epoch that tells replicas of each
-//!   other's mutations, and how many replicas are alive (`cluster::members`, what a
-//!   per-key limit is divided by while Redis is down). Absent without `redis.url`.
+//!   other's mutations, what streams need to be shared (a lease, a capped event
+//!   log in a Redis Stream, the quote symbols of every replica), and how many
+//!   replicas are alive (`cluster::members`, what a per-key limit is divided by
+//!   while Redis is down). Absent without `redis.url`.
 //! - [`telemetry`]: tracing setup, text or JSON (and OTLP with the `otlp` feature);
 //!   `embedded` (feature `embedded-sim`): broker-sim in-process when no broker is
 //!   configured, so `cargo run` trades on a paper broker over real HTTP.

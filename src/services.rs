@@ -11,8 +11,11 @@ use std::sync::Arc;
 use crate::auth::Authenticator;
 use crate::broker::alpaca::AlpacaBrokerConfigError;
 use crate::broker::generic::GenericBrokerConfigError;
-use crate::broker::{Broker, Layered};
+use crate::broker::{Broker, Layered, QuoteStream};
 use crate::cache::{CacheStatsHandle, CacheStore, CachedBroker};
+use crate::cluster::event_log::EventLog;
+use crate::cluster::lease::Lease;
+use crate::cluster::symbols::SharedSymbols;
 use crate::cluster::Redis;
 use crate::config::Config;
 use crate::graphql::{self, Executor, PageSizes};
@@ -20,7 +23,9 @@ use crate::idempotency::{IdempotencyStore, MemoryStore, RedisStore};
 use crate::metrics::{Meter, Metrics};
 use crate::orders::{OrderService, OrderSettings};
 use crate::resilience::{CircuitBreaker, Resilience, ResilientBroker, RetryPolicy};
-use crate::streams::{FeedSettings, OrderFeed, QuoteHub};
+use crate::streams::{
+    self, FeedSettings, OrderFeed, QuoteHub, QuotePump, Replication, SharedQuoteStream,
+};
 use crate::tokens::{self, FileStore, TokenSource, TokenStore};
 use identity::AccountIdentity;
 
@@ -99,6 +104,7 @@ impl Services {
             store: CacheStore::new(&config.cache),
             idempotency: idempotency_store(config, redis.as_ref()),
             redis: redis.clone(),
+            instance: uuid::Uuid::new_v4().to_string(),
         };
         #[cfg(feature = "embedded-sim")]
         let mut embedded = None;
@@ -151,6 +157,8 @@ struct Shared {
     idempotency: Arc<dyn IdempotencyStore>,
     hardening: graphql::Hardening,
     redis: Option<Arc<Redis>>,
+    /// This process's name in Redis leases: unique per start.
+    instance: String,
 }
 
 impl AccountServices {
@@ -190,6 +198,16 @@ impl AccountServices {
                 collar: config.orders.collar(),
             },
         ));
+        // With replicas, one of them holds the credential's streams (orders and
+        // quotes) and the others follow through Redis.
+        let shared_symbols = shared.redis.as_ref().map(|redis| {
+            Arc::new(SharedSymbols::new(
+                redis.clone(),
+                &identity.stream_name(),
+                &shared.instance,
+                config.subscriptions.lease,
+            ))
+        });
         let feed = OrderFeed::new(
             endpoint.stream,
             resilient,
@@ -199,10 +217,38 @@ impl AccountServices {
                 history: config.subscriptions.history,
             },
             shared.metrics.streams().clone(),
+            shared.redis.as_ref().map(|redis| {
+                let name = identity.stream_name();
+                Replication::new(
+                    EventLog::new(
+                        redis.clone(),
+                        &name,
+                        config.subscriptions.history,
+                        streams::HISTORY_AGE,
+                    ),
+                    Lease::new(
+                        redis.clone(),
+                        &name,
+                        &shared.instance,
+                        config.subscriptions.lease,
+                    ),
+                    shared_symbols
+                        .clone()
+                        .map(|symbols| QuotePump::new(endpoint.quotes.clone(), symbols)),
+                )
+            }),
         );
+        let quote_source: Arc<dyn QuoteStream> = match shared_symbols {
+            Some(symbols) => Arc::new(SharedQuoteStream::new(
+                symbols,
+                endpoint.quotes.symbol_limit(),
+                feed.clone(),
+            )),
+            None => endpoint.quotes,
+        };
         let quotes = graphql::Quotes {
             hub: QuoteHub::new(
-                endpoint.quotes,
+                quote_source,
                 config.subscriptions.linger,
                 shared.metrics.quotes().clone(),
             ),

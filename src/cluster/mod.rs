@@ -7,7 +7,10 @@
 //! here: the callers decide (a submit refuses, a read falls back to local state).
 
 pub(crate) mod epoch;
+pub(crate) mod event_log;
+pub(crate) mod lease;
 pub(crate) mod members;
+pub(crate) mod symbols;
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -48,6 +51,8 @@ pub struct Redis {
     /// Multiplexed and reconnecting: clones share one TCP connection, and after
     /// Redis restarts the next call reconnects on its own.
     conn: ConnectionManager,
+    /// For connections of their own (`Self::dedicated`).
+    client: redis::Client,
     timeout: Duration,
     /// `redis.key_prefix`; every key and channel starts with it and a colon.
     prefix: String,
@@ -80,9 +85,11 @@ impl Redis {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(failed)?;
+        let conn =
+            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(failed)?;
         Ok(Some(Redis {
             conn,
+            client,
             timeout,
             prefix: settings.key_prefix.clone(),
             health: Mutex::new(Health {
@@ -108,6 +115,29 @@ impl Redis {
     /// A clone of the multiplexed connection, for one call via [`Self::call`].
     pub fn conn(&self) -> ConnectionManager {
         self.conn.clone()
+    }
+
+    /// A connection of its own, for a blocking read (`XREAD BLOCK`): on the shared
+    /// multiplexed connection it would hold up every other caller's command until
+    /// it returned. Bounded by the timeout; the caller bounds the read itself.
+    pub(crate) async fn dedicated(&self) -> Result<redis::aio::MultiplexedConnection, RedisError> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(None);
+        let client = self.client.clone();
+        self.call("connect", async move {
+            client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+        })
+        .await
+    }
+
+    /// A pub/sub connection (each holds a connection of its own).
+    pub(crate) async fn pubsub(&self) -> Result<redis::aio::PubSub, RedisError> {
+        let client = self.client.clone();
+        self.call("connect", async move { client.get_async_pubsub().await })
+            .await
     }
 
     pub fn timeout(&self) -> Duration {

@@ -37,6 +37,13 @@ impl AccountIdentity {
         self.derive(b"idempotency scope\0")
     }
 
+    /// Names the account's broker stream in Redis (its lease and shared events):
+    /// the broker allows one stream connection per credential, so gateways of the
+    /// same credential share them.
+    pub(crate) fn stream_name(&self) -> String {
+        self.derive(b"stream\0")
+    }
+
     fn derive(&self, label: &[u8]) -> String {
         hex::encode(&Sha256::digest([label, self.0.as_slice()].concat())[..16])
     }

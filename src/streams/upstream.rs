@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::known::Verdict;
-use super::Shared;
+use super::{Lost, Shared};
 use crate::broker::{StreamItem, StreamSession, MAX_BROKER_PAGE};
 use crate::domain::{
     Order, OrderEvent, OrderEventKind, OrderQuery, OrderStatusFilter, PageRequest,
@@ -29,29 +29,41 @@ const RECONNECT: Schedule = Schedule {
 const MAX_OPEN_PAGES: usize = 20;
 const MAX_RECENT_PAGES: usize = 5;
 
+/// In one process: the account's upstream for as long as anyone subscribes.
 pub(super) async fn run(shared: Arc<Shared>) {
     let mut since: Option<u64> = None;
-    let mut attempt = 0u32;
     loop {
         tokio::select! {
             _ = shared.lingered() => {
                 // The connection is closed either way (dropped with its future).
-                shared.metrics.set_up(false);
-                shared.cache.set_streamed(false);
+                shared.set_up(false);
                 let mut state = shared.lock();
-                if state.subscribers == 0 {
+                if !state.wanted() {
                     state.running = false;
                     tracing::info!("no subscriber left: closing the broker stream");
                     return;
                 }
             }
-            _ = connection(&shared, &mut since, &mut attempt) => {}
+            _ = follow(&shared, &mut since) => {}
         }
     }
 }
 
+/// Connects and reconnects until publishing fails (with replicas: this replica
+/// lost the lease, or Redis failed), which only a replica's holder sees.
+/// `since`: the broker's sequence number to resume after.
+pub(super) async fn follow(shared: &Shared, since: &mut Option<u64>) {
+    let mut attempt = 0u32;
+    while connection(shared, since, &mut attempt).await.is_ok() {}
+    shared.set_up(false);
+}
+
 /// One connection, from opening to its end, then the wait before the next.
-async fn connection(shared: &Shared, since: &mut Option<u64>, attempt: &mut u32) {
+async fn connection(
+    shared: &Shared,
+    since: &mut Option<u64>,
+    attempt: &mut u32,
+) -> Result<(), Lost> {
     match shared.source.open(*since).await {
         Err(e) => {
             tracing::warn!(error = %e, attempt = *attempt, "could not open the broker stream");
@@ -60,37 +72,41 @@ async fn connection(shared: &Shared, since: &mut Option<u64>, attempt: &mut u32)
             *attempt = 0;
             shared.metrics.connected();
             tracing::info!(seq = ?session.seq, since = ?*since, "broker stream subscribed");
-            let end = follow(shared, session, since).await;
-            shared.metrics.set_up(false);
-            shared.cache.set_streamed(false);
-            tracing::warn!(reason = %end, "broker stream ended; reconnecting");
+            let end = session_events(shared, session, since).await;
+            shared.set_up(false);
+            let reason = end?;
+            tracing::warn!(reason = %reason, "broker stream ended; reconnecting");
         }
     }
     tokio::time::sleep(RECONNECT.draw(*attempt)).await;
     *attempt = attempt.saturating_add(1);
+    Ok(())
 }
 
 /// Reconciles, then publishes the session's events until it ends. `since` follows
 /// the broker's sequence numbers, so the next connection resumes after them.
-async fn follow(shared: &Shared, session: StreamSession, since: &mut Option<u64>) -> String {
+async fn session_events(
+    shared: &Shared,
+    session: StreamSession,
+    since: &mut Option<u64>,
+) -> Result<String, Lost> {
     let StreamSession { seq, mut items } = session;
     let replaying = since.is_some();
     if !replaying {
         *since = seq;
     }
-    reconcile(shared).await;
-    shared.metrics.set_up(true);
-    shared.cache.set_streamed(true);
+    reconcile(shared).await?;
+    shared.set_up(true);
     while let Some(item) = items.next().await {
         match item {
-            Err(e) => return e.to_string(),
+            Err(e) => return Ok(e.to_string()),
             Ok(StreamItem::ReplayUnavailable) => {
                 // The reconcile above covered what the broker could not replay.
                 *since = seq;
             }
             Ok(StreamItem::Unreadable { seq }) => {
                 // What it said is lost; the broker's REST state says it again.
-                reconcile(shared).await;
+                reconcile(shared).await?;
                 if seq.is_some() {
                     *since = seq;
                 }
@@ -102,31 +118,34 @@ async fn follow(shared: &Shared, session: StreamSession, since: &mut Option<u64>
                     }
                     if seq > last + 1 {
                         tracing::warn!(expected = last + 1, got = seq, "gap in the broker stream");
-                        reconcile(shared).await;
+                        reconcile(shared).await?;
                     }
                 }
                 if seq.is_some() {
                     *since = seq;
                 }
-                deliver(shared, *event).await;
+                deliver(shared, *event, seq).await?;
             }
         }
     }
-    "closed by the broker".to_string()
+    Ok("closed by the broker".to_string())
 }
 
-async fn deliver(shared: &Shared, event: OrderEvent) {
+async fn deliver(shared: &Shared, event: OrderEvent, seq: Option<u64>) -> Result<(), Lost> {
     let verdict = shared.lock().known.event(&event);
     match verdict {
-        Verdict::Deliver => shared.publish(event).await,
-        Verdict::Drop => shared.metrics.dropped(),
+        Verdict::Deliver => shared.publish(event, seq).await,
+        Verdict::Drop => {
+            shared.metrics.dropped();
+            Ok(())
+        }
     }
 }
 
 /// Reads what may have changed unseen and publishes `RECONCILED` for each order
 /// that differs from what subscribers last saw: the open orders, the orders they
 /// saw open that are no longer, and the newest orders (created during the gap).
-async fn reconcile(shared: &Shared) {
+pub(super) async fn reconcile(shared: &Shared) -> Result<(), Lost> {
     let started = chrono::Utc::now();
     let (baseline, watched, since) = {
         let state = shared.lock();
@@ -147,8 +166,8 @@ async fn reconcile(shared: &Shared) {
         Ok(orders) => orders,
         Err(e) => {
             tracing::warn!(error = %e, "could not reconcile over REST; subscribers get resync");
-            shared.lock().owe_resync = true;
-            return;
+            shared.owe_resync();
+            return Ok(());
         }
     };
     let mut changed = Vec::new();
@@ -165,17 +184,17 @@ async fn reconcile(shared: &Shared) {
     }
     changed.sort_by_key(|o| o.updated_at);
     for order in changed {
-        shared
-            .publish(OrderEvent {
-                kind: OrderEventKind::Reconciled,
-                broker_event: "reconciled".into(),
-                at: order.updated_at,
-                order,
-                fill: None,
-                position_quantity: None,
-            })
-            .await;
+        let event = OrderEvent {
+            kind: OrderEventKind::Reconciled,
+            broker_event: "reconciled".into(),
+            at: order.updated_at,
+            order,
+            fill: None,
+            position_quantity: None,
+        };
+        shared.publish(event, None).await?;
     }
+    Ok(())
 }
 
 /// `since`: orders created before it were either open (read with the open ones)

@@ -2,6 +2,7 @@
 //! (connection_init → connection_ack, subscribe, next/error/complete, ping → pong),
 //! so the tests see what a real client library sees.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -42,8 +43,16 @@ impl TestApp {
     /// A connection acknowledged by the gateway, authenticated with the app's key
     /// in `connection_init` as browsers must (they cannot set upgrade headers).
     pub async fn ws(&self) -> WsClient {
-        let mut client = self.ws_unacknowledged().await;
-        let payload = match &self.key {
+        WsClient::connect(self.addr, self.key.as_deref()).await
+    }
+}
+
+impl WsClient {
+    /// An acknowledged connection to the gateway at `addr`, with `key` (if any) in
+    /// `connection_init`.
+    pub async fn connect(addr: SocketAddr, key: Option<&str>) -> WsClient {
+        let mut client = WsClient::upgrade(addr).await;
+        let payload = match key {
             Some(key) => json!({ "Authorization": format!("Bearer {key}") }),
             None => json!({}),
         };
@@ -56,9 +65,8 @@ impl TestApp {
         }
     }
 
-    /// An upgraded socket that has sent nothing yet.
-    pub async fn ws_unacknowledged(&self) -> WsClient {
-        let mut request = format!("ws://{}/graphql", self.addr)
+    async fn upgrade(addr: SocketAddr) -> WsClient {
+        let mut request = format!("ws://{addr}/graphql")
             .into_client_request()
             .unwrap();
         request.headers_mut().insert(

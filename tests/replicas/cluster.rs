@@ -25,6 +25,11 @@ impl Replica {
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
     }
+
+    /// Whether the process still runs (not killed by a test, not crashed).
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
 }
 
 impl Drop for Replica {
@@ -80,6 +85,28 @@ impl Cluster {
     pub fn kill(&mut self, replica: usize) {
         let _ = self.replicas[replica].child.kill();
         let _ = self.replicas[replica].child.wait();
+    }
+
+    /// Places a market buy at the broker directly (generic dialect), not through a
+    /// replica; returns the broker's order id.
+    pub async fn broker_buy(&self, symbol: &str) -> String {
+        let order: Value = self
+            .http
+            .post(format!("{}/v1/orders", self.sim.base_url()))
+            .bearer_auth(SIM_KEY)
+            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+            .json(&json!({"symbol": symbol, "side": "buy", "type": "market",
+                "quantity": "1", "time_in_force": "day"}))
+            .send()
+            .await
+            .expect("the sim answers")
+            .json()
+            .await
+            .expect("an order");
+        order["id"]
+            .as_str()
+            .expect("the broker's order id")
+            .to_string()
     }
 
     pub async fn graphql(&self, replica: usize, query: &str, variables: Value) -> Value {

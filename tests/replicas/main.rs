@@ -20,3 +20,4 @@ mod oauth;
 mod one_gateway;
 mod redis_server;
 mod shared;
+mod streams;

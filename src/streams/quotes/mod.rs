@@ -15,6 +15,7 @@
 //! - answers `latest(symbol)` from the live value, so `quote(symbol)` costs no
 //!   broker call while the symbol is streamed.
 
+mod shared;
 mod upstream;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use tokio::sync::{watch, Notify};
 use crate::broker::QuoteStream;
 use crate::domain::Quote;
 use crate::metrics::QuoteMetrics;
+pub(crate) use shared::{QuotePump, SharedQuoteStream};
 
 /// What a symbol's slot holds.
 #[derive(Clone, Debug)]
