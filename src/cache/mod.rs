@@ -215,8 +215,8 @@ impl Broker for CachedBroker {
             ttl: |s, _| s.settings.instruments_ttl,
             streamed: false,
             l2: Some(Codec::new("instruments", false)),
-            remember: Some(|broker, page: &Page<Instrument>| {
-                Box::pin(broker.remember_instruments(&page.items))
+            remember: Some(|broker, page: &Page<Instrument>, at| {
+                Box::pin(broker.remember_instruments(&page.items, at))
             }),
         };
         let slot = &self.store.instruments;
@@ -268,8 +268,8 @@ impl Broker for CachedBroker {
             ttl: |s, _| s.settings.orders_ttl,
             streamed: true,
             l2: Some(Codec::new("orders", true)),
-            remember: Some(|broker, page: &Page<Order>| {
-                Box::pin(broker.remember_orders(&page.items))
+            remember: Some(|broker, page: &Page<Order>, at| {
+                Box::pin(broker.remember_orders(&page.items, at))
             }),
         };
         let slot = &self.store.orders;
@@ -366,15 +366,13 @@ impl Broker for CachedBroker {
                 streamed: false,
                 // Quotes move by the second: not worth a Redis round trip.
                 l2: None,
-                remember: None,
+                remember: Some(|broker, read: &Vec<Quote>, at| {
+                    Box::pin(broker.remember_quotes(read, at))
+                }),
             };
             let key = part.to_vec();
             let read = self
-                .read(&self.store.quotes, key, policy, || async move {
-                    let read = self.inner.quotes(part).await?;
-                    self.remember_quotes(&read).await;
-                    Ok(read)
-                })
+                .read(&self.store.quotes, key, policy, || self.inner.quotes(part))
                 .await?;
             quotes.extend(read);
         }

@@ -48,7 +48,8 @@ pub(super) struct Policy<Q, V> {
     pub remember: Option<Remember<V>>,
 }
 
-pub(super) type Remember<V> = for<'a> fn(&'a CachedBroker, &'a V) -> BoxFuture<'a, ()>;
+/// Given the value and when the broker answered it.
+pub(super) type Remember<V> = for<'a> fn(&'a CachedBroker, &'a V, Instant) -> BoxFuture<'a, ()>;
 
 /// How long order data stays fresh while the order stream is up: each event
 /// invalidates what it changes before it is published, so the TTL is only a bound
@@ -213,7 +214,7 @@ impl CachedBroker {
     {
         let store = &*self.store;
         if let Some(remember) = policy.remember {
-            remember(self, &value).await;
+            remember(self, &value, at).await;
         }
         let streamed = policy.streamed && self.streamed.load(Ordering::Relaxed);
         let ttl = match streamed {

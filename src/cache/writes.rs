@@ -72,7 +72,8 @@ impl CachedBroker {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         Counters::bump(&self.store.counters.invalidations);
         if let Some(orders) = orders {
-            self.remember_orders(orders).await;
+            self.remember_orders(orders, std::time::Instant::now())
+                .await;
         }
         let known = |id: &str| orders.is_some_and(|o| o.iter().any(|o| o.id == id));
         if let Some(id) = target.filter(|id| !known(id)) {
