@@ -9,14 +9,16 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AccountStatus {
     Active,
     Restricted,
     Closed,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// Serializable, like the other values the read cache holds, for the L2 cache
+/// replicas share (`cache::l2`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Account {
     /// The broker's account id; also what caches are partitioned by.
     pub id: String,
@@ -31,14 +33,14 @@ pub struct Account {
     pub as_of: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TradingHours {
     pub timezone: String,
     pub open: String,
     pub close: String,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Instrument {
     pub symbol: String,
     pub name: String,
@@ -51,7 +53,7 @@ pub struct Instrument {
     pub trading_hours: Option<TradingHours>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Position {
     pub symbol: String,
     pub quantity: Decimal,
@@ -156,7 +158,7 @@ pub struct Order {
 }
 
 /// Which orders a list asks for; mirrors the broker's `status` filter.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum OrderStatusFilter {
     Open,
     Closed,
@@ -164,21 +166,21 @@ pub enum OrderStatusFilter {
     All,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct OrderQuery {
     pub status: OrderStatusFilter,
     pub symbol: Option<String>,
 }
 
 /// One request for one page of a broker list. `cursor: None` is the first page.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct PageRequest {
     pub cursor: Option<String>,
     pub limit: u32,
 }
 
 /// One page as the broker returned it; `next_cursor: None` means this is the last page.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,

@@ -64,7 +64,8 @@
 //!   (`streams::relay`, `quotes::shared`).
 //! - [`cache`]: the read cache as a `Broker` that wraps a `Broker`: per-resource
 //!   moka caches keyed by account, single-flight, stale-on-error, invalidation by
-//!   mutations (and by other replicas' mutations: `cache::replicas`).
+//!   mutations (and by other replicas' mutations: `cache::replicas`), and the L2
+//!   cache replicas share in Redis (`cache::l2`).
 //! - `throttle`: spends the broker's rate-limit budget so its 429 is practically
 //!   never reached; one budget for all replicas through Redis
 //!   (`throttle::cluster_budget`).
@@ -84,9 +85,10 @@
 //!   trace), which logs, errors and every broker call of the request carry.
 //! - [`cluster`]: the Redis that replicas share: one timeout-bounded handle with
 //!   its health for `/readyz`, the per-account epoch that tells replicas of each
-//!   other's mutations, and what streams need to be shared: a lease, a capped
-//!   event log (a Redis Stream), the quote symbols of every replica. Absent
-//!   without `redis.url`.
+//!   other's mutations, what streams need to be shared (a lease, a capped event
+//!   log in a Redis Stream, the quote symbols of every replica), and how many
+//!   replicas are alive (`cluster::members`, what a per-key limit is divided by
+//!   while Redis is down). Absent without `redis.url`.
 //! - [`telemetry`]: tracing setup, text or JSON (and OTLP with the `otlp` feature);
 //!   `embedded` (feature `embedded-sim`): broker-sim in-process when no broker is
 //!   configured, so `cargo run` trades on a paper broker over real HTTP.

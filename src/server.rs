@@ -81,7 +81,10 @@ impl Gateway {
         let cache = services.cache.clone();
         #[cfg(feature = "embedded-sim")]
         let embedded = services.embedded.take();
-        let ratelimit = Arc::new(ratelimit::RateLimiter::new(&config.rate_limit));
+        let ratelimit = Arc::new(ratelimit::RateLimiter::new(
+            &config.rate_limit,
+            services.redis.clone(),
+        ));
         services.metrics.collect(metrics::LayerState {
             cache: services.cache.clone(),
             breakers: services

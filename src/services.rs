@@ -114,7 +114,7 @@ impl Services {
         }
         let metrics = Arc::new(Metrics::default());
         let shared = Arc::new(Shared {
-            hardening: hardening(config, metrics.clone())?,
+            hardening: hardening(config, metrics.clone(), redis.as_ref())?,
             metrics,
             store: CacheStore::new(&config.cache),
             idempotency: idempotency_store(config, redis.as_ref()),
@@ -367,7 +367,11 @@ fn idempotency_store(config: &Config, redis: Option<&Arc<Redis>>) -> Arc<dyn Ide
     }
 }
 
-fn hardening(config: &Config, metrics: Arc<Metrics>) -> Result<graphql::Hardening, StartError> {
+fn hardening(
+    config: &Config,
+    metrics: Arc<Metrics>,
+    redis: Option<&Arc<Redis>>,
+) -> Result<graphql::Hardening, StartError> {
     let pq = &config.persisted_queries;
     Ok(graphql::Hardening {
         limits: config.limits.clone(),
@@ -379,5 +383,10 @@ fn hardening(config: &Config, metrics: Arc<Metrics>) -> Result<graphql::Hardenin
             Some(path) => Some(graphql::persisted::AllowList::load(path)?),
             None => None,
         },
+        apq_shared: redis.map(|redis| graphql::SharedApq {
+            redis: redis.clone(),
+            ttl: pq.shared_ttl,
+            max_bytes: pq.shared_max_bytes,
+        }),
     })
 }

@@ -14,9 +14,12 @@
 //! - A submit or cancel bumps the account's epoch: the account, positions and
 //!   order lists read before it are never fresh again, and the orders it returned
 //!   are cached by id.
+//! - With replicas on Redis, a miss reads the L2 cache they share before the
+//!   broker, and a broker read writes it (`l2`).
 
 mod fill;
 mod keys;
+mod l2;
 mod read;
 mod replicas;
 mod slot;
@@ -37,6 +40,7 @@ use crate::domain::{
 };
 use crate::throttle::Throttle;
 use keys::OrdersQuery;
+use l2::{Codec, L2};
 use read::Policy;
 use slot::Slot;
 pub(crate) use stats::Counters;
@@ -115,6 +119,8 @@ pub struct CachedBroker {
     epoch: AtomicU64,
     /// With several replicas: how they tell each other of mutations (`replicas`).
     replicas: Option<crate::cluster::epoch::ClusterEpoch>,
+    /// With several replicas: the reads they share (`l2`).
+    l2: Option<L2>,
     /// The account's order stream is up: order data may live `read::STREAMED_TTL`.
     streamed: std::sync::atomic::AtomicBool,
 }
@@ -135,6 +141,7 @@ impl CachedBroker {
             store,
             epoch: AtomicU64::new(1),
             replicas: None,
+            l2: None,
             streamed: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -176,6 +183,8 @@ impl Broker for CachedBroker {
             mutable: true,
             ttl: |s, _| s.settings.account_ttl,
             streamed: false,
+            l2: Some(Codec::new("account", true)),
+            remember: None,
         };
         self.read(&self.store.account, (), policy, || self.inner.account())
             .await
@@ -188,6 +197,8 @@ impl Broker for CachedBroker {
             mutable: false,
             ttl: |s, _| s.settings.instruments_ttl,
             streamed: false,
+            l2: Some(Codec::new("instrument", false)),
+            remember: None,
         };
         let slot = &self.store.instrument;
         self.read(slot, symbol.to_string(), policy, || {
@@ -203,14 +214,14 @@ impl Broker for CachedBroker {
             mutable: false,
             ttl: |s, _| s.settings.instruments_ttl,
             streamed: false,
+            l2: Some(Codec::new("instruments", false)),
+            remember: Some(|broker, page: &Page<Instrument>, at| {
+                Box::pin(broker.remember_instruments(&page.items, at))
+            }),
         };
         let slot = &self.store.instruments;
-        self.read(slot, page.clone(), policy, || async move {
-            let listed = self.inner.instruments(page).await?;
-            self.remember_instruments(&listed.items).await;
-            Ok(listed)
-        })
-        .await
+        self.read(slot, page.clone(), policy, || self.inner.instruments(page))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(route = Route::Positions.as_str(), limit = page.limit))]
@@ -220,6 +231,8 @@ impl Broker for CachedBroker {
             mutable: true,
             ttl: |s, _| s.settings.positions_ttl,
             streamed: false,
+            l2: Some(Codec::new("positions", true)),
+            remember: None,
         };
         let slot = &self.store.positions;
         self.read(slot, page.clone(), policy, || self.inner.positions(page))
@@ -233,6 +246,9 @@ impl Broker for CachedBroker {
             mutable: false,
             ttl: CachedBroker::order_ttl,
             streamed: true,
+            // A cancel on another replica changes it: stamped with the epoch.
+            l2: Some(Codec::new("order", true)),
+            remember: None,
         };
         self.read(&self.store.order, id.to_string(), policy, || {
             self.inner.order(id)
@@ -251,15 +267,15 @@ impl Broker for CachedBroker {
             mutable: true,
             ttl: |s, _| s.settings.orders_ttl,
             streamed: true,
+            l2: Some(Codec::new("orders", true)),
+            remember: Some(|broker, page: &Page<Order>, at| {
+                Box::pin(broker.remember_orders(&page.items, at))
+            }),
         };
         let slot = &self.store.orders;
         let key = (query.clone(), page.clone());
-        self.read(slot, key, policy, || async move {
-            let listed = self.inner.orders(query, page).await?;
-            self.remember_orders(&listed.items).await;
-            Ok(listed)
-        })
-        .await
+        self.read(slot, key, policy, || self.inner.orders(query, page))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(route = Route::SubmitOrder.as_str(), idempotency_key = %order.idempotency_key))]
@@ -348,14 +364,15 @@ impl Broker for CachedBroker {
                 mutable: false,
                 ttl: |s, _| s.settings.quote_ttl,
                 streamed: false,
+                // Quotes move by the second: not worth a Redis round trip.
+                l2: None,
+                remember: Some(|broker, read: &Vec<Quote>, at| {
+                    Box::pin(broker.remember_quotes(read, at))
+                }),
             };
             let key = part.to_vec();
             let read = self
-                .read(&self.store.quotes, key, policy, || async move {
-                    let read = self.inner.quotes(part).await?;
-                    self.remember_quotes(&read).await;
-                    Ok(read)
-                })
+                .read(&self.store.quotes, key, policy, || self.inner.quotes(part))
                 .await?;
             quotes.extend(read);
         }

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
+
 use super::keys::{Key, Weigh};
+use super::l2::{Codec, Found};
 use super::slot::{Entry, Slot};
 use super::stats::Counters;
 use super::CachedBroker;
@@ -31,7 +34,7 @@ pub(crate) fn serves_stale(err: &BrokerError) -> bool {
 }
 
 /// How one resource is cached.
-pub(super) struct Policy<V> {
+pub(super) struct Policy<Q, V> {
     pub route: Route,
     /// Whether a submit or cancel can change it (account, positions, order lists).
     pub mutable: bool,
@@ -39,7 +42,14 @@ pub(super) struct Policy<V> {
     /// Whether the broker's order stream tells us of every change to it (orders
     /// and order lists): while the stream is up it may be kept `STREAMED_TTL`.
     pub streamed: bool,
+    /// Shared with the other replicas through L2 (when they share a Redis).
+    pub l2: Option<Codec<Q, V>>,
+    /// What else a value read brings (a list's orders by id), from the broker or L2.
+    pub remember: Option<Remember<V>>,
 }
+
+/// Given the value and when the broker answered it.
+pub(super) type Remember<V> = for<'a> fn(&'a CachedBroker, &'a V, Instant) -> BoxFuture<'a, ()>;
 
 /// How long order data stays fresh while the order stream is up: each event
 /// invalidates what it changes before it is published, so the TTL is only a bound
@@ -52,7 +62,7 @@ impl CachedBroker {
         &self,
         slot: &Slot<Q, V>,
         query: Q,
-        policy: Policy<V>,
+        policy: Policy<Q, V>,
         fetch: F,
     ) -> Result<V, BrokerError>
     where
@@ -112,19 +122,47 @@ impl CachedBroker {
                         return Ok(e);
                     }
                 }
-                self.throttle.acquire(priority, fallback.is_none()).await?;
-                called.store(true, Ordering::Relaxed);
-                counters.call(policy.route);
-                let result = fetch().await;
-                self.throttle
-                    .observe(self.inner.rate_limit(), &result)
-                    .await;
-                let value = result?;
-                let keep = ttl(&value).max(store.stale_ttl);
-                let entry =
-                    Arc::new(slot.entry(value, Instant::now(), store.next_seq(), epoch, keep));
-                slot.put(key.clone(), entry.clone()).await;
-                Ok::<_, BrokerError>(entry)
+                let shared = self.l2.as_ref().zip(policy.l2.as_ref());
+                let mut claim = None;
+                if let Some((l2, codec)) = shared {
+                    let base_ttl = |v: &V| (policy.ttl)(store, v);
+                    match l2.find(codec, &key.query, base_ttl).await {
+                        Ok(Found::Value(value, age)) => {
+                            Counters::bump(&counters.l2_hits);
+                            let now = Instant::now();
+                            let at = now.checked_sub(age).unwrap_or(now);
+                            return Ok(self.keep(slot, &key, &policy, value, at, epoch).await);
+                        }
+                        Ok(Found::Fetch(c)) => {
+                            Counters::bump(&counters.l2_misses);
+                            claim = Some(c);
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "l2 unreachable: reading from the broker")
+                        }
+                    }
+                }
+                let result = async {
+                    self.throttle.acquire(priority, fallback.is_none()).await?;
+                    called.store(true, Ordering::Relaxed);
+                    counters.call(policy.route);
+                    let result = fetch().await;
+                    self.throttle
+                        .observe(self.inner.rate_limit(), &result)
+                        .await;
+                    result
+                }
+                .await;
+                let answered = Instant::now();
+                if let (Some((l2, codec)), Some(claim)) = (shared, claim) {
+                    let value = result.as_ref().ok();
+                    let ttl = value.map_or(Duration::ZERO, |v| (policy.ttl)(store, v));
+                    l2.store(codec, claim, value, answered.elapsed(), ttl).await;
+                }
+                Ok::<_, BrokerError>(
+                    self.keep(slot, &key, &policy, result?, answered, epoch)
+                        .await,
+                )
             })
             .await;
         let called = called.load(Ordering::Relaxed);
@@ -157,6 +195,36 @@ impl CachedBroker {
                 }
             },
         }
+    }
+
+    /// Caches a value read at `at` (from the broker, or another replica's read
+    /// through L2), with what it brings.
+    async fn keep<Q, V>(
+        &self,
+        slot: &Slot<Q, V>,
+        key: &Key<Q>,
+        policy: &Policy<Q, V>,
+        value: V,
+        at: Instant,
+        epoch: u64,
+    ) -> Arc<Entry<V>>
+    where
+        Q: Clone + Eq + Hash + Send + Sync + 'static,
+        V: Clone + Weigh + Send + Sync + 'static,
+    {
+        let store = &*self.store;
+        if let Some(remember) = policy.remember {
+            remember(self, &value, at).await;
+        }
+        let streamed = policy.streamed && self.streamed.load(Ordering::Relaxed);
+        let ttl = match streamed {
+            true => (policy.ttl)(store, &value).max(STREAMED_TTL),
+            false => (policy.ttl)(store, &value),
+        };
+        let keep = ttl.max(store.stale_ttl);
+        let entry = Arc::new(slot.entry(value, at, store.next_seq(), epoch, keep));
+        slot.put(key.clone(), entry.clone()).await;
+        entry
     }
 
     /// The cached value of `query` while it is fresh (a resource no mutation

@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::l2::L2;
 use super::stats::Counters;
 use super::CachedBroker;
 use crate::cluster::epoch::ClusterEpoch;
@@ -12,12 +13,13 @@ use crate::cluster::Redis;
 use crate::throttle::ClusterBudget;
 
 impl CachedBroker {
-    /// Joins the replicas sharing `redis`: the broker budget and invalidations are
-    /// then shared with them.
+    /// Joins the replicas sharing `redis`: the broker budget, invalidations and
+    /// reads (L2) are then shared with them.
     pub fn with_replicas(mut self, redis: Arc<Redis>) -> CachedBroker {
         self.throttle
             .share(ClusterBudget::new(redis.clone(), &self.account));
-        self.replicas = Some(ClusterEpoch::new(redis, &self.account));
+        self.replicas = Some(ClusterEpoch::new(redis.clone(), &self.account));
+        self.l2 = Some(L2::new(redis, &self.account));
         self
     }
 

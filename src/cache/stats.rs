@@ -20,6 +20,10 @@ pub struct CacheStats {
     pub coalesced: u64,
     /// Reads answered with a value past its TTL because the broker could not be asked.
     pub stale_served: u64,
+    /// Misses answered by another replica's read through L2 (also counted in `hits`).
+    pub l2_hits: u64,
+    /// Misses L2 could not answer, which went on to the broker.
+    pub l2_misses: u64,
     /// Calls made to the layer below, by route (`"account"`, see `broker::Route`),
     /// reads and writes.
     pub broker_calls: BTreeMap<String, u64>,
@@ -46,6 +50,8 @@ pub(crate) struct Counters {
     pub misses: AtomicU64,
     pub coalesced: AtomicU64,
     pub stale_served: AtomicU64,
+    pub l2_hits: AtomicU64,
+    pub l2_misses: AtomicU64,
     calls: [AtomicU64; Route::ALL.len()],
     pub invalidations: AtomicU64,
     /// Handed to every account's throttle, which counts into it.
@@ -80,6 +86,8 @@ impl CacheStatsHandle {
             misses: c.misses.load(Relaxed),
             coalesced: c.coalesced.load(Relaxed),
             stale_served: c.stale_served.load(Relaxed),
+            l2_hits: c.l2_hits.load(Relaxed),
+            l2_misses: c.l2_misses.load(Relaxed),
             broker_calls,
             throttle_waits: c.throttle.waits.load(Relaxed),
             throttle_refusals: c.throttle.refusals.load(Relaxed),

@@ -51,9 +51,16 @@ impl CachedBroker {
     /// The broker told us (on its stream) that `order` changed: the same
     /// invalidation as after our own mutation, so a query sent after a subscriber
     /// received the event cannot answer the state before it.
+    ///
+    /// With replicas it is also announced like a mutation: what L2 holds of the
+    /// account predates the event, and a replica that already published the event
+    /// must not take it from there.
     pub(crate) async fn order_changed(&self, order: &Order) {
         self.invalidate(None, Some(std::slice::from_ref(order)))
             .await;
+        if self.l2.is_some() {
+            self.tell_replicas().await;
+        }
     }
 
     /// Every account, positions and order-list value read before now stops being
@@ -65,7 +72,8 @@ impl CachedBroker {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         Counters::bump(&self.store.counters.invalidations);
         if let Some(orders) = orders {
-            self.remember_orders(orders).await;
+            self.remember_orders(orders, std::time::Instant::now())
+                .await;
         }
         let known = |id: &str| orders.is_some_and(|o| o.iter().any(|o| o.id == id));
         if let Some(id) = target.filter(|id| !known(id)) {

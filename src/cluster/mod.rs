@@ -9,6 +9,7 @@
 pub(crate) mod epoch;
 pub(crate) mod event_log;
 pub(crate) mod lease;
+pub(crate) mod members;
 pub(crate) mod symbols;
 
 use std::future::Future;

@@ -1,6 +1,6 @@
 //! `[redis]`: what several replicas share (docs/operations.md, "Several replicas on
-//! Redis"). Unset `redis.url` keeps the single-process defaults: idempotency, budget
-//! and invalidation stay in memory.
+//! Redis"). Unset `redis.url` keeps the single-process defaults: idempotency, budget,
+//! invalidation, rate limits, persisted queries and reads stay in memory.
 
 use std::time::Duration;
 

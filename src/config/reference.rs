@@ -133,6 +133,8 @@ pub(crate) const SETTINGS: &[Setting] = &[
     s("persisted_queries.enabled", Kind::Bool, "Accept Apollo automatic persisted queries (`extensions.persistedQuery`)."),
     s("persisted_queries.max_entries", Kind::Int, "Most persisted queries remembered (least recently used dropped)."),
     s("persisted_queries.allow_list", Kind::Str, "JSON array of the only queries that may run (by hash or text; others: `PERSISTED_QUERY_NOT_IN_LIST`); unset: any query."),
+    s("persisted_queries.shared_ttl_secs", Kind::Int, "With `redis.url`: how long a persisted query registered through any replica is kept in Redis for all of them."),
+    s("persisted_queries.shared_max_bytes", Kind::Int, "With `redis.url`: longest query text registered in Redis; a longer one is remembered by its replica only."),
     s("graphql.default_page_size", Kind::Int, "Page size of a connection when `first`/`last` is omitted (1..=max)."),
     s("graphql.max_page_size", Kind::Int, "Largest `first`/`last` accepted (1..=500)."),
     s("idempotency.ttl_secs", Kind::Int, "How long a submitted order's idempotency key is remembered."),
@@ -146,7 +148,7 @@ pub(crate) const SETTINGS: &[Setting] = &[
         ..s(
             "redis.url",
             Kind::Str,
-            "Redis shared by replicas (idempotency keys, broker budget, invalidation), e.g. `redis://127.0.0.1:6379`; unset: all in this process. Needs `maxmemory-policy noeviction`.",
+            "Redis shared by replicas (idempotency keys, broker budget, invalidation, per-key rate limits, persisted queries, the L2 read cache), e.g. `redis://127.0.0.1:6379`; unset: all in this process. Needs `maxmemory-policy noeviction`.",
         )
     },
     s("oauth.refresh_before_ms", Kind::Int, "How long before an OAuth access token expires it is refreshed (halfway through its life for shorter-lived tokens)."),

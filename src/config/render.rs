@@ -325,6 +325,8 @@ fn persisted_queries(p: &PersistedQuerySettings) -> Table {
     let mut apq = Table::new();
     apq.insert("enabled".into(), p.enabled.into());
     apq.insert("max_entries".into(), int(p.max_entries));
+    apq.insert("shared_ttl_secs".into(), secs(p.shared_ttl));
+    apq.insert("shared_max_bytes".into(), int(p.shared_max_bytes));
     if let Some(path) = &p.allow_list {
         apq.insert("allow_list".into(), path.display().to_string().into());
     }

@@ -3,11 +3,9 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::apollo_persisted_queries::{
-    ApolloPersistedQueries, LruCacheStorage,
-};
 use async_graphql::{ObjectType, SchemaBuilder, SubscriptionType};
 
+use super::apq::{Apq, SharedApq};
 use super::limits::QueryLimits;
 use super::observe::Observe;
 use super::persisted::{AllowList, PersistedQueriesOff};
@@ -25,8 +23,11 @@ pub struct Hardening {
     pub audit: Arc<AuditLog>,
     /// Automatic persisted queries with this many remembered, or off.
     pub apq: Option<usize>,
-    /// Only these operations run (and APQ registration is off).
+    /// Only these operations run (and APQ registration is off). The same list on
+    /// every replica: it is the file each one loads, never what clients registered.
     pub allow_list: Option<AllowList>,
+    /// With replicas on Redis: APQ registrations shared through it.
+    pub apq_shared: Option<SharedApq>,
 }
 
 pub(crate) fn apply<Q, M, S>(
@@ -49,7 +50,7 @@ where
     // After the limits, so a query's raw text is measured before APQ parses it.
     let builder = match (&hardening.allow_list, hardening.apq) {
         (Some(list), _) => builder.extension(list.clone()),
-        (None, Some(n)) => builder.extension(ApolloPersistedQueries::new(LruCacheStorage::new(n))),
+        (None, Some(n)) => builder.extension(Apq::new(n, hardening.apq_shared.clone())),
         (None, None) => builder.extension(PersistedQueriesOff),
     };
     if hardening.introspection {

@@ -1,6 +1,7 @@
 //! The GraphQL API (docs/api.md): schema, Relay connections over broker cursors,
 //! DataLoaders, and the mapping of every error to `extensions.code`.
 
+mod apq;
 mod audited;
 #[doc(hidden)]
 pub mod bench_support;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 use async_graphql::Schema;
 
 use crate::broker::Broker;
+pub use apq::SharedApq;
 pub(crate) use code::ErrorCode;
 use connection::Pager;
 use cursor::CursorCodec;

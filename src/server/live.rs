@@ -59,7 +59,7 @@ impl Operations for GatewayOperations {
         if !self.0.services.auth.keys_configured() {
             return Ok(());
         }
-        match self.0.ratelimit.take(&principal.key_id) {
+        match self.0.ratelimit.take_local(&principal.key_id) {
             Ok(_) => Ok(()),
             Err(wait) => {
                 self.0.services.metrics.rate_limited(&principal.key_id);

@@ -98,6 +98,16 @@ impl Collector for LayerState {
                 "Reads answered with a stale value because the broker could not be asked.",
             ),
             (
+                "brokergraph_cache_l2_hits",
+                c.l2_hits,
+                "Cache misses answered from the L2 cache replicas share in Redis.",
+            ),
+            (
+                "brokergraph_cache_l2_misses",
+                c.l2_misses,
+                "Cache misses the L2 cache could not answer (then read from the broker).",
+            ),
+            (
                 "brokergraph_cache_invalidations",
                 c.invalidations,
                 "Mutations that invalidated an account's cached state.",

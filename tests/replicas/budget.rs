@@ -1,5 +1,6 @@
 //! The broker's budget across replicas: one budget in Redis keeps three replicas
-//! under the broker's limit, and what each replica's own cache costs in broker calls.
+//! under the broker's limit (what the replicas' shared L2 cache saves is measured in
+//! `shared.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -121,49 +122,4 @@ async fn a_polling_storm_over_three_replicas_never_reaches_the_brokers_limit() {
         "dashboards per client: {per_client:?}"
     );
     assert!(refused > 0, "the storm never wanted more than the budget");
-}
-
-/// Whether a shared L2 read cache would save broker calls (one is worth building
-/// only if measurements show it): the same polling load on one replica and spread
-/// over three, broker requests per 1000 dashboards. Each replica refreshes its own
-/// cache, so three make up to three times the refreshes of one.
-/// `cargo test --test replicas l2 -- --ignored --nocapture`
-#[tokio::test]
-#[ignore = "a measurement: ~15 s, prints numbers"]
-async fn l2_measurement_broker_calls_one_vs_three_replicas() {
-    for replicas in [1, 3] {
-        let env: cluster::Env = &[
-            ("CACHE_ACCOUNT_TTL_MS", "1000"),
-            ("CACHE_POSITIONS_TTL_MS", "1000"),
-            ("CACHE_ORDERS_TTL_MS", "1000"),
-        ];
-        let cluster = Cluster::start(replicas, sim_config(), env).await;
-        let before = cluster.sim.stats().await;
-        let length = Duration::from_secs(6);
-        let poll = |client: usize| {
-            let cluster = &cluster;
-            async move {
-                let started = Instant::now();
-                let mut n = 0u64;
-                while started.elapsed() < length {
-                    cluster.data(client % replicas, DASHBOARD, json!({})).await;
-                    n += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                n
-            }
-        };
-        let dashboards: u64 = futures::future::join_all((0..15).map(poll))
-            .await
-            .into_iter()
-            .sum();
-        let after = cluster.sim.stats().await;
-        let total =
-            |s: &broker_sim::Stats| -> u64 { s.requests.values().flat_map(|m| m.values()).sum() };
-        let calls = total(&after) - total(&before);
-        eprintln!(
-            "l2 measurement: {replicas} replica(s), {dashboards} dashboards, {calls} broker requests, {:.1} per 1000 dashboards",
-            calls as f64 * 1000.0 / dashboards as f64
-        );
-    }
 }

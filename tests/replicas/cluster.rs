@@ -139,6 +139,19 @@ impl Cluster {
         response.json().await.expect("a JSON answer")
     }
 
+    /// A POST of `body` as it is (a persisted query's extensions, say), with a
+    /// gateway key when given: the status and the JSON answer.
+    pub async fn post(&self, replica: usize, key: Option<&str>, body: Value) -> (u16, Value) {
+        let url = format!("http://{}/graphql", self.replicas[replica].addr);
+        let mut request = self.http.post(url).json(&body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("the replica answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON answer"))
+    }
+
     pub async fn data(&self, replica: usize, query: &str, variables: Value) -> Value {
         let body = self.graphql(replica, query, variables).await;
         assert!(body.get("errors").is_none(), "replica {replica}: {body:#}");

@@ -47,3 +47,24 @@ pub const LONG_TTLS: cluster::Env = &[
     ("CACHE_OPEN_ORDER_TTL_MS", "60000"),
     ("CACHE_ACCOUNT_TTL_MS", "60000"),
 ];
+
+/// Settings a variable cannot carry (`[[keys]]`): `toml` as the replicas' config
+/// file, plus `env`.
+pub fn with_config(name: &str, toml: &str, env: cluster::Env) -> cluster::Env {
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("replicas-{name}-{}.toml", std::process::id()));
+    std::fs::write(&path, toml).unwrap();
+    let path: &'static str = Box::leak(path.display().to_string().into_boxed_str());
+    let mut all = vec![("CONFIG", path)];
+    all.extend_from_slice(env);
+    Box::leak(all.into_boxed_slice())
+}
+
+/// A `[[keys]]` entry for `key` (read and trade), named `id`.
+pub fn key_entry(id: &str, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "[[keys]]\nid = \"{id}\"\nsha256 = \"{}\"\nscopes = [\"read\", \"trade\"]\n",
+        hex::encode(Sha256::digest(key))
+    )
+}

@@ -20,4 +20,5 @@ mod idempotency_redis;
 mod oauth;
 mod one_gateway;
 mod redis_server;
+mod shared;
 mod streams;
