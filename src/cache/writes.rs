@@ -50,14 +50,18 @@ impl CachedBroker {
 
     /// The broker told us (on its stream) that `order` changed: the same
     /// invalidation as after our own mutation, so a query sent after a subscriber
-    /// received the event cannot answer the state before it.
-    ///
-    /// With replicas it is also announced like a mutation: what L2 holds of the
-    /// account predates the event, and a replica that already published the event
-    /// must not take it from there.
+    /// received the event cannot answer the state before it. With replicas, the
+    /// holder has already made L2 stale ([`CachedBroker::order_event_ahead`]).
     pub(crate) async fn order_changed(&self, order: &Order) {
         self.invalidate(None, Some(std::slice::from_ref(order)))
             .await;
+    }
+
+    /// The stream's holder, before it appends an event every replica will read:
+    /// what L2 holds of the account predates the event, so it stops being fresh
+    /// on every replica before any of them delivers the event. Once per event,
+    /// by one replica: each bump makes every replica forget its mutable values.
+    pub(crate) async fn order_event_ahead(&self) {
         if self.l2.is_some() {
             self.tell_replicas().await;
         }

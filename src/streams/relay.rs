@@ -61,6 +61,7 @@ impl Replication {
                 return Ok(());
             }
         };
+        shared.cache.order_event_ahead().await;
         let resync = std::mem::take(&mut shared.lock().append_owes_resync);
         let appended = self
             .log
