@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_graphql::{ObjectType, SchemaBuilder, SubscriptionType};
 
 use super::apq::{Apq, SharedApq};
+use super::documents::DocumentCache;
 use super::limits::QueryLimits;
 use super::observe::Observe;
 use super::persisted::{AllowList, PersistedQueriesOff};
@@ -53,6 +54,9 @@ where
         (None, Some(n)) => builder.extension(Apq::new(n, hardening.apq_shared.clone())),
         (None, None) => builder.extension(PersistedQueriesOff),
     };
+    // Innermost: the text it is keyed by is the one persisted queries resolved, and
+    // the limits above still count on the document it returns.
+    let builder = builder.extension(DocumentCache::new());
     if hardening.introspection {
         builder
     } else {

@@ -8,6 +8,7 @@ pub mod bench_support;
 mod code;
 mod connection;
 mod cursor;
+mod documents;
 mod enums;
 pub mod error;
 mod execute;

@@ -1,6 +1,7 @@
 //! Query limits: the dashboard passes; deep, wide, aliased, oversized and
 //! batched requests are refused before execution with the limit named.
 
+use brokergraph::config::Scope;
 use serde_json::{json, Value};
 
 use crate::common::{spawn_app, spawn_app_with, AppOptions};
@@ -176,4 +177,68 @@ async fn oversized_bodies_batches_and_garbage_get_a_coded_4xx() {
     }
     // Still up and answering.
     app.data("{ account { cash } }", json!({})).await;
+}
+
+/// Documents are parsed and validated once and then reused (`graphql::documents`):
+/// a document seen before is held to the limits, the variables' types and the
+/// caller's scopes exactly like a new one.
+#[tokio::test]
+async fn a_document_seen_before_meets_the_limits_the_variables_and_the_scopes_again() {
+    const READ: &str = "read-key-123";
+    const TRADE: &str = "trade-key-456";
+    let app = spawn_app_with(AppOptions {
+        keys: vec![
+            ("reader", READ, vec![Scope::Read]),
+            ("trader", TRADE, vec![Scope::Read, Scope::Trade]),
+        ],
+        use_key: Some(TRADE),
+        tweak: |c| {
+            c.limits.max_complexity = 8;
+            c.limits.max_depth = 4;
+            c.limits.max_aliases = 2;
+        },
+        ..AppOptions::default()
+    })
+    .await;
+    let before = app.broker_requests().await;
+    for (query, limit) in [
+        (
+            "{ account { id accountNumber cash equity buyingPower currency status asOf } }",
+            "limits.max_complexity (8)",
+        ),
+        (
+            "{ positions(first:1) { edges { node { instrument { tradingHours { timezone } } } } } }",
+            "limits.max_depth (4)",
+        ),
+        (
+            "{ a: account { id } b: account { id } c: account { id } }",
+            "limits.max_aliases (2)",
+        ),
+    ] {
+        for attempt in 0..3 {
+            let (code, message) = first_error(&app.graphql(query, json!({})).await);
+            assert_eq!(code, "QUERY_TOO_COMPLEX", "attempt {attempt}: {query}");
+            assert!(message.contains(limit), "attempt {attempt}: {message}");
+        }
+    }
+    assert_eq!(app.broker_requests().await, before, "nothing executed");
+
+    let orders = "query($first: Int) { orders(first: $first) { nodes { id } } }";
+    app.data(orders, json!({ "first": 2 })).await;
+    for attempt in 0..2 {
+        let (status, body) = app.graphql_raw(orders, json!({ "first": "two" })).await;
+        assert_eq!(status, 200);
+        let (code, _) = first_error(&body);
+        assert_eq!(
+            code, "GRAPHQL_VALIDATION_FAILED",
+            "attempt {attempt}: {body:#}"
+        );
+    }
+
+    let cancel =
+        r#"mutation { cancelOrder(input: { orderId: "T3JkZXI6eA" }) { userErrors { code } } }"#;
+    let (_, body) = app.as_bearer(TRADE, cancel).await;
+    assert_ne!(first_error(&body).0, "FORBIDDEN", "{body:#}");
+    let (_, body) = app.as_bearer(READ, cancel).await;
+    assert_eq!(first_error(&body).0, "FORBIDDEN", "{body:#}");
 }
