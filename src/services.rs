@@ -306,7 +306,7 @@ impl AccountServices {
         );
         AccountServices {
             id: id.to_string(),
-            executor: Executor::new(schema, cached, quotes),
+            executor: Executor::new(schema, cached, quotes, shared.hardening.documents.clone()),
             broker,
             breaker,
             tokens: endpoint.tokens,
@@ -388,5 +388,6 @@ fn hardening(
             ttl: pq.shared_ttl,
             max_bytes: pq.shared_max_bytes,
         }),
+        documents: graphql::DocumentCache::default(),
     })
 }

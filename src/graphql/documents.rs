@@ -20,7 +20,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
     NextValidation,
 };
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variables};
 
 /// Bytes of query text kept, weighed as the text times [`AST_PER_BYTE`]: the
@@ -32,10 +32,25 @@ const AST_PER_BYTE: u64 = 8;
 /// operations is validated again for the others.
 const OPERATIONS_PER_DOCUMENT: usize = 8;
 
-/// One schema's documents (each account's schema keeps its own).
+/// The process's documents. One for every account: the accounts' schemas are the
+/// same types under the same limits, so a document valid for one is for all.
 #[derive(Clone)]
-pub(crate) struct DocumentCache {
+pub struct DocumentCache {
     documents: moka::sync::Cache<Arc<str>, Arc<Document>>,
+}
+
+impl Default for DocumentCache {
+    fn default() -> Self {
+        DocumentCache::new()
+    }
+}
+
+impl std::fmt::Debug for DocumentCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocumentCache")
+            .field("documents", &self.documents.entry_count())
+            .finish()
+    }
 }
 
 struct Document {
@@ -45,7 +60,7 @@ struct Document {
 }
 
 impl DocumentCache {
-    pub(crate) fn new() -> DocumentCache {
+    fn new() -> DocumentCache {
         DocumentCache {
             documents: moka::sync::Cache::builder()
                 .weigher(|query: &Arc<str>, _| {
@@ -54,6 +69,25 @@ impl DocumentCache {
                 .max_capacity(CAPACITY_BYTES)
                 .build(),
         }
+    }
+
+    /// Whether `query` is known to select a query operation (never a mutation) by
+    /// `operation`: `None` when the document has not been parsed yet.
+    pub(crate) fn is_query(&self, query: &str, operation: Option<&str>) -> Option<bool> {
+        let document = self.documents.get(query)?;
+        Some(selects_query(&document.parsed, operation))
+    }
+}
+
+/// Whether the request runs a query operation (never a mutation).
+pub(crate) fn selects_query(doc: &ExecutableDocument, operation: Option<&str>) -> bool {
+    let mut ops = doc.operations.iter();
+    match (operation, ops.next(), ops.next()) {
+        (_, Some((_, op)), None) => op.node.ty == OperationType::Query,
+        (Some(name), _, _) => doc.operations.iter().any(|(n, op)| {
+            n.is_some_and(|n| n.as_str() == name) && op.node.ty == OperationType::Query
+        }),
+        _ => false,
     }
 }
 

@@ -15,7 +15,9 @@ use async_graphql::{Name, Value};
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 
+use super::documents::DocumentCache;
 use super::observe::{Facts, Learned};
+use super::partial::RootResults;
 use super::responses::ResponseCache;
 use super::{AppSchema, ErrorCode, InstrumentLoader, Observed, Quotes};
 use crate::auth::Principal;
@@ -31,6 +33,8 @@ pub struct Executor {
     /// Each request's quote DataLoader reads live quotes from its hub.
     quotes: Quotes,
     responses: ResponseCache,
+    /// Root fields' results, for requests the response cache cannot answer.
+    roots: Arc<RootResults>,
 }
 
 /// An answer: bytes stored earlier (or just now), or a response to serialize.
@@ -52,10 +56,16 @@ pub struct Answered {
 }
 
 impl Executor {
-    pub fn new(schema: AppSchema, cached: Arc<CachedBroker>, quotes: Quotes) -> Executor {
+    pub fn new(
+        schema: AppSchema,
+        cached: Arc<CachedBroker>,
+        quotes: Quotes,
+        documents: DocumentCache,
+    ) -> Executor {
         Executor {
             schema,
-            responses: ResponseCache::new(cached.clone()),
+            responses: ResponseCache::new(cached.clone(), documents),
+            roots: Arc::new(RootResults::new()),
             cached,
             quotes,
         }
@@ -74,6 +84,13 @@ impl Executor {
             }
             Err(candidate) => candidate,
         };
+        let roots = candidate.as_ref().map(|candidate| {
+            self.roots.request(
+                request.operation_name.clone(),
+                &principal,
+                candidate.generation(),
+            )
+        });
         let learned = Learned::new(request.operation_name.clone());
         let scope = RequestScope::default();
         let loader_scope = scope.clone();
@@ -99,6 +116,10 @@ impl Executor {
             )
             .data(principal)
             .data(learned.clone());
+        let request = match &roots {
+            Some(roots) => request.data(roots.clone()),
+            None => request,
+        };
         let mut response = scope.run(self.schema.execute(request)).await;
         if let Some(stale) = stale_extension(&scope) {
             response.extensions.insert("stale".to_string(), stale);
@@ -111,7 +132,12 @@ impl Executor {
             self.responses
                 .finish(candidate, &scope, &response, observed.operation.as_deref());
         let answer = match stored {
-            Some(body) => Answer::Serialized(body),
+            Some(finished) => {
+                if let (Some(until), Some(roots)) = (finished.stored, roots) {
+                    roots.keep(until);
+                }
+                Answer::Serialized(finished.body)
+            }
             None => Answer::Response(Box::new(response)),
         };
         Answered {

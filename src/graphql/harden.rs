@@ -9,6 +9,7 @@ use super::apq::{Apq, SharedApq};
 use super::documents::DocumentCache;
 use super::limits::QueryLimits;
 use super::observe::Observe;
+use super::partial::PartialResults;
 use super::persisted::{AllowList, PersistedQueriesOff};
 use crate::audit::AuditLog;
 use crate::config::LimitsSettings;
@@ -29,6 +30,8 @@ pub struct Hardening {
     pub allow_list: Option<AllowList>,
     /// With replicas on Redis: APQ registrations shared through it.
     pub apq_shared: Option<SharedApq>,
+    /// Parsed and validated documents, for every account's schema.
+    pub documents: DocumentCache,
 }
 
 pub(crate) fn apply<Q, M, S>(
@@ -54,9 +57,12 @@ where
         (None, Some(n)) => builder.extension(Apq::new(n, hardening.apq_shared.clone())),
         (None, None) => builder.extension(PersistedQueriesOff),
     };
-    // Innermost: the text it is keyed by is the one persisted queries resolved, and
-    // the limits above still count on the document it returns.
-    let builder = builder.extension(DocumentCache::new());
+    // Innermost the document cache: the text it is keyed by is the one persisted
+    // queries resolved, and the limits above still count on the document it returns.
+    // Partial results learn the root fields from that document.
+    let builder = builder
+        .extension(PartialResults)
+        .extension(hardening.documents.clone());
     if hardening.introspection {
         builder
     } else {

@@ -18,6 +18,7 @@ pub(crate) mod limits;
 mod loader;
 mod mutation;
 mod observe;
+mod partial;
 pub mod persisted;
 #[doc(hidden)]
 pub mod probe;
@@ -38,6 +39,7 @@ pub use apq::SharedApq;
 pub(crate) use code::ErrorCode;
 use connection::Pager;
 use cursor::CursorCodec;
+pub use documents::DocumentCache;
 pub use execute::{unknown_account, Answer, Answered, Executor};
 pub use harden::Hardening;
 pub use loader::InstrumentLoader;

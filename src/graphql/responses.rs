@@ -26,9 +26,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::parser::types::OperationType;
 use bytes::Bytes;
 
+use super::documents::DocumentCache;
 use crate::auth::Principal;
 use crate::cache::CachedBroker;
 use crate::request::RequestScope;
@@ -55,6 +55,8 @@ struct Stored {
 
 pub(crate) struct ResponseCache {
     cached: Arc<CachedBroker>,
+    /// Tells a query from a mutation without parsing a document seen before.
+    documents: DocumentCache,
     answers: moka::sync::Cache<Key, Arc<Stored>>,
 }
 
@@ -70,10 +72,26 @@ pub(crate) struct Candidate {
     generation: u64,
 }
 
+impl Candidate {
+    /// The resource caches' generation before the request executed.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+/// An answer that may be reused, serialized.
+pub(crate) struct Finished {
+    pub(crate) body: Bytes,
+    /// Stored, and fresh until then (`None`: nothing read). Not stored when the
+    /// generation moved while it executed.
+    pub(crate) stored: Option<Option<Instant>>,
+}
+
 impl ResponseCache {
-    pub(super) fn new(cached: Arc<CachedBroker>) -> ResponseCache {
+    pub(super) fn new(cached: Arc<CachedBroker>, documents: DocumentCache) -> ResponseCache {
         ResponseCache {
             cached,
+            documents,
             answers: moka::sync::Cache::builder()
                 .max_capacity(MAX_BYTES)
                 .weigher(|k: &Key, v: &Arc<Stored>| {
@@ -115,7 +133,7 @@ impl ResponseCache {
                     operation: stored.operation.clone(),
                 });
             }
-        } else if !is_query(request) {
+        } else if !is_query(request, &self.documents) {
             // Only queries are ever stored, so a hit needs no parse.
             return Err(None);
         }
@@ -129,7 +147,7 @@ impl ResponseCache {
         scope: &RequestScope,
         response: &async_graphql::Response,
         operation: Option<&str>,
-    ) -> Option<Bytes> {
+    ) -> Option<Finished> {
         let candidate = candidate?;
         let reusable = response.errors.is_empty()
             && response.extensions.is_empty()
@@ -141,7 +159,8 @@ impl ResponseCache {
             return None;
         }
         let body = Bytes::from(serde_json::to_vec(response).ok()?);
-        if self.cached.generation() == candidate.generation {
+        let stored = self.cached.generation() == candidate.generation;
+        if stored {
             let stored = Stored {
                 body: body.clone(),
                 operation: operation.map(str::to_string),
@@ -150,26 +169,25 @@ impl ResponseCache {
             };
             self.answers.insert(candidate.key, Arc::new(stored));
         }
-        Some(body)
+        Some(Finished {
+            body,
+            stored: stored.then_some(freshness.until),
+        })
     }
 }
 
 /// Whether the request runs a query operation (never a mutation). Parsed here only
-/// when the answer is not stored yet, and only for documents small enough to parse
-/// before the query limits have looked at them; larger ones are never stored.
-fn is_query(request: &async_graphql::Request) -> bool {
+/// when neither the answer nor the document is known yet, and only for documents
+/// small enough to parse before the query limits have looked at them; larger ones
+/// are never stored.
+fn is_query(request: &async_graphql::Request, documents: &DocumentCache) -> bool {
+    let operation = request.operation_name.as_deref();
+    if let Some(known) = documents.is_query(&request.query, operation) {
+        return known;
+    }
     if request.query.len() > super::limits::MAX_PREPARSE_BYTES {
         return false;
     }
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
-    };
-    let mut ops = doc.operations.iter();
-    match (&request.operation_name, ops.next(), ops.next()) {
-        (_, Some((_, op)), None) => op.node.ty == OperationType::Query,
-        (Some(name), _, _) => doc.operations.iter().any(|(n, op)| {
-            n.is_some_and(|n| n.as_str() == name) && op.node.ty == OperationType::Query
-        }),
-        _ => false,
-    }
+    async_graphql::parser::parse_query(&request.query)
+        .is_ok_and(|doc| super::documents::selects_query(&doc, operation))
 }

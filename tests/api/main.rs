@@ -27,6 +27,7 @@ mod metrics;
 mod oauth;
 mod operations;
 mod orders;
+mod partial_results;
 mod persisted;
 mod properties;
 mod quotes;
