@@ -19,6 +19,9 @@ use tokio::net::TcpStream;
 
 /// Makes the body of the `i`-th request of connection `conn`.
 pub type BodyFn = Arc<dyn Fn(usize, u64) -> Bytes + Send + Sync>;
+/// The `Authorization` value of the `i`-th request of connection `conn`, for a load
+/// that rotates callers.
+pub type AuthFn = Arc<dyn Fn(usize, u64) -> HeaderValue + Send + Sync>;
 /// Says whether a 200 body is an error (e.g. a GraphQL `errors` entry).
 pub type CheckFn = fn(&[u8]) -> bool;
 
@@ -33,6 +36,8 @@ pub struct Load {
     pub body: Option<BodyFn>,
     /// Extra headers (e.g. the broker's `Authorization`).
     pub headers: Vec<(&'static str, String)>,
+    /// Per-request `Authorization`, besides `headers`.
+    pub auth: Option<AuthFn>,
     /// Requests per connection, stopping early (e.g. one request each for a burst).
     pub max_per_connection: Option<u64>,
     pub is_error: CheckFn,
@@ -135,6 +140,9 @@ async fn connection(load: Arc<Load>, conn: usize, deadline: Instant) -> Outcome 
         let mut req = Request::builder().uri(load.path).header(HOST, host.clone());
         for (name, value) in &load.headers {
             req = req.header(*name, value);
+        }
+        if let Some(auth) = &load.auth {
+            req = req.header(hyper::header::AUTHORIZATION, auth(conn, i));
         }
         let req = match &load.body {
             Some(body) => req

@@ -7,6 +7,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod executed;
 mod load;
 mod memory;
 mod quotes;
@@ -36,6 +37,10 @@ enum Scenario {
     /// 1 000 `quotes` subscribers × 20 symbols at 2 Hz: delivery latency, what was
     /// delivered of what was asked, RSS per subscriber.
     Quotes,
+    /// The dashboard with a distinct variable per request: every request executes.
+    Executed,
+    /// The dashboard from 1 000 gateway keys in rotation.
+    Users,
     All,
 }
 
@@ -59,6 +64,10 @@ pub struct Args {
     /// WebSocket connections for `subscribe` (5 `orderUpdates` subscriptions each).
     #[arg(long, default_value_t = 2_000)]
     ws_connections: usize,
+    /// Another build's `brokergraph` binary: `executed` also runs against it, side
+    /// by side with this build's (`scripts/bench-baseline` builds one from a commit).
+    #[arg(long)]
+    baseline: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -98,6 +107,8 @@ async fn main() {
         progress(&rows);
     }
     for scenario in [
+        Scenario::Executed,
+        Scenario::Users,
         Scenario::Cold,
         Scenario::Fanout,
         Scenario::Storm,
@@ -116,6 +127,8 @@ async fn main() {
                 Scenario::Replica => replica::replica(&args).await,
                 Scenario::Subscribe => subscribe::subscribe(&args).await,
                 Scenario::Quotes => quotes::quotes(&args).await,
+                Scenario::Executed => executed::executed(&args).await,
+                Scenario::Users => executed::users(&args).await,
                 _ => memory::memory(&args).await,
             });
             progress(&rows);

@@ -74,6 +74,7 @@ pub async fn memory(args: &Args) -> Vec<Row> {
                     pick[(x % pick.len() as u64) as usize].clone()
                 })),
                 headers: Vec::new(),
+                auth: None,
                 max_per_connection: Some(per),
                 is_error: graphql_errors,
             })

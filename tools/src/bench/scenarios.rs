@@ -33,6 +33,7 @@ pub(crate) fn dashboard_load(
         duration,
         body: load::fixed(setup::dashboard_body()),
         headers: Vec::new(),
+        auth: None,
         max_per_connection: None,
         is_error: graphql_errors,
     }
@@ -165,6 +166,7 @@ pub async fn cold(args: &Args) -> Vec<Row> {
         duration,
         body: None,
         headers: vec![("authorization", format!("Bearer {}", setup::SIM_KEY))],
+        auth: None,
         max_per_connection: None,
         is_error: load::never,
     })

@@ -101,10 +101,23 @@ impl Stack {
 
     /// One request through the gateway, as the load generator would send it.
     pub async fn graphql(&self, body: Bytes) -> Bytes {
-        reqwest::Client::new()
+        self.post(body, None).await
+    }
+
+    /// As [`Stack::graphql`], as the caller holding gateway key `key`.
+    pub async fn graphql_as(&self, body: Bytes, key: &str) -> Bytes {
+        self.post(body, Some(key)).await
+    }
+
+    async fn post(&self, body: Bytes, key: Option<&str>) -> Bytes {
+        let mut request = reqwest::Client::new()
             .post(format!("http://{}/graphql", self.gateway))
             .header("content-type", "application/json")
-            .body(body)
+            .body(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request
             .send()
             .await
             .expect("gateway answers")
